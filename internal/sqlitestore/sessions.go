@@ -1,0 +1,132 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// SetPasswordHash stores the encoded password hash of an account.
+func (s *Store) SetPasswordHash(ctx context.Context, email, hash string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var accountID int64
+		if err := tx.QueryRowContext(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&accountID); err != nil {
+			return notFound(err, fmt.Sprintf("account %q", email))
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO passwords(account_id, hash, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT(account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
+			accountID, hash, unix(s.now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("setting password: %w", err)
+	}
+	return nil
+}
+
+// PasswordHash returns the account's encoded password hash.
+func (s *Store) PasswordHash(ctx context.Context, email string) (string, error) {
+	var h string
+	err := s.r.QueryRowContext(ctx, "SELECT p.hash FROM passwords p JOIN accounts a ON a.id = p.account_id WHERE a.email = ?",
+		email).Scan(&h)
+	return h, notFound(err, "password")
+}
+
+// CreateSession records a new session.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO sessions(id, member_id, epoch, created_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("creating session: %w", err)
+	}
+	return nil
+}
+
+// SessionByID returns a session.
+func (s *Store) SessionByID(ctx context.Context, id string) (storage.Session, error) {
+	var sess storage.Session
+	err := s.r.QueryRowContext(ctx, "SELECT id, member_id, epoch, created_at, expires_at, last_seen FROM sessions WHERE id = ?", id).
+		Scan(&sess.ID, &sess.MemberID, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen)
+	return sess, notFound(err, "session")
+}
+
+// TouchSessions records when sessions were last seen.
+func (s *Store) TouchSessions(ctx context.Context, seen map[string]int64) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, "UPDATE sessions SET last_seen = MAX(last_seen, ?) WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for id, at := range seen {
+			if _, err := stmt.ExecContext(ctx, at, id); err != nil {
+				return fmt.Errorf("touching sessions: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteSession ends one session.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
+		return err
+	})
+}
+
+// DeleteExpired removes sessions and replay records past their time, and
+// change-feed rows older than an hour.
+func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM sessions WHERE expires_at <= ?",
+			"DELETE FROM replay WHERE expires_at <= ?",
+			"DELETE FROM changes WHERE at <= ? - 3600 AND seq < (SELECT MAX(seq) FROM changes)",
+		} {
+			if _, err := tx.ExecContext(ctx, q, now); err != nil {
+				return fmt.Errorf("deleting expired rows: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ConsumeAssertion records an assertion ID once.
+func (s *Store) ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO replay(assertion_id, expires_at) VALUES (?, ?)", id, expiresAt)
+		return err
+	})
+	if isUnique(err) {
+		return storage.ErrReplayed
+	}
+	if err != nil {
+		return fmt.Errorf("recording assertion: %w", err)
+	}
+	return nil
+}
+
+// EnsureSetting returns key's value, storing value first if there is none.
+func (s *Store) EnsureSetting(ctx context.Context, key string, value []byte) ([]byte, error) {
+	var out []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&out)
+	})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("reading setting %q: %w", key, err)
+	}
+	return out, err
+}

@@ -1,0 +1,189 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "ssogate.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenTwiceKeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ssogate.db")
+	s1, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.EnsureOrg(ctx, "acme", true); err != nil {
+		t.Fatal(err)
+	}
+	// A second process on the same file sees the org and agrees on settings.
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	defer s1.Close()
+	o, err := s2.OrgByName(ctx, "acme")
+	if err != nil || !o.FromConfig {
+		t.Fatalf("OrgByName = %+v, %v; want the config org", o, err)
+	}
+	a, err := s1.EnsureSetting(ctx, "k", []byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s2.EnsureSetting(ctx, "k", []byte("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != "first" || string(b) != "first" {
+		t.Fatalf("EnsureSetting = %q, %q; want both %q", a, b, "first")
+	}
+}
+
+func TestMemberLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	acme, _ := s.EnsureOrg(ctx, "acme", false)
+	other, _ := s.EnsureOrg(ctx, "other", false)
+
+	m, err := s.CreateMember(ctx, acme.ID, storage.NewMember{Email: "Jo@Acme.com", GivenName: "Jo", Active: true}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Role != storage.RoleMember || !m.Active {
+		t.Fatalf("new member = %+v; want an active member", m)
+	}
+	if _, err := s.CreateMember(ctx, acme.ID, storage.NewMember{Email: "jo@acme.com"}, true); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("second create in same org: %v; want ErrConflict", err)
+	}
+	if _, err := s.CreateMember(ctx, other.ID, storage.NewMember{Email: "JO@acme.com"}, true); !errors.Is(err, storage.ErrAccountExists) {
+		t.Fatalf("create in other org: %v; want ErrAccountExists", err)
+	}
+	if _, err := s.MemberByID(ctx, other.ID, m.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("MemberByID across orgs: %v; want ErrNotFound", err)
+	}
+	_, seq, err := s.ChangesSince(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.SetActive(ctx, acme.ID, m.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Active || d.Epoch != m.Epoch+1 {
+		t.Fatalf("deactivated = %+v; want inactive with a new epoch", d)
+	}
+	ids, _, err := s.ChangesSince(ctx, seq)
+	if err != nil || len(ids) != 1 || ids[0] != m.ID {
+		t.Fatalf("ChangesSince = %v, %v; want [%s]", ids, err, m.ID)
+	}
+	r, err := s.SetActive(ctx, acme.ID, m.ID, true)
+	if err != nil || !r.Active || r.Epoch != d.Epoch {
+		t.Fatalf("reactivated = %+v, %v; want active, same epoch", r, err)
+	}
+	if err := s.DeleteMember(ctx, acme.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.AccountExists(ctx, "jo@acme.com"); ok {
+		t.Fatal("account kept after its only membership was deleted")
+	}
+}
+
+func TestTeamConcurrentAdds(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	org, _ := s.EnsureOrg(ctx, "acme", false)
+	team, err := s.CreateTeam(ctx, org.ID, "Eng", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 40; i++ {
+		m, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@acme.com", Active: true}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UpdateTeam(ctx, org.ID, team.ID, func(t *storage.Team) error {
+				t.MemberIDs = append(t.MemberIDs, id)
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.TeamByID(ctx, org.ID, team.ID)
+	if err != nil || len(got.MemberIDs) != 40 {
+		t.Fatalf("team has %d members (%v); want 40", len(got.MemberIDs), err)
+	}
+	ident, err := s.Identity(ctx, ids[0])
+	if err != nil || len(ident.Teams) != 1 || ident.Teams[0] != "Eng" || ident.OrgName != "acme" {
+		t.Fatalf("Identity = %+v, %v", ident, err)
+	}
+}
+
+func TestDomains(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	a, _ := s.EnsureOrg(ctx, "a", false)
+	b, _ := s.EnsureOrg(ctx, "b", false)
+	if err := s.SyncConfigDomains(ctx, a.ID, []string{"Acme.com", "acme.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.DomainVerified(ctx, a.ID, "ACME.COM"); !ok {
+		t.Fatal("config domain not verified")
+	}
+	if _, err := s.ClaimDomain(ctx, b.ID, "acme.com", "x"); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("claim of a verified domain: %v; want ErrConflict", err)
+	}
+	if err := s.SyncConfigDomains(ctx, a.ID, []string{"acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.DomainVerified(ctx, a.ID, "acme.org"); ok {
+		t.Fatal("domain dropped from config still verified")
+	}
+	if _, err := s.ClaimDomain(ctx, b.ID, "acme.org", "x"); err != nil {
+		t.Fatalf("claim of a free domain: %v", err)
+	}
+	if _, err := s.ClaimDomain(ctx, a.ID, "acme.org", "y"); err != nil {
+		t.Fatalf("pending claims block no one: %v", err)
+	}
+	if _, err := s.MarkDomainVerified(ctx, b.ID, "acme.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkDomainVerified(ctx, a.ID, "acme.org"); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("second verification: %v; want ErrConflict", err)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if err := s.ConsumeAssertion(ctx, "id-1", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeAssertion(ctx, "id-1", 100); !errors.Is(err, storage.ErrReplayed) {
+		t.Fatalf("second consume: %v; want ErrReplayed", err)
+	}
+}

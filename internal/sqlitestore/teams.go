@@ -1,0 +1,190 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+const teamColumns = "id, org_id, name, external_id, created_at, updated_at, version"
+
+func scanTeam(row interface{ Scan(...any) error }) (storage.Team, error) {
+	var t storage.Team
+	var created, updated int64
+	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &created, &updated, &t.Version)
+	t.CreatedAt, t.UpdatedAt = fromUnix(created), fromUnix(updated)
+	return t, err
+}
+
+type querier interface {
+	queryRower
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func teamByID(ctx context.Context, q querier, orgID int64, id string) (storage.Team, error) {
+	t, err := scanTeam(q.QueryRowContext(ctx, "SELECT "+teamColumns+" FROM teams WHERE org_id = ? AND id = ?", orgID, id))
+	if err != nil {
+		return t, notFound(err, fmt.Sprintf("team %q", id))
+	}
+	rows, err := q.QueryContext(ctx, "SELECT member_id FROM team_members WHERE team_id = ? ORDER BY member_id", id)
+	if err != nil {
+		return t, err
+	}
+	defer rows.Close()
+	t.MemberIDs = []string{}
+	for rows.Next() {
+		var mid string
+		if err := rows.Scan(&mid); err != nil {
+			return t, err
+		}
+		t.MemberIDs = append(t.MemberIDs, mid)
+	}
+	return t, rows.Err()
+}
+
+// CreateTeam makes a team in the org.
+func (s *Store) CreateTeam(ctx context.Context, orgID int64, name, externalID string) (storage.Team, error) {
+	var t storage.Team
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := unix(s.now())
+		var err error
+		t, err = scanTeam(tx.QueryRowContext(ctx,
+			"INSERT INTO teams(id, org_id, name, external_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING "+teamColumns,
+			uuid.NewString(), orgID, name, externalID, now, now))
+		t.MemberIDs = []string{}
+		return err
+	})
+	if isUnique(err) {
+		return t, fmt.Errorf("creating team %q: %w", name, storage.ErrConflict)
+	}
+	if err != nil {
+		return t, fmt.Errorf("creating team %q: %w", name, err)
+	}
+	return t, nil
+}
+
+// TeamByID returns the org's team with its member IDs.
+func (s *Store) TeamByID(ctx context.Context, orgID int64, id string) (storage.Team, error) {
+	return teamByID(ctx, s.r, orgID, id)
+}
+
+// ListTeams returns a page of the org's teams by name, with member IDs.
+func (s *Store) ListTeams(ctx context.Context, orgID int64, page storage.Page) ([]storage.Team, int, error) {
+	var total int
+	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM teams WHERE org_id = ?", orgID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting teams: %w", err)
+	}
+	offset, limit := pageBounds(page)
+	rows, err := s.r.QueryContext(ctx, "SELECT "+teamColumns+" FROM teams WHERE org_id = ? ORDER BY name, id LIMIT ? OFFSET ?",
+		orgID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing teams: %w", err)
+	}
+	var out []storage.Team
+	for rows.Next() {
+		t, err := scanTeam(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	for i := range out {
+		full, err := teamByID(ctx, s.r, orgID, out[i].ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		out[i].MemberIDs = full.MemberIDs
+	}
+	return out, total, nil
+}
+
+// DeleteTeam removes a team.
+func (s *Store) DeleteTeam(ctx context.Context, orgID int64, id string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := teamByID(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE team_id = ?", id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM teams WHERE id = ?", id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deleting team %q: %w", id, err)
+	}
+	s.changed()
+	return nil
+}
+
+// UpdateTeam applies fn to the team inside one write transaction. Member IDs
+// fn adds must be members of the same org, or the update fails with
+// ErrNotFound.
+func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(*storage.Team) error) (storage.Team, error) {
+	var out storage.Team
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		cur, err := teamByID(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		next := cur
+		next.MemberIDs = append([]string(nil), cur.MemberIDs...)
+		if err := fn(&next); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE teams SET name = ?, external_id = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+			next.Name, next.ExternalID, unix(s.now()), id); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("team name %q is taken: %w", next.Name, storage.ErrConflict)
+			}
+			return err
+		}
+		want := make(map[string]bool, len(next.MemberIDs))
+		for _, mid := range next.MemberIDs {
+			want[mid] = true
+		}
+		have := make(map[string]bool, len(cur.MemberIDs))
+		for _, mid := range cur.MemberIDs {
+			have[mid] = true
+			if !want[mid] {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE team_id = ? AND member_id = ?", id, mid); err != nil {
+					return err
+				}
+			}
+		}
+		added := make([]string, 0, len(want))
+		for mid := range want {
+			if !have[mid] {
+				added = append(added, mid)
+			}
+		}
+		sort.Strings(added)
+		for _, mid := range added {
+			res, err := tx.ExecContext(ctx, `INSERT INTO team_members(team_id, member_id)
+				SELECT ?, id FROM memberships WHERE id = ? AND org_id = ?`, id, mid, orgID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("member %q: %w", mid, storage.ErrNotFound)
+			}
+		}
+		out, err = teamByID(ctx, tx, orgID, id)
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("updating team %q: %w", id, err)
+	}
+	s.changed()
+	return out, nil
+}

@@ -1,0 +1,198 @@
+// Package storage defines what ssogate keeps: organizations, accounts and
+// their memberships, teams, claimed domains, API tokens, passwords, sessions
+// and the assertion replay cache, and the Store interface every backend
+// implements. The embedded SQLite backend lives in internal/sqlitestore; a
+// PostgreSQL backend for several replicas would implement the same
+// interface.
+//
+// Errors: a method returns ErrNotFound when the thing it names does not exist
+// (in the org it was asked about), ErrConflict when a uniqueness rule would be
+// broken, and wraps either with context. Any other error is a technical
+// failure of the backend.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrNotFound reports that the named record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports that a write would break a uniqueness rule.
+	ErrConflict = errors.New("conflict")
+	// ErrReplayed reports that an assertion ID was already consumed.
+	ErrReplayed = errors.New("assertion already used")
+)
+
+// Store is everything the gate, the provisioning sidecar and the
+// subcommands need from a backend. It is safe for concurrent use, and
+// several processes may share one backend.
+type Store interface {
+	OrgStore
+	MemberStore
+	TeamStore
+	DomainStore
+	TokenStore
+	CredentialStore
+	SessionStore
+	ReplayStore
+	SettingStore
+	ChangeFeed
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// OrgStore manages organizations.
+type OrgStore interface {
+	// EnsureOrg returns the org with this name, creating it if absent.
+	// fromConfig marks an org named in a Caddyfile.
+	EnsureOrg(ctx context.Context, name string, fromConfig bool) (Org, error)
+	// CreateOrg creates an org; ErrConflict when the name is taken.
+	CreateOrg(ctx context.Context, name string) (Org, error)
+	// OrgByName returns the named org or ErrNotFound.
+	OrgByName(ctx context.Context, name string) (Org, error)
+	// ListOrgs returns every org, by name.
+	ListOrgs(ctx context.Context) ([]Org, error)
+}
+
+// MemberStore manages accounts and their memberships in orgs.
+type MemberStore interface {
+	// MemberByEmail returns the org's member with this email (compared
+	// case-insensitively), active or not, or ErrNotFound.
+	MemberByEmail(ctx context.Context, orgID int64, email string) (Member, error)
+	// MemberByID returns the org's member with this ID or ErrNotFound, also
+	// when the ID belongs to another org.
+	MemberByID(ctx context.Context, orgID int64, id string) (Member, error)
+	// AccountExists reports whether any org has an account with this email.
+	AccountExists(ctx context.Context, email string) (bool, error)
+	// CreateMember makes the account (if no account has the email yet) and
+	// its membership in the org. ErrConflict when the account is already a
+	// member of the org; ErrAccountExists (which also matches ErrConflict)
+	// when requireNewAccount is set and the account exists outside the org.
+	CreateMember(ctx context.Context, orgID int64, m NewMember, requireNewAccount bool) (Member, error)
+	// UpdateMember replaces the profile fields of a member (names, email,
+	// external ID, extra attributes and active). A change of Active bumps
+	// the member's epoch, which ends every session issued before.
+	UpdateMember(ctx context.Context, orgID int64, m Member) (Member, error)
+	// SetActive activates or deactivates a member. Deactivation bumps the
+	// epoch, ending the member's sessions.
+	SetActive(ctx context.Context, orgID int64, id string, active bool) (Member, error)
+	// SetRole changes a member's role.
+	SetRole(ctx context.Context, orgID int64, id string, role Role) (Member, error)
+	// DeleteMember removes the membership, ends its sessions, and removes the
+	// account when it belongs to no other org.
+	DeleteMember(ctx context.Context, orgID int64, id string) error
+	// ListMembers returns a page of the org's members in a stable order.
+	ListMembers(ctx context.Context, orgID int64, page Page) ([]Member, int, error)
+	// Identity returns what the gate tells the app about a member: the
+	// current names, role, team names and state.
+	Identity(ctx context.Context, memberID string) (Identity, error)
+}
+
+// TeamStore manages teams (SCIM Groups) and their members.
+type TeamStore interface {
+	// CreateTeam makes a team; ErrConflict when the org has one with the
+	// same name (compared case-insensitively).
+	CreateTeam(ctx context.Context, orgID int64, name, externalID string) (Team, error)
+	// TeamByID returns the org's team or ErrNotFound.
+	TeamByID(ctx context.Context, orgID int64, id string) (Team, error)
+	// ListTeams returns a page of the org's teams by name.
+	ListTeams(ctx context.Context, orgID int64, page Page) ([]Team, int, error)
+	// DeleteTeam removes a team and its memberships.
+	DeleteTeam(ctx context.Context, orgID int64, id string) error
+	// UpdateTeam applies fn to the team and its member IDs inside one
+	// transaction, then stores the result. Concurrent updates to one team
+	// are serialized, so none is lost.
+	UpdateTeam(ctx context.Context, orgID int64, id string, fn func(*Team) error) (Team, error)
+}
+
+// DomainStore manages claimed email domains.
+type DomainStore interface {
+	// SyncConfigDomains makes the org's config-declared domains exactly
+	// this set: each verified and marked as from the config; config domains
+	// no longer listed are removed. ErrConflict when another org has one of
+	// them verified.
+	SyncConfigDomains(ctx context.Context, orgID int64, domains []string) error
+	// DomainVerified reports whether the org has this domain claimed and
+	// verified.
+	DomainVerified(ctx context.Context, orgID int64, domain string) (bool, error)
+	// ClaimDomain records a pending claim with its TXT challenge value;
+	// ErrConflict when another org has it verified or this org has it
+	// claimed already.
+	ClaimDomain(ctx context.Context, orgID int64, domain, txtValue string) (Domain, error)
+	// MarkDomainVerified marks the org's claim verified; ErrConflict when
+	// another org verified it first.
+	MarkDomainVerified(ctx context.Context, orgID int64, domain string) (Domain, error)
+	// DomainByName returns the org's claim or ErrNotFound.
+	DomainByName(ctx context.Context, orgID int64, domain string) (Domain, error)
+	// ListDomains returns the org's claims by name.
+	ListDomains(ctx context.Context, orgID int64) ([]Domain, error)
+	// RemoveDomain deletes the org's claim.
+	RemoveDomain(ctx context.Context, orgID int64, domain string) error
+}
+
+// TokenStore manages bearer tokens for the sidecar. Only a hash of each
+// token is stored.
+type TokenStore interface {
+	// CreateToken stores a token's hash and returns its record.
+	CreateToken(ctx context.Context, orgID int64, name string, scope Scope, hash []byte) (Token, error)
+	// TokenByHash returns the token with this hash or ErrNotFound.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens returns the org's tokens.
+	ListTokens(ctx context.Context, orgID int64) ([]Token, error)
+	// RevokeToken deletes one of the org's tokens.
+	RevokeToken(ctx context.Context, orgID int64, id string) error
+}
+
+// CredentialStore keeps password hashes of accounts.
+type CredentialStore interface {
+	// SetPasswordHash stores the encoded hash for the account with this email.
+	SetPasswordHash(ctx context.Context, email, hash string) error
+	// PasswordHash returns the encoded hash or ErrNotFound.
+	PasswordHash(ctx context.Context, email string) (string, error)
+}
+
+// SessionStore keeps sign-in sessions, so that they survive restarts and are
+// shared by processes.
+type SessionStore interface {
+	// CreateSession records a new session.
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByID returns a session or ErrNotFound.
+	SessionByID(ctx context.Context, id string) (Session, error)
+	// TouchSessions records the last time each session was seen.
+	TouchSessions(ctx context.Context, seen map[string]int64) error
+	// DeleteSession ends one session.
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteExpired removes sessions and replay records past their time.
+	DeleteExpired(ctx context.Context, now int64) error
+}
+
+// ReplayStore is the one-time-use record of assertion IDs, shared by every
+// process on the backend.
+type ReplayStore interface {
+	// ConsumeAssertion records id until expiresAt (unix seconds); it returns
+	// ErrReplayed when id is recorded already.
+	ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error
+}
+
+// SettingStore keeps small values the processes must agree on, such as the
+// generated session key.
+type SettingStore interface {
+	// EnsureSetting returns the stored value of key, storing value first
+	// if there is none. Every caller gets the same value.
+	EnsureSetting(ctx context.Context, key string, value []byte) ([]byte, error)
+}
+
+// ChangeFeed tells caches which members changed, by any process.
+type ChangeFeed interface {
+	// ChangesSince returns the IDs of members whose identity (state, role,
+	// names, teams) changed after seq, and the newest seq. A seq of -1
+	// returns no IDs and the current seq.
+	ChangesSince(ctx context.Context, seq int64) ([]string, int64, error)
+	// OnChange registers fn to run synchronously after every write made
+	// through this Store value that may change an identity.
+	OnChange(fn func())
+}

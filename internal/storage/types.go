@@ -1,0 +1,164 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ErrAccountExists reports that an account with the email exists outside
+// the org. It matches ErrConflict too.
+var ErrAccountExists = fmt.Errorf("account exists outside the organization: %w", ErrConflict)
+
+// Role is a member's role in an org.
+type Role string
+
+// The roles, from most to least powerful.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleOwner, RoleAdmin, RoleMember:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q (want owner, admin or member)", s)
+}
+
+// Privileged reports whether the role may use break-glass password login.
+func (r Role) Privileged() bool { return r == RoleOwner || r == RoleAdmin }
+
+// Scope is what a bearer token may do.
+type Scope string
+
+// The token scopes.
+const (
+	ScopeSCIM  Scope = "scim"
+	ScopeAdmin Scope = "admin"
+)
+
+// ParseScope returns the scope named s.
+func ParseScope(s string) (Scope, error) {
+	switch sc := Scope(s); sc {
+	case ScopeSCIM, ScopeAdmin:
+		return sc, nil
+	}
+	return "", fmt.Errorf("unknown scope %q (want scim or admin)", s)
+}
+
+// Org is an organization: a customer of the protected app.
+type Org struct {
+	ID         int64
+	Name       string
+	FromConfig bool
+	CreatedAt  time.Time
+}
+
+// NewMember is what creating a member needs.
+type NewMember struct {
+	Email       string
+	GivenName   string
+	FamilyName  string
+	DisplayName string
+	ExternalID  string
+	Role        Role
+	Active      bool
+	// Attrs holds extra SCIM attributes kept verbatim (a JSON object).
+	Attrs json.RawMessage
+}
+
+// Member is an account's membership in an org, with the account's profile.
+// Its ID is the SCIM User id.
+type Member struct {
+	ID          string
+	OrgID       int64
+	AccountID   int64
+	Email       string
+	GivenName   string
+	FamilyName  string
+	DisplayName string
+	ExternalID  string
+	Role        Role
+	Active      bool
+	// Epoch grows when the member is deactivated or deleted; a session
+	// issued under an older epoch is over.
+	Epoch     int64
+	Attrs     json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version grows with every change; it makes the SCIM ETag.
+	Version int64
+}
+
+// Identity is what the gate passes to the app about a signed-in member.
+type Identity struct {
+	MemberID   string
+	OrgName    string
+	Email      string
+	GivenName  string
+	FamilyName string
+	Role       Role
+	Teams      []string
+	Active     bool
+	Epoch      int64
+}
+
+// Team is a named set of an org's members; its ID is the SCIM Group id.
+type Team struct {
+	ID         string
+	OrgID      int64
+	Name       string
+	ExternalID string
+	// MemberIDs lists member IDs, sorted.
+	MemberIDs []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
+}
+
+// Domain states.
+const (
+	DomainPending  = "pending"
+	DomainVerified = "verified"
+)
+
+// Domain is an org's claim on an email domain.
+type Domain struct {
+	Name       string
+	OrgID      int64
+	Status     string
+	TXTValue   string
+	FromConfig bool
+	CreatedAt  time.Time
+	VerifiedAt time.Time
+}
+
+// Token is a bearer token's record; the token itself is never stored.
+type Token struct {
+	ID         string
+	OrgID      int64
+	Name       string
+	Scope      Scope
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Session is a sign-in session. Times are unix seconds.
+type Session struct {
+	ID        string
+	MemberID  string
+	Epoch     int64
+	CreatedAt int64
+	ExpiresAt int64
+	LastSeen  int64
+}
+
+// Page selects part of a list: 1-based StartIndex and Count.
+type Page struct {
+	StartIndex int
+	Count      int
+}
