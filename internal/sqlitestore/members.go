@@ -129,31 +129,7 @@ func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member
 		if err != nil {
 			return err
 		}
-		if in.Email != "" && in.Email != cur.Email {
-			if _, err := tx.ExecContext(ctx, "UPDATE accounts SET email = ? WHERE id = ?", in.Email, cur.AccountID); err != nil {
-				if isUnique(err) {
-					return fmt.Errorf("email %q is taken: %w", in.Email, storage.ErrConflict)
-				}
-				return err
-			}
-		}
-		epoch := cur.Epoch
-		if cur.Active && !in.Active {
-			epoch++
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE memberships SET given_name = ?, family_name = ?, display_name = ?,
-			external_id = ?, active = ?, epoch = ?, attrs = ?, updated_at = ?, version = version + 1
-			WHERE id = ?`,
-			in.GivenName, in.FamilyName, in.DisplayName, in.ExternalID, boolInt(in.Active), epoch,
-			attrsText(in.Attrs), unix(s.now()), in.ID); err != nil {
-			return err
-		}
-		if epoch != cur.Epoch {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE member_id = ?", in.ID); err != nil {
-				return err
-			}
-		}
-		m, err = memberByID(ctx, tx, orgID, in.ID)
+		m, err = s.updateMember(ctx, tx, orgID, cur, in)
 		return err
 	})
 	if err != nil {
@@ -161,6 +137,37 @@ func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member
 	}
 	s.changed()
 	return m, nil
+}
+
+// updateMember writes in over cur, the member's current row, inside tx. It
+// is shared by UpdateMember and ModifyMember so that both end sessions on
+// deactivation the same way.
+func (s *Store) updateMember(ctx context.Context, tx *sql.Tx, orgID int64, cur, in storage.Member) (storage.Member, error) {
+	if in.Email != "" && in.Email != cur.Email {
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET email = ? WHERE id = ?", in.Email, cur.AccountID); err != nil {
+			if isUnique(err) {
+				return storage.Member{}, fmt.Errorf("email %q is taken: %w", in.Email, storage.ErrConflict)
+			}
+			return storage.Member{}, err
+		}
+	}
+	epoch := cur.Epoch
+	if cur.Active && !in.Active {
+		epoch++
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE memberships SET given_name = ?, family_name = ?, display_name = ?,
+		external_id = ?, active = ?, epoch = ?, attrs = ?, updated_at = ?, version = version + 1
+		WHERE id = ?`,
+		in.GivenName, in.FamilyName, in.DisplayName, in.ExternalID, boolInt(in.Active), epoch,
+		attrsText(in.Attrs), unix(s.now()), cur.ID); err != nil {
+		return storage.Member{}, err
+	}
+	if epoch != cur.Epoch {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE member_id = ?", cur.ID); err != nil {
+			return storage.Member{}, err
+		}
+	}
+	return memberByID(ctx, tx, orgID, cur.ID)
 }
 
 // SetActive activates or deactivates a member.

@@ -40,6 +40,7 @@ type Store interface {
 	ReplayStore
 	SettingStore
 	ChangeFeed
+	SCIMStore
 
 	// Close releases the backend's resources.
 	Close() error
