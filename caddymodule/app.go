@@ -1,0 +1,320 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// storePool shares one open store per database file across config reloads:
+// Caddy starts a new config before it stops the old one, and both must use
+// the same connections and change feed.
+var storePool = caddy.NewUsagePool()
+
+// DefaultDatabasePath is where the store lives when no database is
+// configured: <Caddy data dir>/ssogate/ssogate.db.
+func DefaultDatabasePath() string {
+	return filepath.Join(caddy.AppDataDir(), "ssogate", "ssogate.db")
+}
+
+// App is the "ssogate" Caddy app. It owns the store shared by the saml_sso
+// and scim_server handlers (and by config reloads), the feed that tells
+// session caches about changes made by any process, and the background
+// sweep of expired sessions and replay records.
+//
+// Handlers get it with ctx.App("ssogate"); a config that does not set the
+// global option gets an app with the defaults.
+type App struct {
+	// Database says where the store is. Default: SQLite at
+	// <Caddy data dir>/ssogate/ssogate.db.
+	Database *DatabaseConfig `json:"database,omitempty"`
+
+	// DNSResolver is the host:port of the DNS server used to verify domain
+	// claims. Default: the system resolver.
+	DNSResolver string `json:"dns_resolver,omitempty"`
+
+	// ChangePollInterval is how often the store is checked for changes made
+	// by other processes (deactivations, role and team changes), which
+	// bounds how long a stale session can live across processes.
+	// Default: 250ms.
+	ChangePollInterval caddy.Duration `json:"change_poll_interval,omitempty"`
+
+	shared *sharedStore
+	path   string
+	logger *zap.Logger
+
+	decl *declarations
+}
+
+// declarations collects what handlers declare about orgs while the config
+// is provisioned; Start writes it to the store.
+type declarations struct {
+	mu      sync.Mutex
+	orgs    map[string]bool
+	domains map[string][]string // org name → config domains
+}
+
+// DatabaseConfig selects the store backend.
+type DatabaseConfig struct {
+	// Driver is the backend. Only "sqlite" exists today. Default: sqlite.
+	Driver string `json:"driver,omitempty"`
+	// Path is the SQLite file. Default: <Caddy data dir>/ssogate/ssogate.db.
+	Path string `json:"path,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "ssogate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision opens (or joins) the store.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.decl = &declarations{orgs: map[string]bool{}, domains: map[string][]string{}}
+	a.path = DefaultDatabasePath()
+	if a.Database != nil && a.Database.Path != "" {
+		a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
+	}
+	abs, err := filepath.Abs(a.path)
+	if err != nil {
+		return fmt.Errorf("resolving database path: %w", err)
+	}
+	a.path = abs
+	if a.ChangePollInterval <= 0 {
+		a.ChangePollInterval = caddy.Duration(250 * time.Millisecond)
+	}
+	val, _, err := storePool.LoadOrNew(a.path, func() (caddy.Destructor, error) {
+		return openShared(a.path, time.Duration(a.ChangePollInterval), a.logger)
+	})
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	a.shared = val.(*sharedStore)
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if a.Database != nil && a.Database.Driver != "" && a.Database.Driver != "sqlite" {
+		return fmt.Errorf("database driver %q is not supported (want sqlite)", a.Database.Driver)
+	}
+	return nil
+}
+
+// Start writes what the config declares about orgs to the store: the orgs
+// themselves and their domain lines, so that a sidecar in another process
+// sees them. A domain line removed from the config is no longer claimed.
+func (a *App) Start() error {
+	a.decl.mu.Lock()
+	defer a.decl.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names := make([]string, 0, len(a.decl.orgs))
+	for name := range a.decl.orgs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		org, err := a.shared.EnsureOrg(ctx, name, true)
+		if err != nil {
+			return err
+		}
+		if err := a.shared.SyncConfigDomains(ctx, org.ID, a.decl.domains[name]); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("org %q: %w", name, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop does nothing; the store closes when the last config using it is
+// cleaned up.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the store.
+func (a *App) Cleanup() error {
+	if a.shared == nil {
+		return nil
+	}
+	_, err := storePool.Delete(a.path)
+	return err
+}
+
+// Store returns the store.
+func (a *App) Store() storage.Store { return a.shared }
+
+// Resolver returns the resolver for domain-claim checks.
+func (a *App) Resolver() domainclaim.Resolver { return domainclaim.NewResolver(a.DNSResolver) }
+
+// declareOrg records that the config names an org and vouches for these
+// domains. Handlers call it while provisioning; Start writes the union.
+func (a *App) declareOrg(name string, domains []string) {
+	a.decl.mu.Lock()
+	defer a.decl.mu.Unlock()
+	a.decl.orgs[name] = true
+	seen := map[string]bool{}
+	for _, d := range a.decl.domains[name] {
+		seen[d] = true
+	}
+	for _, d := range domains {
+		d = strings.ToLower(d)
+		if !seen[d] {
+			seen[d] = true
+			a.decl.domains[name] = append(a.decl.domains[name], d)
+		}
+	}
+}
+
+// subscribe registers fn to receive the IDs of members that changed, and
+// returns the function that unregisters it.
+func (a *App) subscribe(fn func(memberIDs []string)) (unsubscribe func()) {
+	return a.shared.feed.subscribe(fn)
+}
+
+// sharedStore is the pooled store with its change feed.
+type sharedStore struct {
+	*sqlitestore.Store
+	feed *changeFeed
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &sharedStore{Store: st, stop: cancel, done: make(chan struct{})}
+	s.feed = newChangeFeed(st, logger)
+	if err := s.feed.init(ctx); err != nil {
+		cancel()
+		st.Close()
+		return nil, err
+	}
+	// Writes made through this process reach the caches before the write
+	// call returns; writes by other processes are found by polling.
+	st.OnChange(func() { s.feed.poll(context.Background()) })
+	go s.run(ctx, poll, logger)
+	return s, nil
+}
+
+// run polls the change feed and sweeps expired rows until the store is
+// destroyed.
+func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.Logger) {
+	defer close(s.done)
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	sweep := time.NewTicker(5 * time.Minute)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.feed.poll(ctx)
+		case <-sweep.C:
+			if err := s.DeleteExpired(ctx, time.Now().Unix()); err != nil && ctx.Err() == nil {
+				logger.Warn("sweeping expired sessions", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Destruct stops the background work and closes the store.
+func (s *sharedStore) Destruct() error {
+	s.stop()
+	<-s.done
+	return s.Store.Close()
+}
+
+// changeFeed fans the store's change feed out to the session caches.
+type changeFeed struct {
+	store  storage.ChangeFeed
+	logger *zap.Logger
+
+	pollMu sync.Mutex // one poll at a time, so seq only moves forward
+	seq    int64
+
+	subMu  sync.Mutex
+	nextID int
+	subs   map[int]func([]string)
+}
+
+func newChangeFeed(st storage.ChangeFeed, logger *zap.Logger) *changeFeed {
+	return &changeFeed{store: st, logger: logger, subs: map[int]func([]string){}}
+}
+
+func (f *changeFeed) init(ctx context.Context) error {
+	_, seq, err := f.store.ChangesSince(ctx, -1)
+	f.seq = seq
+	return err
+}
+
+func (f *changeFeed) poll(ctx context.Context) {
+	f.pollMu.Lock()
+	defer f.pollMu.Unlock()
+	ids, seq, err := f.store.ChangesSince(ctx, f.seq)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.logger.Warn("reading change feed", zap.Error(err))
+		}
+		return
+	}
+	f.seq = seq
+	if len(ids) == 0 {
+		return
+	}
+	f.subMu.Lock()
+	fns := make([]func([]string), 0, len(f.subs))
+	for _, fn := range f.subs {
+		fns = append(fns, fn)
+	}
+	f.subMu.Unlock()
+	for _, fn := range fns {
+		fn(ids)
+	}
+}
+
+func (f *changeFeed) subscribe(fn func([]string)) func() {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	id := f.nextID
+	f.nextID++
+	f.subs[id] = fn
+	return func() {
+		f.subMu.Lock()
+		delete(f.subs, id)
+		f.subMu.Unlock()
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

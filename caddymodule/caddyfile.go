@@ -1,0 +1,297 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("ssogate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("saml_sso", parseSAMLSSO)
+	// saml_sso goes where authentication handlers go: after basic_auth,
+	// before request rewriting by the proxy and before reverse_proxy.
+	httpcaddyfile.RegisterDirectiveOrder("saml_sso", httpcaddyfile.After, "basic_auth")
+}
+
+// parseGlobalOption sets up the ssogate app:
+//
+//	ssogate {
+//		database sqlite <path>
+//		dns_resolver <host:port>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		if prev, ok := existing.(httpcaddyfile.App); ok {
+			if err := jsonUnmarshal(prev.Value, app); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "ssogate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads the ssogate global option.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "database":
+			if a.Database != nil {
+				return d.Err("database already specified")
+			}
+			var driver, path string
+			if !d.Args(&driver, &path) {
+				return d.ArgErr()
+			}
+			if driver != "sqlite" {
+				return d.Errf("unsupported database driver %q (want sqlite)", driver)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Database = &DatabaseConfig{Driver: driver, Path: path}
+		case "dns_resolver":
+			if a.DNSResolver != "" {
+				return d.Err("dns_resolver already specified")
+			}
+			if !d.Args(&a.DNSResolver) || d.NextArg() {
+				return d.ArgErr()
+			}
+		case "change_poll_interval":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("bad change_poll_interval %q: %v", d.Val(), err)
+			}
+			a.ChangePollInterval = caddy.Duration(dur)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown ssogate option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(SSOHandler)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile reads the saml_sso directive:
+//
+//	saml_sso {
+//		org <name>
+//		idp_sso_url <url>
+//		idp_issuer <entity-id>
+//		idp_certificate <path|pem>      # repeatable
+//		idp_metadata_url <url>
+//		idp_metadata_file <path>
+//		idp_metadata_refresh <duration>
+//		base_url <origin>
+//		requestable_acs_url <url>       # repeatable
+//		entity_id <entity-id>
+//		domain <domain>                 # repeatable
+//		require_sso
+//		idp_managed_access
+//		allow_idp_initiated [true|false]
+//		allow_sha1
+//		session_lifetime <duration>
+//		session_idle <duration>
+//		session_key <secret>
+//		clock_skew <duration>
+//		path_prefix <path>
+//	}
+func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		switch key {
+		case "idp_certificate", "requestable_acs_url", "domain":
+		default:
+			if seen[key] {
+				return d.Errf("%s already specified", key)
+			}
+		}
+		seen[key] = true
+		switch key {
+		case "org":
+			if err := oneArg(d, &s.Org); err != nil {
+				return err
+			}
+		case "idp_sso_url":
+			if err := oneArg(d, &s.IDPSSOURL); err != nil {
+				return err
+			}
+		case "idp_issuer":
+			if err := oneArg(d, &s.IDPIssuer); err != nil {
+				return err
+			}
+		case "idp_certificate":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			if !strings.Contains(v, "-----BEGIN") {
+				if _, err := loadCertificates(v); err != nil {
+					return d.Errf("%v", err)
+				}
+			}
+			s.IDPCertificates = append(s.IDPCertificates, v)
+		case "idp_metadata_url":
+			if err := oneArg(d, &s.IDPMetadataURL); err != nil {
+				return err
+			}
+		case "idp_metadata_file":
+			if err := oneArg(d, &s.IDPMetadataFile); err != nil {
+				return err
+			}
+		case "idp_metadata_refresh":
+			if err := durationArg(d, &s.IDPMetadataRefresh); err != nil {
+				return err
+			}
+		case "base_url":
+			if err := oneArg(d, &s.BaseURL); err != nil {
+				return err
+			}
+		case "requestable_acs_url":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			s.RequestableACSURLs = append(s.RequestableACSURLs, v)
+		case "entity_id":
+			if err := oneArg(d, &s.EntityID); err != nil {
+				return err
+			}
+		case "domain":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			// Several domains may follow one keyword too.
+			for {
+				s.Domains = append(s.Domains, d.Val())
+				if !d.NextArg() {
+					break
+				}
+			}
+		case "require_sso":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.RequireSSO = true
+		case "idp_managed_access":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.IDPManagedAccess = true
+		case "allow_sha1":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.AllowSHA1 = true
+		case "allow_idp_initiated":
+			v := true
+			if d.NextArg() {
+				b, err := strconv.ParseBool(d.Val())
+				if err != nil {
+					return d.Errf("allow_idp_initiated: want true or false, got %q", d.Val())
+				}
+				v = b
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+			}
+			s.AllowIDPInitiated = &v
+		case "session_lifetime":
+			if err := durationArg(d, &s.SessionLifetime); err != nil {
+				return err
+			}
+		case "session_idle":
+			if err := durationArg(d, &s.SessionIdle); err != nil {
+				return err
+			}
+		case "session_key":
+			if err := oneArg(d, &s.SessionKey); err != nil {
+				return err
+			}
+		case "clock_skew":
+			if err := durationArg(d, &s.ClockSkew); err != nil {
+				return err
+			}
+		case "path_prefix":
+			if err := oneArg(d, &s.PathPrefix); err != nil {
+				return err
+			}
+			if !strings.HasPrefix(s.PathPrefix, "/") || strings.ContainsAny(s.PathPrefix, "?#* ") {
+				return d.Errf("path_prefix %q must be a path starting with /", s.PathPrefix)
+			}
+		default:
+			return d.Errf("unknown saml_sso subdirective %q", key)
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	key := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s needs a value", key)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s takes one value", key)
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return d.Errf("bad duration %q: %v", v, err)
+	}
+	if dur < 0 {
+		return d.Errf("duration %q must not be negative", v)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func jsonUnmarshal(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*SSOHandler)(nil)
+)

@@ -1,0 +1,382 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/gate"
+	"github.com/ssogate/ssogate/internal/sso"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// serveEndpoint serves the handler's own endpoints; sub is the path after
+// PathPrefix.
+func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	w.Header().Set("Cache-Control", "no-store")
+	switch sub {
+	case "/metadata":
+		return h.serveMetadata(w, r)
+	case "/acs":
+		return h.serveACS(w, r)
+	case "/login", "/login/":
+		return h.serveLogin(w, r)
+	case "/logout":
+		return h.serveLogout(w, r)
+	case "/userinfo":
+		return h.serveUserinfo(w, r)
+	case "/auth":
+		return h.serveAuth(w, r)
+	}
+	writePage(w, http.StatusNotFound, "Not found", "There is nothing here.", "")
+	return nil
+}
+
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writePage(w, http.StatusMethodNotAllowed, "Method not allowed", r.Method+" is not allowed here.", "")
+	return false
+}
+
+func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	md, err := h.provider.Load().Metadata(h.origin(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, err = w.Write(md)
+	return err
+}
+
+// serveLogin starts SP-initiated login, or shows the login page.
+func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	rd := r.URL.Query().Get("rd")
+	if !sso.SafeReturnPath(rd) {
+		rd = "/"
+	}
+	if h.RequireSSO || r.URL.Query().Get("start") == "sso" {
+		return h.startLogin(w, r, rd)
+	}
+	if e := h.session(r); e != nil {
+		http.Redirect(w, r, rd, http.StatusSeeOther)
+		return nil
+	}
+	start := h.PathPrefix + "/login?start=sso&rd=" + url.QueryEscape(rd)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	return loginPage.Execute(w, map[string]string{"Org": h.Org, "StartURL": start})
+}
+
+// startLogin redirects the browser to the IdP with a fresh AuthnRequest
+// whose ID is tied to this browser.
+func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, rd string) error {
+	relay, err := sso.NewRelayState()
+	if err != nil {
+		return err
+	}
+	origin := h.origin(r)
+	u, reqID, err := h.provider.Load().StartLogin(origin, relay)
+	if err != nil {
+		return err
+	}
+	if err := h.tracker.Track(w, relay, sso.Pending{RequestID: reqID, ReturnPath: rd}, origin.Scheme == "https", h.PathPrefix); err != nil {
+		return err
+	}
+	http.Redirect(w, r, u.String(), http.StatusFound)
+	return nil
+}
+
+// serveACS validates the IdP's response and starts a session.
+func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodPost) {
+		return nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, sso.MaxACSBody)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return h.refuse(w, r, sso.Refuse(sso.CodeTooLarge, "the response is larger than 1 MiB"), "")
+		}
+		return h.refuse(w, r, sso.Refuse(sso.CodeMalformed, "the form could not be read"), "")
+	}
+	origin := h.origin(r)
+	relay := r.PostForm.Get("RelayState")
+	var requestIDs []string
+	returnPath := "/"
+	if p, err := h.tracker.Resolve(r, relay); err == nil {
+		requestIDs = []string{p.RequestID}
+		returnPath = p.ReturnPath
+		// One answer per request: the cookie goes whatever the outcome.
+		h.tracker.Forget(w, relay, h.PathPrefix, origin.Scheme == "https")
+	} else if sso.SafeReturnPath(relay) {
+		// IdP-initiated: RelayState is at most a local path.
+		returnPath = relay
+	}
+	ident, err := h.provider.Load().ParseACS(r, origin, requestIDs)
+	if err != nil {
+		return h.refuse(w, r, err, "")
+	}
+	member, err := h.admit(r.Context(), ident)
+	if err != nil {
+		return h.refuse(w, r, err, ident.Email)
+	}
+	if err := h.issueSession(w, r, member, ident.SessionNotOnOrAfter); err != nil {
+		return err
+	}
+	h.logger.Info("sign-in",
+		zap.String("method", "saml"),
+		zap.String("org", h.Org),
+		zap.String("email", ident.Email),
+		zap.String("member_id", member.MemberID),
+		zap.Bool("idp_initiated", len(requestIDs) == 0),
+		zap.String("assertion_id", ident.AssertionID),
+	)
+	http.Redirect(w, r, returnPath, http.StatusSeeOther)
+	return nil
+}
+
+// admit applies the sign-in rules to a verified identity and returns the
+// member's current identity.
+func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Identity, error) {
+	domain := sso.EmailDomain(ident.Email)
+	ok, err := h.store.DomainVerified(ctx, h.org.ID, domain)
+	if err != nil {
+		return storage.Identity{}, err
+	}
+	if !ok {
+		return storage.Identity{}, sso.Refuse(sso.CodeDomain,
+			fmt.Sprintf("the email domain %s is not claimed by this organization", domain))
+	}
+	m, err := h.store.MemberByEmail(ctx, h.org.ID, ident.Email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if h.IDPManagedAccess {
+			return storage.Identity{}, sso.Refuse(sso.CodeNotProvisioned,
+				"your account has not been provisioned for this organization; ask your administrator")
+		}
+		m, err = h.store.CreateMember(ctx, h.org.ID, storage.NewMember{
+			Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
+			Role: storage.RoleMember, Active: true,
+		}, false)
+		if errors.Is(err, storage.ErrConflict) {
+			// Created by a concurrent sign-in or provisioning; use it.
+			m, err = h.store.MemberByEmail(ctx, h.org.ID, ident.Email)
+		}
+		if err != nil {
+			return storage.Identity{}, err
+		}
+	case err != nil:
+		return storage.Identity{}, err
+	}
+	if !m.Active {
+		return storage.Identity{}, sso.Refuse(sso.CodeDeactivated, "your account is deactivated in this organization")
+	}
+	// Without SCIM the IdP is the source of the names; with
+	// idp_managed_access, provisioning is.
+	if !h.IDPManagedAccess && (ident.GivenName != "" && ident.GivenName != m.GivenName ||
+		ident.FamilyName != "" && ident.FamilyName != m.FamilyName) {
+		m.Email = ""
+		if ident.GivenName != "" {
+			m.GivenName = ident.GivenName
+		}
+		if ident.FamilyName != "" {
+			m.FamilyName = ident.FamilyName
+		}
+		if _, err := h.store.UpdateMember(ctx, h.org.ID, m); err != nil {
+			return storage.Identity{}, err
+		}
+	}
+	return h.store.Identity(ctx, m.ID)
+}
+
+// issueSession starts a session and sets its cookie.
+func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, notAfter time.Time) error {
+	// A fresh session ID at every sign-in: no fixation. An old cookie in
+	// this browser is ended too.
+	if old := cookieValue(r.Header, gate.CookieName); old != "" {
+		_ = h.sessions.End(r.Context(), old)
+	}
+	val, exp, err := h.sessions.Issue(r.Context(), ident, notAfter)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: gate.CookieName, Value: val, Path: "/",
+		Expires: exp, MaxAge: int(time.Until(exp) / time.Second),
+		HttpOnly: true, Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// refuse logs a refused sign-in once, with its reason code and private
+// cause, and shows the browser a short reason.
+func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, err error, email string) error {
+	var ref *sso.Refusal
+	if !errors.As(err, &ref) {
+		return err
+	}
+	fields := []zap.Field{zap.String("org", h.Org), zap.String("reason", ref.Code)}
+	if email != "" {
+		fields = append(fields, zap.String("email", email))
+	}
+	if ref.Err != nil {
+		fields = append(fields, zap.String("detail", ref.Err.Error()))
+	}
+	fields = append(fields, zap.String("remote_ip", r.RemoteAddr))
+	h.logger.Warn("sign-in refused", fields...)
+	writePage(w, ref.Status(), "Sign-in failed", ref.Reason, h.PathPrefix+"/login")
+	return nil
+}
+
+func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		return nil
+	}
+	if c := cookieValue(r.Header, gate.CookieName); c != "" {
+		if e, err := h.sessions.Lookup(r.Context(), c); err == nil {
+			h.logger.Info("sign-out", zap.String("org", h.Org), zap.String("email", e.Identity.Email))
+		}
+		if err := h.sessions.End(r.Context(), c); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: gate.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteLaxMode})
+	if rd := r.URL.Query().Get("rd"); sso.SafeReturnPath(rd) {
+		http.Redirect(w, r, rd, http.StatusSeeOther)
+		return nil
+	}
+	writePage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"/login")
+	return nil
+}
+
+// userinfo is the JSON of /sso/userinfo.
+type userinfo struct {
+	Email     string   `json:"email"`
+	FirstName string   `json:"first_name"`
+	LastName  string   `json:"last_name"`
+	Name      string   `json:"name"`
+	Role      string   `json:"role"`
+	Teams     []string `json:"teams"`
+	Org       string   `json:"org"`
+}
+
+func (h *SSOHandler) serveUserinfo(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	e := h.session(r)
+	if e == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{
+			"error": "authentication required", "login_url": h.PathPrefix + "/login",
+		})
+		return nil
+	}
+	teams := e.Identity.Teams
+	if teams == nil {
+		teams = []string{}
+	}
+	writeJSON(w, http.StatusOK, userinfo{
+		Email: e.Identity.Email, FirstName: e.Identity.GivenName, LastName: e.Identity.FamilyName,
+		Name: e.Name, Role: string(e.Identity.Role), Teams: teams, Org: e.Identity.OrgName,
+	})
+	return nil
+}
+
+// serveAuth is for nginx auth_request, Traefik forwardAuth and Caddy
+// forward_auth: 200 with the identity headers, or 401.
+func (h *SSOHandler) serveAuth(w http.ResponseWriter, r *http.Request) error {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	e := h.session(r)
+	if e == nil {
+		rd := r.Header.Get("X-Forwarded-Uri")
+		if !sso.SafeReturnPath(rd) {
+			rd = "/"
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{
+			"error": "authentication required", "login_url": h.PathPrefix + "/login?rd=" + url.QueryEscape(rd),
+		})
+		return nil
+	}
+	hdr := w.Header()
+	hdr["X-Forwarded-User"] = e.HUser
+	hdr["X-Forwarded-Email"] = e.HUser
+	hdr["X-Forwarded-Name"] = e.HName
+	hdr["X-Forwarded-Groups"] = e.HGroups
+	hdr["X-Forwarded-Role"] = e.HRole
+	hdr["X-Forwarded-Org"] = e.HOrg
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// loadCertificates reads an idp_certificate value: inline PEM or a path.
+func loadCertificates(v string) ([]*x509.Certificate, error) {
+	data := []byte(v)
+	if !strings.Contains(v, "-----BEGIN") {
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return nil, fmt.Errorf("reading idp_certificate: %w", err)
+		}
+		data = b
+	}
+	certs, err := sso.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("idp_certificate %s: %w", shortName(v), err)
+	}
+	return certs, nil
+}
+
+func shortName(v string) string {
+	if strings.Contains(v, "-----BEGIN") {
+		return "(inline PEM)"
+	}
+	return v
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
+a.button,button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none;border:0;font-size:1rem}
+a.button:focus,button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
+<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Sign in</a></p>{{end}}</main></body></html>
+`))
+
+var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
+a.button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none}
+a.button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
+<body><main><h1>Sign in</h1><p>Sign in to <strong>{{.Org}}</strong> with your company account.</p>
+<p><a class="button" id="sso" href="{{.StartURL}}">Continue with SSO</a></p></main></body></html>
+`))
+
+func writePage(w http.ResponseWriter, status int, title, msg, link string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": msg, "Link": link})
+}

@@ -1,0 +1,135 @@
+package sso
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+)
+
+// Identity is who the verified assertion says signed in.
+type Identity struct {
+	Email        string
+	GivenName    string
+	FamilyName   string
+	NameID       string
+	SessionIndex string
+	AssertionID  string
+	Issuer       string
+	// SessionNotOnOrAfter is the IdP's bound on the session, or zero.
+	SessionNotOnOrAfter time.Time
+}
+
+// The attribute names each value is taken from, in order of preference:
+// Okta's and the seed's short names, LDAP names, Entra's claim URIs and the
+// OIDs of eduPerson/X.500.
+var (
+	emailAttributes = []string{
+		"email", "mail", "emailAddress",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+		"urn:oid:0.9.2342.19200300.100.1.3",
+	}
+	givenNameAttributes = []string{
+		"firstName", "givenName", "given_name",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+		"urn:oid:2.5.4.42",
+	}
+	familyNameAttributes = []string{
+		"lastName", "surname", "sn", "family_name",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+		"urn:oid:2.5.4.4",
+	}
+)
+
+// identityFrom reads the identity from the verified assertion. The email
+// comes from exactly one place: the first email attribute present (which
+// must hold exactly one value), else an emailAddress-format NameID.
+func identityFrom(a *saml.Assertion) (*Identity, error) {
+	id := &Identity{AssertionID: a.ID, Issuer: a.Issuer.Value}
+	if a.Subject != nil && a.Subject.NameID != nil {
+		id.NameID = a.Subject.NameID.Value
+	}
+	for _, st := range a.AuthnStatements {
+		id.SessionIndex = st.SessionIndex
+		if st.SessionNotOnOrAfter != nil {
+			id.SessionNotOnOrAfter = *st.SessionNotOnOrAfter
+		}
+	}
+	values, found := attributeValues(a, emailAttributes)
+	var email string
+	switch {
+	case found && len(values) != 1:
+		return nil, refuse(CodeNoEmail, "the email attribute must hold exactly one value", nil)
+	case found:
+		email = values[0]
+	case a.Subject != nil && a.Subject.NameID != nil && a.Subject.NameID.Format == string(saml.EmailAddressNameIDFormat):
+		email = a.Subject.NameID.Value
+	default:
+		return nil, refuse(CodeNoEmail, "the assertion carries no email attribute", nil)
+	}
+	norm, ok := NormalizeEmail(email)
+	if !ok {
+		return nil, refuse(CodeNoEmail, "the email in the assertion is not a valid address", nil)
+	}
+	id.Email = norm
+	id.GivenName = firstValue(a, givenNameAttributes)
+	id.FamilyName = firstValue(a, familyNameAttributes)
+	return id, nil
+}
+
+// attributeValues returns the non-empty values of the first attribute
+// (by Name) that is present.
+func attributeValues(a *saml.Assertion, names []string) ([]string, bool) {
+	for _, name := range names {
+		for _, st := range a.AttributeStatements {
+			for _, attr := range st.Attributes {
+				if attr.Name != name {
+					continue
+				}
+				var vals []string
+				for _, v := range attr.Values {
+					if s := strings.TrimSpace(v.Value); s != "" {
+						vals = append(vals, s)
+					}
+				}
+				return vals, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func firstValue(a *saml.Assertion, names []string) string {
+	vals, _ := attributeValues(a, names)
+	if len(vals) == 0 {
+		return ""
+	}
+	if len(vals[0]) > 256 {
+		return vals[0][:256]
+	}
+	return vals[0]
+}
+
+// NormalizeEmail returns the address with its domain lower-cased, or false
+// when s is not a bare addr-spec (no display name, no comments, no
+// surrounding space, nothing a header could smuggle).
+func NormalizeEmail(s string) (string, bool) {
+	if s == "" || len(s) > 254 || s != strings.TrimSpace(s) || strings.ContainsAny(s, "<>,;\"()\\ \t\r\n") {
+		return "", false
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return "", false
+	}
+	return s[:at] + "@" + strings.ToLower(s[at+1:]), true
+}
+
+// EmailDomain returns the lower-case domain of a normalized address.
+func EmailDomain(email string) string {
+	return strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
+}

@@ -1,0 +1,403 @@
+// Package sso is the SAML side of the gate, without Caddy: it builds
+// crewjam/saml service providers with every hardening Okta and Entra can
+// live with, starts SP-initiated logins (HTTP-Redirect AuthnRequests whose
+// IDs are tied to the browser by a signed cookie), validates ACS posts and
+// takes the signed-in person's email and names from the verified assertion
+// only.
+package sso
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+)
+
+// MaxClockSkew is the largest clock skew allowed: crewjam/saml's own bound,
+// which cannot be widened per service provider.
+const MaxClockSkew = 180 * time.Second
+
+// Config describes the service provider.
+type Config struct {
+	// EntityID is the SP entity ID. Empty means <origin><MetadataPath>.
+	EntityID string
+	// MetadataPath and ACSPath are the paths of the metadata and ACS
+	// endpoints, such as /sso/metadata and /sso/acs.
+	MetadataPath string
+	ACSPath      string
+	// RequestableACSURLs are more ACS URLs, listed in the metadata with
+	// their index after the main one.
+	RequestableACSURLs []*url.URL
+	// IDP is the identity provider's metadata (built from settings or
+	// parsed from a metadata document).
+	IDP *saml.EntityDescriptor
+	// AllowIDPInitiated accepts unsolicited responses.
+	AllowIDPInitiated bool
+	// AllowSHA1 accepts SHA-1 signatures; off by default.
+	AllowSHA1 bool
+	// ClockSkew is the tolerance on the assertion's time window, at most
+	// MaxClockSkew.
+	ClockSkew time.Duration
+	// ReplayCache records consumed assertion IDs. Required.
+	ReplayCache saml.AssertionReplayCache
+	// Clock, if set, replaces the real clock (tests).
+	Clock *dsig.Clock
+}
+
+// Provider makes a crewjam ServiceProvider per ACS URL and validates
+// responses with it.
+type Provider struct {
+	cfg Config
+
+	mu  sync.Mutex
+	sps map[string]*saml.ServiceProvider // keyed by ACS URL, then "+idp" for the unsolicited variant
+}
+
+// New checks cfg and returns a Provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.IDP == nil || len(cfg.IDP.IDPSSODescriptors) == 0 {
+		return nil, errors.New("no identity provider configured")
+	}
+	if cfg.ReplayCache == nil {
+		return nil, errors.New("a replay cache is required")
+	}
+	if cfg.ClockSkew > MaxClockSkew {
+		return nil, fmt.Errorf("clock skew %s is above the supported %s", cfg.ClockSkew, MaxClockSkew)
+	}
+	if n, err := countSigningCerts(cfg.IDP); err != nil || n == 0 {
+		return nil, fmt.Errorf("identity provider has no usable signing certificate: %v", err)
+	}
+	if idpSSOURL(cfg.IDP) == "" {
+		return nil, errors.New("identity provider has no HTTP-Redirect SingleSignOnService")
+	}
+	return &Provider{cfg: cfg, sps: map[string]*saml.ServiceProvider{}}, nil
+}
+
+// IDPMetadata builds IdP metadata from the three values an IdP's setup page
+// shows: the SSO ("Authentication") URL, the issuer, and one or more
+// signing certificates (trusted together, for rotation).
+func IDPMetadata(ssoURL, issuer string, certs []*x509.Certificate) *saml.EntityDescriptor {
+	keys := make([]saml.KeyDescriptor, 0, len(certs))
+	for _, c := range certs {
+		keys = append(keys, saml.KeyDescriptor{
+			Use: "signing",
+			KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{X509Certificates: []saml.X509Certificate{
+				{Data: base64.StdEncoding.EncodeToString(c.Raw)},
+			}}},
+		})
+	}
+	return &saml.EntityDescriptor{
+		EntityID: issuer,
+		IDPSSODescriptors: []saml.IDPSSODescriptor{{
+			SSODescriptor: saml.SSODescriptor{RoleDescriptor: saml.RoleDescriptor{
+				ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
+				KeyDescriptors:             keys,
+			}},
+			SingleSignOnServices: []saml.Endpoint{{Binding: saml.HTTPRedirectBinding, Location: ssoURL}},
+		}},
+	}
+}
+
+// ParseCertificates reads every PEM certificate in data (a file's content
+// or inline PEM); bare base64 DER, as some IdPs show it, is accepted too.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := bytes.TrimSpace(data)
+	if !bytes.Contains(rest, []byte("-----BEGIN")) {
+		der, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(rest), nil)))
+		if err != nil {
+			return nil, errors.New("not a PEM certificate")
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate: %w", err)
+		}
+		return []*x509.Certificate{c}, nil
+	}
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block found")
+	}
+	return certs, nil
+}
+
+func countSigningCerts(ed *saml.EntityDescriptor) (int, error) {
+	n := 0
+	for _, d := range ed.IDPSSODescriptors {
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "" && k.Use != "signing" {
+				continue
+			}
+			for _, c := range k.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(c.Data), ""))
+				if err != nil {
+					return n, err
+				}
+				if _, err := x509.ParseCertificate(der); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func idpSSOURL(ed *saml.EntityDescriptor) string {
+	for _, d := range ed.IDPSSODescriptors {
+		for _, e := range d.SingleSignOnServices {
+			if e.Binding == saml.HTTPRedirectBinding {
+				return e.Location
+			}
+		}
+	}
+	return ""
+}
+
+// IDPIssuer returns the IdP's entity ID.
+func (p *Provider) IDPIssuer() string { return p.cfg.IDP.EntityID }
+
+// EntityID returns the SP entity ID for requests arriving at origin.
+func (p *Provider) EntityID(origin *url.URL) string {
+	if p.cfg.EntityID != "" {
+		return p.cfg.EntityID
+	}
+	return origin.Scheme + "://" + origin.Host + p.cfg.MetadataPath
+}
+
+// ACSURL returns the ACS URL for origin: one of the requestable ACS URLs
+// when one is on that origin, otherwise <origin><ACSPath>.
+func (p *Provider) ACSURL(origin *url.URL) *url.URL {
+	for _, u := range p.cfg.RequestableACSURLs {
+		if u.Scheme == origin.Scheme && strings.EqualFold(u.Host, origin.Host) {
+			return u
+		}
+	}
+	return &url.URL{Scheme: origin.Scheme, Host: origin.Host, Path: p.cfg.ACSPath}
+}
+
+// serviceProvider returns the crewjam ServiceProvider for an ACS URL;
+// unsolicited selects the variant that accepts IdP-initiated responses.
+func (p *Provider) serviceProvider(origin, acs *url.URL, unsolicited bool) *saml.ServiceProvider {
+	key := acs.String()
+	if unsolicited {
+		key += " idp-initiated"
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sp, ok := p.sps[key]; ok {
+		return sp
+	}
+	metadataURL := url.URL{Scheme: origin.Scheme, Host: origin.Host, Path: p.cfg.MetadataPath}
+	sp := &saml.ServiceProvider{
+		EntityID:          p.EntityID(origin),
+		MetadataURL:       metadataURL,
+		AcsURL:            *acs,
+		IDPMetadata:       p.cfg.IDP,
+		AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
+		AllowIDPInitiated: unsolicited,
+		Clock:             p.cfg.Clock,
+		ReplayCache:       p.cfg.ReplayCache,
+		// Hardening that Okta and Entra live with: both sign with
+		// RSA-SHA256, send only AudienceRestriction conditions, keep the
+		// RelayState short, and sign the Response when they encrypt with
+		// CBC.
+		RejectSHA1Signatures:        !p.cfg.AllowSHA1,
+		RejectUnknownConditions:     true,
+		RequireSignedResponseForCBC: true,
+		RejectExpiredIDPMetadata:    true,
+		LimitRelayStateLength:       true,
+		RequireStandardArtifacts:    true,
+		// Only HTTP-POST is advertised; artifacts are refused before
+		// ParseResponse so that a posted SAMLart never makes us call out.
+		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
+		MetadataValidDuration:            48 * time.Hour,
+	}
+	// A response with no InResponseTo is refused by the SP that tracks
+	// requests, even when IdP-initiated login is allowed: the two cases are
+	// told apart by whether the browser carries a tracked request.
+	p.sps[key] = sp
+	return sp
+}
+
+// Metadata returns the SP metadata for origin: the entity ID and every ACS
+// URL with its index.
+func (p *Provider) Metadata(origin *url.URL) ([]byte, error) {
+	main := p.ACSURL(origin)
+	sp := p.serviceProvider(origin, main, false)
+	md := sp.Metadata()
+	desc := &md.SPSSODescriptors[0]
+	desc.AssertionConsumerServices = desc.AssertionConsumerServices[:0]
+	seen := map[string]bool{}
+	add := func(u *url.URL) {
+		if seen[u.String()] {
+			return
+		}
+		seen[u.String()] = true
+		desc.AssertionConsumerServices = append(desc.AssertionConsumerServices, saml.IndexedEndpoint{
+			Binding:  saml.HTTPPostBinding,
+			Location: u.String(),
+			Index:    len(desc.AssertionConsumerServices),
+		})
+	}
+	add(&url.URL{Scheme: origin.Scheme, Host: origin.Host, Path: p.cfg.ACSPath})
+	for _, u := range p.cfg.RequestableACSURLs {
+		add(u)
+	}
+	isDefault := true
+	desc.AssertionConsumerServices[0].IsDefault = &isDefault
+	out, err := xml.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding metadata: %w", err)
+	}
+	return append([]byte(xml.Header), out...), nil
+}
+
+// StartLogin makes an AuthnRequest for origin and returns the IdP URL to
+// redirect the browser to (HTTP-Redirect binding) and the request ID.
+func (p *Provider) StartLogin(origin *url.URL, relayState string) (*url.URL, string, error) {
+	sp := p.serviceProvider(origin, p.ACSURL(origin), false)
+	req, err := sp.MakeAuthenticationRequest(idpSSOURL(p.cfg.IDP), saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		return nil, "", fmt.Errorf("making AuthnRequest: %w", err)
+	}
+	u, err := req.Redirect(relayState, sp)
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding AuthnRequest: %w", err)
+	}
+	return u, req.ID, nil
+}
+
+// MaxACSBody bounds an ACS post. Okta responses with many groups reach tens
+// of kilobytes; nothing legitimate comes near a mebibyte.
+const MaxACSBody = 1 << 20
+
+// maxResponseXML bounds the decoded response.
+const maxResponseXML = 768 << 10
+
+// ParseACS validates the SAMLResponse posted to the ACS at origin. The
+// request's form must be parsed already, from a body bounded by
+// MaxACSBody. requestIDs are the IDs of requests this browser started
+// (none for an IdP-initiated login).
+func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []string) (*Identity, error) {
+	if r.PostForm.Get("SAMLart") != "" || r.Form.Get("SAMLart") != "" {
+		return nil, refuse(CodeUnsupported, "artifact binding is not supported", nil)
+	}
+	raw := r.PostForm.Get("SAMLResponse")
+	if raw == "" {
+		return nil, refuse(CodeMalformed, "no SAMLResponse in the form", nil)
+	}
+	if err := checkShape(raw); err != nil {
+		return nil, err
+	}
+	acs := p.ACSURL(origin)
+	unsolicited := len(requestIDs) == 0
+	if unsolicited && !p.cfg.AllowIDPInitiated {
+		return nil, refuse(CodeUnsolicited, "IdP-initiated login is not allowed; start from the app", nil)
+	}
+	sp := p.serviceProvider(origin, acs, unsolicited)
+	// crewjam compares the response's Destination with req.URL or AcsURL;
+	// give it the configured ACS URL, never one rebuilt from Host headers.
+	parseReq := r.Clone(r.Context())
+	parseReq.URL = acs
+	assertion, err := sp.ParseResponse(parseReq, requestIDs)
+	if err != nil {
+		code := CodeInvalid
+		var ire *saml.InvalidResponseError
+		private := err
+		if errors.As(err, &ire) {
+			private = ire.PrivateErr
+		}
+		if errors.Is(private, saml.ErrAssertionReplayed) {
+			code = CodeReplayed
+		}
+		return nil, refuse(code, "the identity provider's response is not valid", private)
+	}
+	if err := p.checkWindow(assertion); err != nil {
+		return nil, err
+	}
+	return identityFrom(assertion)
+}
+
+// checkWindow applies the configured clock skew, which is at most
+// crewjam's own: crewjam allows MaxClockSkew, a deployment may want less.
+func (p *Provider) checkWindow(a *saml.Assertion) error {
+	now := time.Now()
+	if p.cfg.Clock != nil {
+		now = p.cfg.Clock.Now()
+	}
+	skew := p.cfg.ClockSkew
+	if c := a.Conditions; c != nil {
+		if !c.NotBefore.IsZero() && now.Add(skew).Before(c.NotBefore) {
+			return refuse(CodeTime, "the assertion is not valid yet", fmt.Errorf("NotBefore %s, now %s, skew %s", c.NotBefore, now, skew))
+		}
+		if !c.NotOnOrAfter.IsZero() && !now.Add(-skew).Before(c.NotOnOrAfter) {
+			return refuse(CodeTime, "the assertion has expired", fmt.Errorf("NotOnOrAfter %s, now %s, skew %s", c.NotOnOrAfter, now, skew))
+		}
+	}
+	if a.IssueInstant.After(now.Add(skew)) {
+		return refuse(CodeTime, "the assertion is from the future", fmt.Errorf("IssueInstant %s, now %s", a.IssueInstant, now))
+	}
+	return nil
+}
+
+// checkShape refuses, before the signature work, what no IdP sends: a
+// DOCTYPE, an oversized document, or a Response with other than exactly
+// one assertion ("refused whole", even when one of them is valid).
+func checkShape(b64 string) error {
+	if base64.StdEncoding.DecodedLen(len(b64)) > maxResponseXML+3 {
+		return refuse(CodeTooLarge, "the response is too large", nil)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	if err != nil {
+		return refuse(CodeMalformed, "SAMLResponse is not base64", err)
+	}
+	if bytes.Contains(raw, []byte("<!DOCTYPE")) || bytes.Contains(raw, []byte("<!ENTITY")) {
+		return refuse(CodeMalformed, "the response carries a DOCTYPE", nil)
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings.Permissive = false
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return refuse(CodeMalformed, "the response is not well-formed XML", err)
+	}
+	root := doc.Root()
+	if root == nil || root.Tag != "Response" {
+		return refuse(CodeMalformed, "the document is not a SAML Response", nil)
+	}
+	n := 0
+	for _, el := range root.ChildElements() {
+		if el.Tag == "Assertion" || el.Tag == "EncryptedAssertion" {
+			n++
+		}
+	}
+	if n > 1 {
+		return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package sso
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// trackCookiePrefix starts the name of each pending-login cookie; the rest
+// of the name is the login's RelayState.
+const trackCookiePrefix = "ssogate_req_"
+
+// trackLifetime bounds how long a login may sit at the IdP.
+const trackLifetime = 10 * time.Minute
+
+// Tracker ties each AuthnRequest to the browser that started it: the
+// request ID and the return path travel in a signed, encrypted, short-lived
+// cookie named after an opaque RelayState, so a response can only complete
+// a login that this browser began (no login CSRF, no session swap) and
+// RelayState is never trusted as a URL.
+type Tracker struct {
+	codec *securecookie.SecureCookie
+}
+
+// NewTracker returns a Tracker keyed with hashKey (32 or 64 bytes) and
+// blockKey (32 bytes, AES-256).
+func NewTracker(hashKey, blockKey []byte) *Tracker {
+	c := securecookie.New(hashKey, blockKey)
+	c.MaxAge(int(trackLifetime / time.Second))
+	c.SetSerializer(securecookie.NopEncoder{})
+	return &Tracker{codec: c}
+}
+
+// Pending is a login this browser started.
+type Pending struct {
+	RequestID  string
+	ReturnPath string
+}
+
+// NewRelayState returns a fresh opaque RelayState (22 characters, within
+// the 80 bytes SAML allows).
+func NewRelayState() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Track sets the cookie for a login. secure says the site is served over
+// https: then the cookie is SameSite=None; Secure, because the IdP's POST to
+// the ACS is cross-site; over plain http (local setups) it is Lax.
+func (t *Tracker) Track(w http.ResponseWriter, relayState string, p Pending, secure bool, path string) error {
+	val := make([]byte, 0, 2+len(p.RequestID)+len(p.ReturnPath))
+	val = binary.AppendUvarint(val, uint64(len(p.RequestID)))
+	val = append(val, p.RequestID...)
+	val = append(val, p.ReturnPath...)
+	name := trackCookiePrefix + relayState
+	enc, err := t.codec.Encode(name, val)
+	if err != nil {
+		return err
+	}
+	c := &http.Cookie{
+		Name: name, Value: enc, Path: path, MaxAge: int(trackLifetime / time.Second),
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	}
+	if secure {
+		c.SameSite = http.SameSiteNoneMode
+	}
+	http.SetCookie(w, c)
+	return nil
+}
+
+// errNoPending reports a RelayState with no valid pending login.
+var errNoPending = errors.New("no pending login for this RelayState")
+
+// Resolve returns the pending login named by relayState, if this browser
+// holds a valid cookie for it.
+func (t *Tracker) Resolve(r *http.Request, relayState string) (Pending, error) {
+	if relayState == "" || len(relayState) > 64 || strings.ContainsAny(relayState, "=;, \t") {
+		return Pending{}, errNoPending
+	}
+	c, err := r.Cookie(trackCookiePrefix + relayState)
+	if err != nil {
+		return Pending{}, errNoPending
+	}
+	var val []byte
+	if err := t.codec.Decode(c.Name, c.Value, &val); err != nil {
+		return Pending{}, errNoPending
+	}
+	n, k := binary.Uvarint(val)
+	if k <= 0 || uint64(len(val)-k) < n {
+		return Pending{}, errNoPending
+	}
+	return Pending{RequestID: string(val[k : k+int(n)]), ReturnPath: string(val[k+int(n):])}, nil
+}
+
+// Forget deletes the pending login's cookie, so the request ID cannot be
+// answered twice.
+func (t *Tracker) Forget(w http.ResponseWriter, relayState, path string, secure bool) {
+	http.SetCookie(w, &http.Cookie{Name: trackCookiePrefix + relayState, Value: "", Path: path, MaxAge: -1,
+		HttpOnly: true, Secure: secure})
+}
+
+// SafeReturnPath reports whether s is a local absolute path that is safe to
+// redirect to: it starts with one slash, has no scheme, host, backslash or
+// control character. Anything else (//evil, /\evil, https://evil,
+// javascript:) is refused.
+func SafeReturnPath(s string) bool {
+	if s == "" || len(s) > 2048 || s[0] != '/' {
+		return false
+	}
+	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
