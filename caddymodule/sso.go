@@ -470,7 +470,9 @@ func (h *SSOHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 // same variable.
 func stripIdentityHeaders(hdr http.Header) {
 	for k := range hdr {
-		if len(k) < len("X-Forwarded-Org") || (k[0] != 'X' && k[0] != 'x') {
+		// Cheap filters first: every identity header is 15-18 bytes long
+		// and starts with "X-" or "X_".
+		if len(k) < 15 || len(k) > 18 || (k[0] != 'X' && k[0] != 'x') || (k[1] != '-' && k[1] != '_') {
 			continue
 		}
 		for _, name := range identityHeaders {
@@ -552,13 +554,13 @@ func setIdentity(r *http.Request, e *gate.Entry) {
 	r.Header["X-Forwarded-Role"] = e.HRole
 	r.Header["X-Forwarded-Org"] = e.HOrg
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", e.HUser[0])
-		repl.Set("http.auth.user.email", e.HUser[0])
-		repl.Set("http.auth.user.first_name", e.Identity.GivenName)
-		repl.Set("http.auth.user.last_name", e.Identity.FamilyName)
-		repl.Set("http.auth.user.groups", e.Groups)
-		repl.Set("http.auth.user.role", e.HRole[0])
-		repl.Set("http.auth.user.org", e.HOrg[0])
+		repl.Set("http.auth.user.id", e.Boxed.Email)
+		repl.Set("http.auth.user.email", e.Boxed.Email)
+		repl.Set("http.auth.user.first_name", e.Boxed.GivenName)
+		repl.Set("http.auth.user.last_name", e.Boxed.FamilyName)
+		repl.Set("http.auth.user.groups", e.Boxed.Groups)
+		repl.Set("http.auth.user.role", e.Boxed.Role)
+		repl.Set("http.auth.user.org", e.Boxed.Org)
 	}
 }
 

@@ -78,6 +78,10 @@ type Entry struct {
 
 	// Header values, ready for http.Header.
 	HUser, HName, HGroups, HRole, HOrg []string
+
+	// Boxed holds the same values as interfaces, for Caddy's replacer:
+	// converting a string to an interface on every request would allocate.
+	Boxed struct{ Email, GivenName, FamilyName, Groups, Role, Org any }
 }
 
 // New returns Sessions backed by store.
@@ -238,6 +242,8 @@ func newEntry(sess storage.Session, ident storage.Identity) *Entry {
 		HUser: []string{ident.Email}, HName: []string{name}, HGroups: []string{groups},
 		HRole: []string{string(ident.Role)}, HOrg: []string{ident.OrgName},
 	}
+	e.Boxed.Email, e.Boxed.GivenName, e.Boxed.FamilyName = ident.Email, ident.GivenName, ident.FamilyName
+	e.Boxed.Groups, e.Boxed.Role, e.Boxed.Org = groups, string(ident.Role), ident.OrgName
 	e.lastSeen.Store(sess.LastSeen)
 	return e
 }

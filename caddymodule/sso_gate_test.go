@@ -1,0 +1,170 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/gate"
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// gateFixture is a saml_sso handler wired to a real store, without the
+// SAML side, for the per-request path.
+func gateFixture(tb testing.TB) (*SSOHandler, string) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(tb.TempDir(), "gate.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	org, _ := st.EnsureOrg(ctx, "acme", false)
+	m, err := st.CreateMember(ctx, org.ID, storage.NewMember{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer", Active: true}, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	team, _ := st.CreateTeam(ctx, org.ID, "Eng", "")
+	if _, err := st.UpdateTeam(ctx, org.ID, team.ID, func(t *storage.Team) error {
+		t.MemberIDs = append(t.MemberIDs, m.ID)
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	sessions, err := gate.New(st, gate.Config{Key: make([]byte, 32), Lifetime: time.Hour, Idle: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ident, _ := st.Identity(ctx, m.ID)
+	cookie, _, err := sessions.Issue(ctx, ident, time.Time{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &SSOHandler{PathPrefix: "/sso", Org: "acme", store: st, org: org, sessions: sessions, logger: zap.NewNop()}
+	return h, cookie
+}
+
+func newGateRequest(cookie string, extra http.Header) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/reports", nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", "theme=dark; "+gate.CookieName+"="+cookie+"; other=1")
+	}
+	for k, v := range extra {
+		r.Header[k] = v
+	}
+	repl := caddy.NewReplacer()
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+}
+
+func TestGateSetsIdentity(t *testing.T) {
+	h, cookie := gateFixture(t)
+	var seen *http.Request
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		seen = r
+		return nil
+	})
+	r := newGateRequest(cookie, http.Header{
+		"X-Forwarded-User":   {"ceo@acme.com"},
+		"X-Forwarded-Groups": {"Admins"},
+		"X_forwarded_role":   {"owner"},
+		"X-Forwarded-Org":    {"other"},
+	})
+	if err := h.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+		t.Fatal(err)
+	}
+	if seen == nil {
+		t.Fatal("next handler not called with a valid session")
+	}
+	want := map[string]string{
+		"X-Forwarded-User": "alice@acme.com", "X-Forwarded-Email": "alice@acme.com",
+		"X-Forwarded-Name": "Alice Archer", "X-Forwarded-Groups": "Eng",
+		"X-Forwarded-Role": "member", "X-Forwarded-Org": "acme",
+	}
+	for k, v := range want {
+		if got := seen.Header[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("header %s = %q, want [%q]", k, got, v)
+		}
+	}
+	if _, ok := seen.Header["X_forwarded_role"]; ok {
+		t.Error("underscore spelling of an identity header reached the app")
+	}
+	repl := seen.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	for k, v := range map[string]string{
+		"http.auth.user.id": "alice@acme.com", "http.auth.user.email": "alice@acme.com",
+		"http.auth.user.first_name": "Alice", "http.auth.user.last_name": "Archer",
+		"http.auth.user.groups": "Eng", "http.auth.user.role": "member", "http.auth.user.org": "acme",
+	} {
+		if got, _ := repl.GetString(k); got != v {
+			t.Errorf("placeholder {%s} = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestGateRefusesWithoutSession(t *testing.T) {
+	h, _ := gateFixture(t)
+	for _, tc := range []struct {
+		name, cookie, accept string
+		wantStatus           int
+	}{
+		{"api", "", "application/json", http.StatusUnauthorized},
+		{"forged cookie", "abc", "*/*", http.StatusUnauthorized},
+		{"navigation", "", "text/html", http.StatusFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			called := false
+			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { called = true; return nil })
+			r := newGateRequest(tc.cookie, http.Header{"Accept": {tc.accept}, "X-Forwarded-User": {"alice@acme.com"}})
+			w := httptest.NewRecorder()
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if called || w.Code != tc.wantStatus {
+				t.Fatalf("status %d, next called %v; want %d and not called", w.Code, called, tc.wantStatus)
+			}
+		})
+	}
+}
+
+func TestCookieValue(t *testing.T) {
+	for _, tc := range []struct {
+		hdr  []string
+		want string
+	}{
+		{[]string{"ssogate_session=abc"}, "abc"},
+		{[]string{"a=1; ssogate_session=abc; b=2"}, "abc"},
+		{[]string{"a=1", "ssogate_session=\"abc\""}, "abc"},
+		{[]string{"xssogate_session=abc"}, ""},
+		{[]string{"ssogate_sessionx=abc"}, ""},
+		{[]string{"ssogate_session"}, ""},
+		{nil, ""},
+	} {
+		if got := cookieValue(http.Header{"Cookie": tc.hdr}, gate.CookieName); got != tc.want {
+			t.Errorf("cookieValue(%q) = %q, want %q", tc.hdr, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkGate is the per-request cost of the gate with a valid session:
+// strip the client's identity headers, find the cookie, check the session,
+// set headers and placeholders, call the next handler.
+func BenchmarkGate(b *testing.B) {
+	h, cookie := gateFixture(b)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	r := newGateRequest(cookie, http.Header{"Accept": {"text/html"}, "User-Agent": {"bench"}})
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+type fixture struct {
+	store  *sqlitestore.Store
+	org    storage.Org
+	member storage.Member
+	s      *Sessions
+}
+
+func newFixture(t testing.TB, cfg Config) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "gate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	org, err := st.EnsureOrg(ctx, "acme", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.CreateMember(ctx, org.ID, storage.NewMember{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer", Active: true}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Key == nil {
+		cfg.Key = []byte("0123456789abcdef0123456789abcdef")
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = time.Hour
+	}
+	s, err := New(st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.OnChange(func() {
+		// The same wiring as the Caddy app: the feed names changed members.
+		ids, _, _ := st.ChangesSince(ctx, 0)
+		s.Invalidate(ids)
+	})
+	return &fixture{store: st, org: org, member: m, s: s}
+}
+
+func (f *fixture) issue(t testing.TB) string {
+	t.Helper()
+	ident, err := f.store.Identity(context.Background(), f.member.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.s.Issue(context.Background(), ident, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLookup(t *testing.T) {
+	f := newFixture(t, Config{})
+	c := f.issue(t)
+	e, err := f.s.Lookup(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Lookup of a fresh session: %v", err)
+	}
+	if e.Identity.Email != "alice@acme.com" || e.Name != "Alice Archer" || e.HRole[0] != "member" || e.HOrg[0] != "acme" {
+		t.Errorf("entry = %+v", e)
+	}
+	again, _ := f.s.Lookup(context.Background(), c)
+	if again != e {
+		t.Error("second Lookup did not come from the cache")
+	}
+	for _, bad := range []string{"", "garbage", c[:len(c)-2] + "xx", string(make([]byte, 600))} {
+		if _, err := f.s.Lookup(context.Background(), bad); !errors.Is(err, ErrNoSession) {
+			t.Errorf("Lookup(%.20q) = %v, want ErrNoSession", bad, err)
+		}
+	}
+	// A cookie made with another key is refused.
+	other := newFixture(t, Config{Key: []byte("another key another key another key!")})
+	if _, err := other.s.Lookup(context.Background(), c); !errors.Is(err, ErrNoSession) {
+		t.Errorf("cookie under another key: %v, want ErrNoSession", err)
+	}
+}
+
+func TestDeactivationEndsSessions(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	c := f.issue(t)
+	if _, err := f.s.Lookup(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.SetActive(ctx, f.org.ID, f.member.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Lookup(ctx, c); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("Lookup after deactivation = %v, want ErrNoSession", err)
+	}
+	if _, err := f.store.SetActive(ctx, f.org.ID, f.member.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Lookup(ctx, c); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("Lookup after reactivation = %v; an old session must not come back", err)
+	}
+	if _, err := f.s.Lookup(ctx, f.issue(t)); err != nil {
+		t.Fatalf("a new session after reactivation: %v", err)
+	}
+}
+
+func TestRoleChangeShowsOnNextRequest(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	c := f.issue(t)
+	if _, err := f.s.Lookup(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.SetRole(ctx, f.org.ID, f.member.ID, storage.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.s.Lookup(ctx, c)
+	if err != nil || e.HRole[0] != "admin" {
+		t.Fatalf("after set-role, Lookup = %+v, %v; want role admin", e, err)
+	}
+}
+
+func TestTimeLimits(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{Lifetime: time.Hour, Idle: 10 * time.Minute})
+	now := time.Now()
+	f.s.now = func() time.Time { return now }
+	c := f.issue(t)
+	for _, step := range []struct {
+		advance time.Duration
+		alive   bool
+	}{
+		{5 * time.Minute, true},   // within idle
+		{9 * time.Minute, true},   // idle counts from the last use
+		{11 * time.Minute, false}, // idle passed
+	} {
+		now = now.Add(step.advance)
+		_, err := f.s.Lookup(ctx, c)
+		if (err == nil) != step.alive {
+			t.Fatalf("after %s: Lookup = %v, want alive=%v", step.advance, err, step.alive)
+		}
+	}
+	c = f.issue(t)
+	for i := 0; i < 7; i++ { // used every 9 minutes, never idle, but absolute lifetime ends it
+		now = now.Add(9 * time.Minute)
+		_, err := f.s.Lookup(ctx, c)
+		if want := i < 6; (err == nil) != want {
+			t.Fatalf("at %d min: Lookup = %v, want alive=%v", (i+1)*9, err, want)
+		}
+	}
+}
+
+func TestIssueRespectsIdPBound(t *testing.T) {
+	f := newFixture(t, Config{Lifetime: 12 * time.Hour})
+	ident, _ := f.store.Identity(context.Background(), f.member.ID)
+	bound := time.Now().Add(time.Hour)
+	_, exp, err := f.s.Issue(context.Background(), ident, bound)
+	if err != nil || !exp.Equal(bound) {
+		t.Fatalf("Issue with SessionNotOnOrAfter = %v, %v; want %v", exp, err, bound)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	f := newFixture(t, Config{MaxCached: 10})
+	for i := 0; i < 50; i++ {
+		if _, err := f.s.Lookup(context.Background(), f.issue(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.s.Cached(); n > 10 {
+		t.Fatalf("cache holds %d sessions, bound is 10", n)
+	}
+}
+
+func BenchmarkLookupCached(b *testing.B) {
+	f := newFixture(b, Config{})
+	c := f.issue(b)
+	ctx := context.Background()
+	if _, err := f.s.Lookup(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.s.Lookup(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeOnly is what a gate that decodes the cookie on every
+// request would pay, for comparison.
+func BenchmarkDecodeOnly(b *testing.B) {
+	f := newFixture(b, Config{})
+	c := f.issue(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		var raw []byte
+		if err := f.s.codec.Decode(CookieName, c, &raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
