@@ -26,6 +26,7 @@ import (
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/throttle"
 )
 
 func init() {
@@ -130,6 +131,8 @@ type SSOHandler struct {
 	provider *atomic.Pointer[sso.Provider] // swapped when IdP metadata is refreshed
 	spConfig sso.Config
 	sessions *gate.Sessions
+	throttle *throttle.Limiter
+	csrfKey  []byte
 	tracker  *sso.Tracker
 	logger   *zap.Logger
 	unsub    func()
@@ -251,6 +254,8 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.csrfKey = gate.DeriveKey(key, "ssogate csrf")
+	h.throttle = throttle.New()
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.unsub = h.app.subscribe(h.sessions.Invalidate)
 

@@ -36,6 +36,8 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 		return h.serveUserinfo(w, r)
 	case "/auth":
 		return h.serveAuth(w, r)
+	case "/password":
+		return h.servePassword(w, r)
 	}
 	writePage(w, http.StatusNotFound, "Not found", "There is nothing here.", "")
 	return nil
@@ -81,10 +83,7 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return nil
 	}
-	start := h.PathPrefix + "/login?start=sso&rd=" + url.QueryEscape(rd)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	return loginPage.Execute(w, map[string]string{"Org": h.Org, "StartURL": start})
+	return h.renderLogin(w, r, http.StatusOK, rd, "", true)
 }
 
 // startLogin redirects the browser to the IdP with a fresh AuthnRequest
@@ -362,16 +361,6 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 a.button,button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none;border:0;font-size:1rem}
 a.button:focus,button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Sign in</a></p>{{end}}</main></body></html>
-`))
-
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
-a.button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none}
-a.button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
-<body><main><h1>Sign in</h1><p>Sign in to <strong>{{.Org}}</strong> with your company account.</p>
-<p><a class="button" id="sso" href="{{.StartURL}}">Continue with SSO</a></p></main></body></html>
 `))
 
 func writePage(w http.ResponseWriter, status int, title, msg, link string) {

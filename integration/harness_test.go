@@ -114,6 +114,13 @@ func startEnv(t *testing.T, extra string) *env {
 	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var indented []string
+	for _, line := range strings.Split(strings.TrimSpace(extra), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			indented = append(indented, "\t\t"+line)
+		}
+	}
+	extra = strings.Join(indented, "\n")
 	port := freePort(t)
 	e.gate = fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg := fmt.Sprintf(`{
@@ -131,12 +138,11 @@ func startEnv(t *testing.T, extra string) *env {
 		idp_issuer %s
 		idp_certificate %s
 		base_url %s
-		domain acme.com
-%s
+		domain acme.com%s
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(e.dir, "caddy"), e.dbPath, e.gate, e.idp.SSOURL(), e.idp.EntityID(), certPath, e.gate, extra, up.URL)
+`, filepath.Join(e.dir, "caddy"), e.dbPath, e.gate, e.idp.SSOURL(), e.idp.EntityID(), certPath, e.gate, prefixNewline(extra), up.URL)
 	loadCaddyfile(t, cfg)
 	e.idp.TrustSPMetadataURL(e.gate + "/sso/metadata")
 	return e
@@ -357,3 +363,10 @@ func (b *browser) getJSON(rawURL string, hdr map[string]string) (int, map[string
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func prefixNewline(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "\n" + s
+}
