@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssogate/ssogate/internal/apitoken"
+	"github.com/ssogate/ssogate/internal/password"
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// ssogateBinary builds cmd/ssogate into the test's temporary directory and
+// returns its path. TestCLIBinary is the one test that needs it, so the
+// binary is built once per run.
+func ssogateBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the ssogate binary; skipped with -short")
+	}
+	path := filepath.Join(t.TempDir(), "ssogate")
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/ssogate")
+	cmd.Dir = ".." // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/ssogate: %v\n%s", err, out)
+	}
+	return path
+}
+
+type cliRun struct {
+	code           int
+	stdout, stderr string
+}
+
+// runSSOGate runs the binary with args and stdin, in an environment whose
+// Caddy directories are inside the test's temporary directory.
+func runSSOGate(t *testing.T, bin, home, stdin string, args ...string) cliRun {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"HOME="+home,
+		"XDG_DATA_HOME="+filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
+	)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	run := cliRun{stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		run.code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("running ssogate %v: %v", args, err)
+	}
+	return run
+}
+
+func TestCLIBinary(t *testing.T) {
+	bin := ssogateBinary(t)
+	home := t.TempDir()
+	db := filepath.Join(home, "ssogate.db")
+	run := func(stdin string, args ...string) cliRun {
+		t.Helper()
+		return runSSOGate(t, bin, home, stdin, args...)
+	}
+	want := func(r cliRun, code int, stderrPart string) {
+		t.Helper()
+		if r.code != code {
+			t.Errorf("exit code = %d, want %d (stdout %q, stderr %q)", r.code, code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, stderrPart) {
+			t.Errorf("stderr = %q, want it to contain %q", r.stderr, stderrPart)
+		}
+	}
+
+	r := run("", "org", "create", "acme", "--db", db)
+	want(r, 0, "")
+	if r.stdout != "Created org acme.\n" {
+		t.Errorf("org create: stdout = %q", r.stdout)
+	}
+
+	r = run("", "token", "create", "--org", "acme", "--scope", "scim", "--db", db)
+	want(r, 0, "shown once")
+	token, ok := strings.CutSuffix(r.stdout, "\n")
+	if !ok || strings.Contains(token, "\n") || !strings.HasPrefix(token, apitoken.Prefix) {
+		t.Fatalf("token create: stdout = %q, want the token alone on one line", r.stdout)
+	}
+
+	r = run("", "user", "invite", "root@acme.com", "--role", "owner", "--org", "acme", "--db", db)
+	want(r, 0, "")
+	want(run("hunter2-hunter2\n", "user", "passwd", "root@acme.com", "--org", "acme", "--db", db), 0, "")
+
+	// What the commands wrote is in the database.
+	st, err := sqlitestore.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	tok, err := st.TokenByHash(ctx, apitoken.Hash(token))
+	if err != nil || tok.Scope != storage.ScopeSCIM {
+		t.Errorf("the printed token: %+v, %v; want a scim token", tok, err)
+	}
+	hash, err := st.PasswordHash(ctx, "root@acme.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := password.Verify("hunter2-hunter2", hash); !ok || err != nil {
+		t.Errorf("password.Verify(stored hash) = %v, %v", ok, err)
+	}
+
+	// Failures exit 1 and usage errors 2, with the reason on stderr.
+	want(run("", "token", "create", "--org", "nope", "--scope", "scim", "--db", db), 1,
+		"org nope does not exist; create it with `ssogate org create nope --db "+db+"`")
+	want(run("", "token", "create", "--org", "acme", "--db", db), 2, "--scope is required")
+	want(run("", "token", "create", "--org", "acme", "--scope", "root", "--db", db), 2, "unknown scope")
+	want(run("", "user", "set-role", "root@acme.com", "--org", "acme", "--db", db), 2, "takes <email> <role>")
+	want(run("", "user", "list", "--bogus", "--db", db), 2, "unknown flag: --bogus")
+	want(run("", "domain"), 2, "domain needs a subcommand")
+	want(run("", "domain", "claim", "co.uk", "--org", "acme", "--db", db), 1, "is a public suffix")
+	want(run("", "token", "list", "--db", filepath.Join(home, "missing.db")), 1, "no ssogate database at")
+	if _, err := os.Stat(filepath.Join(home, "missing.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("token list created the missing database: %v", err)
+	}
+
+	// The commands are listed in the binary's help.
+	r = run("", "help")
+	for _, name := range []string{"org", "token", "domain", "user", "team"} {
+		if !strings.Contains(r.stdout, "\n  "+name+" ") {
+			t.Errorf("help does not list %q:\n%s", name, r.stdout)
+		}
+	}
+}
