@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/google/go-cmp/cmp"
@@ -802,4 +803,21 @@ func TestCLIShellQuote(t *testing.T) {
 			t.Errorf("cliShellQuote(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzCLIClean checks that no control character reaches the terminal
+// through a table cell, whatever a name holds.
+func FuzzCLIClean(f *testing.F) {
+	for _, s := range []string{"", "plain", "Eve\x1b[31m", "tab\there", "nl\nx", "\u0085\u009b", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := cliClean(s)
+		if strings.ContainsFunc(got, unicode.IsControl) {
+			t.Errorf("cliClean(%q) = %q, which holds a control character", s, got)
+		}
+		if got == "" {
+			t.Errorf("cliClean(%q) is empty, want \"-\"", s)
+		}
+	})
 }

@@ -109,6 +109,12 @@ func cliTokenCreate(c *cliCall) (int, error) {
 	}
 	c.notef("Created %s token %s for org %s. It is shown once, below; only its hash is kept.\n",
 		scope, rec.ID, cliClean(org.Name))
+	switch scope {
+	case storage.ScopeSCIM:
+		c.notef("Give it to the IdP as the SCIM bearer token (Okta: Authentication Mode \"HTTP Header\").\n")
+	case storage.ScopeAdmin:
+		c.notef("Send it as \"Authorization: Bearer <token>\" to /api/v1/domains.\n")
+	}
 	c.printf("%s\n", token)
 	return cliExitOK, nil
 }

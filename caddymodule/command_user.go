@@ -121,8 +121,9 @@ and asked twice, when stdin is a terminal):
     printf '%s\n' "$PASSWORD" | ssogate user passwd alice@acme.com --org acme
 
 It must have at least 8 characters and at most 1024 bytes. It is stored
-as an Argon2id hash. With require_sso, only owners and admins may use the
-password form.
+as an Argon2id hash. The password belongs to the account, so it works in
+every org the account is a member of. With require_sso, only owners and
+admins may use the password form.
 ` + cliCommonFlagsDoc,
 					args: []string{"<email>"},
 					run:  cliUserPasswd,
