@@ -14,13 +14,13 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 )
@@ -367,9 +367,21 @@ func (p *Provider) checkWindow(a *saml.Assertion) error {
 	return nil
 }
 
+// Bounds on the response's XML, checked in one streaming pass before any
+// tree is built. Real responses nest about ten deep and hold a few hundred
+// elements and attributes (a few thousand with a large groups attribute);
+// a megabyte of tiny elements would otherwise cost about a second of CPU
+// in the three parses that follow (ours, crewjam's round-trip check and
+// its tree).
+const (
+	maxResponseDepth = 64     // crewjam's own limit
+	maxResponseNodes = 20_000 // elements plus attributes
+)
+
 // checkShape refuses, before the signature work, what no IdP sends: a
-// DOCTYPE, an oversized document, or a Response with other than exactly
-// one assertion ("refused whole", even when one of them is valid).
+// DOCTYPE (or any other directive), an oversized or overly deep or large
+// document, or a Response with other than exactly one assertion ("refused
+// whole", even when one of them is valid).
 func checkShape(b64 string) error {
 	if base64.StdEncoding.DecodedLen(len(b64)) > maxResponseXML+3 {
 		return refuse(CodeTooLarge, "the response is too large", nil)
@@ -381,23 +393,52 @@ func checkShape(b64 string) error {
 	if bytes.Contains(raw, []byte("<!DOCTYPE")) || bytes.Contains(raw, []byte("<!ENTITY")) {
 		return refuse(CodeMalformed, "the response carries a DOCTYPE", nil)
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.Permissive = false
-	if err := doc.ReadFromBytes(raw); err != nil {
-		return refuse(CodeMalformed, "the response is not well-formed XML", err)
-	}
-	root := doc.Root()
-	if root == nil || root.Tag != "Response" {
-		return refuse(CodeMalformed, "the document is not a SAML Response", nil)
-	}
-	n := 0
-	for _, el := range root.ChildElements() {
-		if el.Tag == "Assertion" || el.Tag == "EncryptedAssertion" {
-			n++
+	dec := xml.NewDecoder(bytes.NewReader(raw))
+	var open []xml.Name
+	roots, nodes, assertions := 0, 0, 0
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return refuse(CodeMalformed, "the response is not well-formed XML", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if nodes += 1 + len(tok.Attr); nodes > maxResponseNodes {
+				return refuse(CodeTooLarge, "the response has too many XML elements", fmt.Errorf("over %d elements and attributes", maxResponseNodes))
+			}
+			if len(open) >= maxResponseDepth {
+				return refuse(CodeMalformed, "the response is nested too deeply", fmt.Errorf("over %d levels", maxResponseDepth))
+			}
+			switch len(open) {
+			case 0:
+				if roots++; roots > 1 {
+					return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("more than one root element"))
+				}
+				if tok.Name.Local != "Response" {
+					return refuse(CodeMalformed, "the document is not a SAML Response", nil)
+				}
+			case 1:
+				if tok.Name.Local == "Assertion" || tok.Name.Local == "EncryptedAssertion" {
+					if assertions++; assertions > 1 {
+						return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
+					}
+				}
+			}
+			open = append(open, tok.Name)
+		case xml.EndElement:
+			if len(open) == 0 || open[len(open)-1] != tok.Name {
+				return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("mismatched end element"))
+			}
+			open = open[:len(open)-1]
+		case xml.Directive:
+			return refuse(CodeMalformed, "the response carries a DOCTYPE", errors.New("XML directive"))
 		}
 	}
-	if n > 1 {
-		return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
+	if roots == 0 || len(open) != 0 {
+		return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("no root element, or one left open"))
 	}
 	return nil
 }
