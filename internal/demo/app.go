@@ -76,8 +76,8 @@ var bars = func() []bar {
 	users := []int{412, 468, 503, 489, 430, 198, 176}
 	out := make([]bar, len(days))
 	for i := range days {
-		h := users[i] * 140 / 520
-		out[i] = bar{Day: days[i], Users: users[i], X: 10 + i*62, Y: 150 - h, Height: h, Mid: 32 + i*62}
+		h := users[i] * 90 / 520
+		out[i] = bar{Day: days[i], Users: users[i], X: 10 + i*62, Y: 100 - h, Height: h, Mid: 32 + i*62}
 	}
 	return out
 }()
@@ -113,7 +113,7 @@ code{font:.92em ui-monospace,"DejaVu Sans Mono",monospace}
 td.none{color:#5f6368;font-style:italic}
 .teams span{display:inline-block;background:#e8eefc;color:#1d3f99;border-radius:1rem;padding:0 .6rem;margin:0 .3rem .2rem 0}
 .note{color:#444;font-size:.92rem}
-svg text{font:12px system-ui,sans-serif;fill:#444}
+svg text{font:9px system-ui,sans-serif;fill:#444}
 </style></head>
 <body>
 <header>
@@ -146,10 +146,10 @@ The same identity is at <a href="/sso/userinfo">/sso/userinfo</a> as JSON.</p>
 {{if .Email}}
 <section class="card" aria-labelledby="chart-title">
 <h2 id="chart-title">Weekly active users</h2>
-<svg viewBox="0 0 440 175" width="100%" role="img" aria-labelledby="chart-desc">
+<svg viewBox="0 0 440 118" width="100%" role="img" aria-labelledby="chart-desc">
 <desc id="chart-desc">Made-up numbers: {{range $i, $b := bars}}{{if $i}}, {{end}}{{$b.Day}} {{$b.Users}}{{end}}.</desc>
 {{range bars}}<rect x="{{.X}}" y="{{.Y}}" width="44" height="{{.Height}}" rx="3" fill="#2557d6"></rect>
-<text x="{{.Mid}}" y="168" text-anchor="middle">{{.Day}}</text>
+<text x="{{.Mid}}" y="115" text-anchor="middle">{{.Day}}</text>
 {{end}}</svg>
 </section>
 {{end}}

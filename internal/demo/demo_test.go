@@ -434,4 +434,3 @@ func resolve(t *testing.T, base, ref string) string {
 	}
 	return bu.ResolveReference(ru).String()
 }
-

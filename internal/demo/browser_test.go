@@ -1,0 +1,97 @@
+//go:build unix
+
+package demo_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/demo"
+)
+
+// TestBrowser signs in through the demo with a real browser, headless
+// Chromium: the app, the login page, Continue with SSO, the IdP's chooser,
+// the auto-posted SAML response, the app page with the member's identity,
+// sign-out; then a deactivated member is refused with a readable page.
+// Screenshots go to $SSOGATE_SCREENSHOTS (default: ssogate-screenshots in
+// the temporary directory).
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-browser test")
+	}
+	path := chromiumPath()
+	if path == "" {
+		t.Skip("no Chromium found, so the real-browser test does not run: install Debian's chromium package " +
+			"(apt-get install -y chromium) or set SSOGATE_CHROMIUM to a Chromium or Chrome binary")
+	}
+	began := time.Now()
+	shots := os.Getenv("SSOGATE_SCREENSHOTS")
+	if shots == "" {
+		shots = filepath.Join(os.TempDir(), "ssogate-screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	run, _ := startDemo(t, demo.Options{Dir: t.TempDir()})
+	c := startChrome(t, path, 1000, 820)
+	t.Logf("the demo and Chromium were up %s after the start", time.Since(began).Round(time.Millisecond))
+	js := func(s string) string { return fmt.Sprintf("%q", s) }
+
+	// A member: SP-initiated sign-in from the app.
+	c.navigate(run.GateURL + "/")
+	c.waitFor("the login page", `location.pathname === "/sso/login" && document.getElementById("sso")`)
+	c.screenshot(filepath.Join(shots, "login.png"))
+	c.do(`document.getElementById("sso").click()`)
+	c.waitFor("the IdP's chooser", `location.origin === `+js(run.IdPURL)+` && document.querySelector('button[value=`+js(member.Email)+`]')`)
+	c.screenshot(filepath.Join(shots, "idp-chooser.png"))
+	c.do(`document.querySelector('button[value=` + js(member.Email) + `]').click()`)
+	c.waitFor("the app page showing the member",
+		`location.href === `+js(run.GateURL+"/")+` && document.getElementById("email").textContent === `+js(member.Email))
+	var teams, role string
+	if err := c.eval(`[...document.querySelectorAll(".teams span")].map(e => e.textContent).join(",")`, &teams); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.eval(`document.querySelector('[data-header="X-Forwarded-Role"]').textContent`, &role); err != nil {
+		t.Fatal(err)
+	}
+	if teams != "Analysts,Marketing" || role != "member" {
+		t.Errorf("the app shows teams %q and role %q, want Analysts,Marketing and member", teams, role)
+	}
+	c.screenshot(filepath.Join(shots, "signed-in.png"))
+
+	// Sign-out.
+	c.do(`document.getElementById("signout").click()`)
+	c.waitFor("the signed-out page", `location.pathname === "/sso/logout" && document.body.innerText.includes("You are signed out")`)
+
+	// The deactivated member: refused, with a page that says why.
+	c.navigate(run.GateURL + "/")
+	c.waitFor("the login page again", `location.pathname === "/sso/login" && document.getElementById("sso")`)
+	c.do(`document.getElementById("sso").click()`)
+	c.waitFor("the IdP's chooser again", `document.querySelector('button[value=`+js(deactivated.Email)+`]')`)
+	c.do(`document.querySelector('button[value=` + js(deactivated.Email) + `]').click()`)
+	c.waitFor("the refusal", `location.pathname === "/sso/acs" && document.querySelector("h1").textContent === "Sign-in failed"`)
+	var text string
+	var status int
+	if err := c.eval(`document.querySelector("main").innerText`, &text); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &status); err != nil {
+		t.Fatal(err)
+	}
+	if status != 403 || !strings.Contains(text, "your account is deactivated in this organization") {
+		t.Errorf("the deactivated member's page: status %d, text %q", status, text)
+	}
+	c.screenshot(filepath.Join(shots, "refused.png"))
+	var signedIn bool
+	c.navigate(run.GateURL + "/sso/userinfo")
+	c.waitFor("userinfo", `document.body`)
+	if err := c.eval(`document.body.innerText.includes(`+js(deactivated.Email)+`)`, &signedIn); err != nil || signedIn {
+		t.Errorf("the deactivated member has a session (%v)", err)
+	}
+	t.Logf("the browser test took %s", time.Since(began).Round(time.Millisecond))
+}
