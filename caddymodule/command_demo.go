@@ -84,6 +84,9 @@ func cliDemo(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	defer stop()
 	run, err := demo.Run(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil { // Ctrl-C while starting
+			return cliExitOK, nil
+		}
 		return cliExitFailure, fmt.Errorf("starting the demo: %w", err)
 	}
 	out := cmd.OutOrStdout()

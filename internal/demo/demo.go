@@ -154,7 +154,9 @@ func (r *Running) IdP() *testidp.IdP { return r.idp }
 var running sync.Mutex
 
 // Run starts the demo and returns once every piece answers. It stops
-// everything when ctx is done.
+// everything when ctx is done. Caddy runs one configuration per process:
+// the demo's replaces any other running in this process, and a second
+// demo is refused while one runs.
 func Run(ctx context.Context, opts Options) (*Running, error) {
 	start := time.Now()
 	if !running.TryLock() {
