@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -110,8 +111,8 @@ func (t *Tracker) Forget(w http.ResponseWriter, relayState, path string, secure 
 
 // SafeReturnPath reports whether s is a local absolute path that is safe to
 // redirect to: it starts with one slash, has no scheme, host, backslash or
-// control character. Anything else (//evil, /\evil, https://evil,
-// javascript:) is refused.
+// control character, and parses as a URL. Anything else (//evil, /\evil,
+// https://evil, javascript:, /100%) is refused.
 func SafeReturnPath(s string) bool {
 	if s == "" || len(s) > 2048 || s[0] != '/' {
 		return false
@@ -124,5 +125,8 @@ func SafeReturnPath(s string) bool {
 			return false
 		}
 	}
-	return true
+	// It must also be a valid URL reference ("/100%" is not), so that the
+	// redirect goes through http.Redirect's path cleaning like any other.
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.Opaque == ""
 }
