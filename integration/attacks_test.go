@@ -10,10 +10,15 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/xml"
 	"math/big"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -1115,4 +1120,253 @@ func TestAttackRelayState(t *testing.T) {
 		}
 	})
 	ae.stillWorks(t)
+}
+
+// ---- signature shape and Reference tricks (1.3, 1.14, 1.15) ----
+
+// resignSignedInfo signs sig's (edited) SignedInfo again with s, so that
+// only the rule under test, not the signature value, can refuse it.
+func (s signer) resignSignedInfo(t *testing.T, sig *etree.Element) {
+	t.Helper()
+	si := mustChild(t, sig, nsDSig, "SignedInfo").Copy()
+	si.CreateAttr("xmlns:"+sig.Space, nsDSig)
+	canon, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(si)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := s.context(t, "").SignString(string(canon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustChild(t, sig, nsDSig, "SignatureValue").SetText(base64.StdEncoding.EncodeToString(value))
+}
+
+// digestOf is the SHA-256 exclusive-c14n digest of el, as a Reference
+// to it carries.
+func digestOf(t *testing.T, el *etree.Element) string {
+	t.Helper()
+	canon, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(el.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(canon)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func TestAttackSignatureShape(t *testing.T) {
+	ae := startAttackEnv(t, "")
+	idp := ae.idpSigner()
+	reference := func(t *testing.T, sig *etree.Element) *etree.Element {
+		return mustChild(t, mustChild(t, sig, nsDSig, "SignedInfo"), nsDSig, "Reference")
+	}
+	// onResponse edits the Response signature's SignedInfo and signs it
+	// again with the IdP's key.
+	onResponse := func(edit func(t *testing.T, doc *etree.Document, sig *etree.Element)) func(t *testing.T, doc *etree.Document) {
+		return func(t *testing.T, doc *etree.Document) {
+			sig := signatureOf(doc.Root())
+			edit(t, doc, sig)
+			idp.resignSignedInfo(t, sig)
+		}
+	}
+	ae.runTamper(t, attacker, nil, []tamperCase{
+		{name: "control: SignedInfo signed again unchanged", mutate: onResponse(func(*testing.T, *etree.Document, *etree.Element) {}), wantAs: attacker},
+		{name: `Reference URI="" (the whole document)`, mutate: onResponse(func(t *testing.T, _ *etree.Document, sig *etree.Element) {
+			reference(t, sig).CreateAttr("URI", "")
+		}), status: http.StatusForbidden, code: "invalid_response", detail: []string{"cannot validate signature on Response", "Reference URI must be"}},
+		{name: "Response signature referencing the Assertion", mutate: onResponse(func(t *testing.T, doc *etree.Document, sig *etree.Element) {
+			a := responseAssertion(t, doc)
+			ref := reference(t, sig)
+			ref.CreateAttr("URI", "#"+a.SelectAttrValue("ID", ""))
+			mustChild(t, ref, nsDSig, "DigestValue").SetText(digestOf(t, a))
+		}), status: http.StatusForbidden, code: "invalid_response", detail: []string{"cannot validate signature on Response", "Missing signature referencing the top-level element"}},
+		{name: "two References", mutate: onResponse(func(t *testing.T, _ *etree.Document, sig *etree.Element) {
+			si := mustChild(t, sig, nsDSig, "SignedInfo")
+			si.AddChild(reference(t, sig).Copy())
+		}), status: http.StatusForbidden, code: "invalid_response", detail: []string{"exactly one Reference, not 2"}},
+		{name: "XSLT transform", mutate: onResponse(func(t *testing.T, _ *etree.Document, sig *etree.Element) {
+			tr := mustChild(t, reference(t, sig), nsDSig, "Transforms").CreateElement("ds:Transform")
+			tr.CreateAttr("Algorithm", "http://www.w3.org/TR/1999/REC-xslt-19991116")
+		}), status: http.StatusForbidden, code: "invalid_response", detail: []string{"Unknown Transform Algorithm"}},
+		{name: "HMAC signature method", mutate: onResponse(func(t *testing.T, _ *etree.Document, sig *etree.Element) {
+			mustChild(t, mustChild(t, sig, nsDSig, "SignedInfo"), nsDSig, "SignatureMethod").
+				CreateAttr("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")
+		}), status: http.StatusForbidden, code: "invalid_response", detail: []string{"Unknown signature method"}},
+		{name: "two SignatureValues", mutate: func(t *testing.T, doc *etree.Document) {
+			sig := signatureOf(doc.Root())
+			sig.InsertChildAt(mustChild(t, sig, nsDSig, "SignatureValue").Index(), mustChild(t, sig, nsDSig, "SignatureValue").Copy())
+		}, status: http.StatusForbidden, code: "invalid_response", detail: []string{"cannot validate signature on Response", "Invalid Signature"}},
+		{name: "two SignedInfos", mutate: func(t *testing.T, doc *etree.Document) {
+			sig := signatureOf(doc.Root())
+			sig.InsertChildAt(0, mustChild(t, sig, nsDSig, "SignedInfo").Copy())
+		}, status: http.StatusForbidden, code: "invalid_response", detail: []string{"cannot validate signature on Response", "Invalid Signature"}},
+		{name: "assertion signature moved below the assertion's root", mutate: func(t *testing.T, doc *etree.Document) {
+			removeSignature(t, doc.Root())
+			a := responseAssertion(t, doc)
+			sig := signatureOf(a)
+			a.RemoveChild(sig)
+			mustChild(t, a, nsAssertion, "Subject").AddChild(sig)
+		}, status: http.StatusForbidden, code: "invalid_response", detail: []string{"signature element not present"}},
+	})
+	ae.stillWorks(t)
+}
+
+// ---- assertion shape: confirmation, status, conditions (1.16) ----
+
+func TestAttackAssertionShape(t *testing.T) {
+	ae := startAttackEnv(t, "")
+	idp := ae.idpSigner()
+	// xmlEdit edits a minted response and signs the Assertion, then the
+	// Response, again with the IdP's key.
+	xmlEdit := func(edit func(t *testing.T, doc *etree.Document)) func(t *testing.T, raw []byte) []byte {
+		return func(t *testing.T, raw []byte) []byte {
+			doc := parseXML(t, raw)
+			edit(t, doc)
+			idp.sign(t, responseAssertion(t, doc))
+			idp.sign(t, doc.Root())
+			return writeXML(t, doc)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		edit   func(*saml.Assertion)
+		xml    func(t *testing.T, raw []byte) []byte
+		detail string
+	}{
+		{name: "control: signed again unchanged", xml: xmlEdit(func(*testing.T, *etree.Document) {})},
+		{name: "holder-of-key confirmation only", edit: func(a *saml.Assertion) {
+			a.Subject.SubjectConfirmations[0].Method = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+		}, detail: "no bearer SubjectConfirmation"},
+		{name: "bearer without SubjectConfirmationData", edit: func(a *saml.Assertion) {
+			a.Subject.SubjectConfirmations[0].SubjectConfirmationData = nil
+		}, detail: "no SubjectConfirmationData"},
+		{name: "no AuthnStatement", edit: func(a *saml.Assertion) { a.AuthnStatements = nil }, detail: "no AuthnStatement"},
+		{name: "no Conditions", edit: func(a *saml.Assertion) { a.Conditions = nil }, detail: "no Conditions"},
+		{name: "assertion Version 1.1", xml: xmlEdit(func(t *testing.T, doc *etree.Document) {
+			responseAssertion(t, doc).CreateAttr("Version", "1.1")
+		}), detail: `assertion Version "1.1"`},
+		{name: "failure status in a signed Response", xml: xmlEdit(func(t *testing.T, doc *etree.Document) {
+			st := mustChild(t, mustChild(t, doc.Root(), nsProtocol, "Status"), nsProtocol, "StatusCode")
+			st.CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:Requester")
+		}), detail: "status:Requester"},
+		{name: "unknown condition", xml: xmlEdit(func(t *testing.T, doc *etree.Document) {
+			c := mustChild(t, responseAssertion(t, doc), nsAssertion, "Conditions").CreateElement("x:OnlyOnTuesdays")
+			c.CreateAttr("xmlns:x", "urn:example:conditions")
+		}), detail: "unrecognised conditions"},
+		{name: "BaseID instead of NameID", xml: xmlEdit(func(t *testing.T, doc *etree.Document) {
+			subject := mustChild(t, responseAssertion(t, doc), nsAssertion, "Subject")
+			n := mustChild(t, subject, nsAssertion, "NameID")
+			base := etree.NewElement("saml:BaseID")
+			base.CreateAttr("NameQualifier", "acme")
+			subject.InsertChildAt(n.Index(), base)
+			subject.RemoveChild(n)
+		}), detail: "BaseID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBrowser(t)
+			p := ae.startSPLogin(b, "/")
+			raw := ae.mint(mintOpts{requestID: p.RequestID, edit: tc.edit})
+			if tc.xml != nil {
+				raw = tc.xml(t, raw)
+			}
+			o := ae.postACS(b, acsForm(raw, p.Relay))
+			if tc.detail == "" {
+				ae.checkOutcome(t, b, o, tamperCase{wantAs: "alice@acme.com"})
+				return
+			}
+			ae.wantRefused(t, b, o, http.StatusForbidden, "invalid_response", tc.detail)
+		})
+	}
+	ae.stillWorks(t)
+}
+
+// ---- attribute smuggling through namespace declarations (1.11) ----
+
+// An IdP profile field the attacker controls (a nickname set to the
+// victim's address) is signed under its own name; exclusive c14n drops an
+// unused xmlns:Name="email" declaration, so adding one keeps the signature
+// valid. Read naively it would rename the attribute to email.
+func TestAttackAttributeSmuggling(t *testing.T) {
+	ae := startAttackEnv(t, "")
+	session := func(nameIDFormat saml.NameIDFormat, nameID string) *saml.Session {
+		now := time.Now()
+		return &saml.Session{ID: "s", CreateTime: now, ExpireTime: now.Add(time.Hour), Index: "ix",
+			NameID: nameID, NameIDFormat: string(nameIDFormat),
+			CustomAttributes: []saml.Attribute{stringAttr("nickname", victim), stringAttr("firstName", "Bob")}}
+	}
+	for _, tc := range []struct {
+		name    string
+		s       *saml.Session
+		smuggle func(t *testing.T, a *etree.Element)
+	}{
+		{"control: no smuggling", session(saml.PersistentNameIDFormat, "00u1bob"), nil},
+		{"xmlns:Name=email on the nickname attribute", session(saml.PersistentNameIDFormat, "00u1bob"), func(t *testing.T, a *etree.Element) {
+			for _, st := range a.ChildElements() {
+				for _, at := range st.ChildElements() {
+					if at.SelectAttrValue("Name", "") == "nickname" {
+						at.CreateAttr("xmlns:Name", "email")
+					}
+				}
+			}
+		}},
+		{"xmlns:Format=emailAddress on a persistent NameID", session(saml.PersistentNameIDFormat, victim), func(t *testing.T, a *etree.Element) {
+			n := mustChild(t, mustChild(t, a, nsAssertion, "Subject"), nsAssertion, "NameID")
+			n.CreateAttr("xmlns:Format", string(saml.EmailAddressNameIDFormat))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBrowser(t)
+			p := ae.startSPLogin(b, "/")
+			doc := parseXML(t, ae.mint(mintOpts{requestID: p.RequestID, session: tc.s}))
+			if tc.smuggle != nil {
+				tc.smuggle(t, responseAssertion(t, doc))
+			}
+			o := ae.postACS(b, acsForm(writeXML(t, doc), p.Relay))
+			// The signature still verifies; the email is still missing.
+			ae.wantRefused(t, b, o, http.StatusBadRequest, "no_email")
+		})
+	}
+	ae.stillWorks(t)
+}
+
+// ---- an encryption-only certificate cannot sign (1.5) ----
+
+func TestAttackEncryptionOnlyCertificate(t *testing.T) {
+	_, otherCert := newAttacker(t)
+	metadata := func(idpUse string) func(e *env) string {
+		return func(e *env) string {
+			key := func(use string, c *x509.Certificate) saml.KeyDescriptor {
+				return saml.KeyDescriptor{Use: use, KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
+					X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(c.Raw)}}}}}
+			}
+			md := saml.EntityDescriptor{EntityID: e.idp.EntityID(), IDPSSODescriptors: []saml.IDPSSODescriptor{{
+				SSODescriptor: saml.SSODescriptor{RoleDescriptor: saml.RoleDescriptor{
+					ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
+					KeyDescriptors:             []saml.KeyDescriptor{key("signing", otherCert), key(idpUse, e.idp.Cert)},
+				}},
+				SingleSignOnServices: []saml.Endpoint{{Binding: saml.HTTPRedirectBinding, Location: e.idp.SSOURL()}},
+			}}}
+			out, err := xml.Marshal(md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(e.dir, "idp-metadata.xml")
+			if err := os.WriteFile(path, out, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return "idp_metadata_file " + path
+		}
+	}
+	t.Run("control: the IdP's certificate marked for signing", func(t *testing.T) {
+		ae := startAttackEnvIdP(t, "", metadata("signing"))
+		b := newBrowser(t)
+		p, form := ae.spForm(b, "/", "alice@acme.com")
+		ae.checkOutcome(t, b, ae.postACS(b, acsForm(decodeForm(t, form), p.Relay)), tamperCase{wantAs: "alice@acme.com"})
+	})
+	t.Run("the IdP's certificate marked for encryption only", func(t *testing.T) {
+		ae := startAttackEnvIdP(t, "", metadata("encryption"))
+		b := newBrowser(t)
+		p, form := ae.spForm(b, "/", "alice@acme.com")
+		o := ae.postACS(b, acsForm(decodeForm(t, form), p.Relay))
+		ae.wantRefused(t, b, o, http.StatusForbidden, "invalid_response", "Could not verify certificate against trusted certs")
+	})
 }

@@ -51,6 +51,14 @@ type attackEnv struct {
 // the product's default one plus extra).
 func startAttackEnv(t *testing.T, extra string) *attackEnv {
 	t.Helper()
+	return startAttackEnvIdP(t, extra, nil)
+}
+
+// startAttackEnvIdP is startAttackEnv with the IdP settings of the
+// saml_sso block written by idpLines (default: idp_sso_url, idp_issuer and
+// idp_certificate with the test IdP's certificate file).
+func startAttackEnvIdP(t *testing.T, extra string, idpLines func(e *env) string) *attackEnv {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
@@ -78,6 +86,10 @@ func startAttackEnv(t *testing.T, extra string) *attackEnv {
 	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	idp := fmt.Sprintf("idp_sso_url %s\n\t\tidp_issuer %s\n\t\tidp_certificate %s", e.idp.SSOURL(), e.idp.EntityID(), certPath)
+	if idpLines != nil {
+		idp = idpLines(e)
+	}
 	var lines []string
 	for _, line := range strings.Split(extra, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
@@ -102,15 +114,13 @@ func startAttackEnv(t *testing.T, extra string) *attackEnv {
 %s {
 	saml_sso {
 		org acme
-		idp_sso_url %s
-		idp_issuer %s
-		idp_certificate %s
+		%s
 		base_url %s
 		domain acme.com%s
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(e.dir, "caddy"), ae.logPath, e.dbPath, e.gate, e.idp.SSOURL(), e.idp.EntityID(), certPath, e.gate,
+`, filepath.Join(e.dir, "caddy"), ae.logPath, e.dbPath, e.gate, idp, e.gate,
 		prefixNewline(strings.Join(lines, "\n")), up.URL)
 	loadCaddyfile(t, cfg)
 	e.idp.TrustSPMetadataURL(e.gate + "/sso/metadata")
