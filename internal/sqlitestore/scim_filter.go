@@ -27,14 +27,6 @@ const (
 	teamMember // the special membership test of FieldMemberID
 )
 
-// attrsJSON is m.attrs, or an empty object should a row ever hold
-// malformed JSON, so that one bad row cannot fail every filtered query.
-const attrsJSON = "(CASE WHEN json_valid(m.attrs) THEN m.attrs ELSE '{}' END)"
-
-// emailJSON is the current element of json_each over the emails list, when
-// it is an object.
-const emailJSON = "(CASE WHEN e.type = 'object' THEN e.value END)"
-
 var memberColumnsByField = map[storage.Field]column{
 	storage.FieldID:          {"m.id", textExact},
 	storage.FieldExternalID:  {"m.external_id", textExact},
@@ -47,17 +39,18 @@ var memberColumnsByField = map[storage.Field]column{
 	storage.FieldActive:      {"m.active", boolean},
 }
 
-// emailColumns read the fields of one element of attrs.emails.
+// emailColumns read the fields of a member_emails row: one element of a
+// member's SCIM emails list (migrations/0002_scim.sql).
 var emailColumns = map[storage.Field]column{
-	storage.FieldEmailValue:   {"json_extract(" + emailJSON + ", '$.value')", textNoCase},
-	storage.FieldEmailType:    {"json_extract(" + emailJSON + ", '$.type')", textNoCase},
-	storage.FieldEmailPrimary: {"json_extract(" + emailJSON + ", '$.primary')", boolean},
+	storage.FieldEmailValue:   {"me.value", textNoCase},
+	storage.FieldEmailType:    {"me.type", textNoCase},
+	storage.FieldEmailPrimary: {"me.is_primary", boolean},
 }
 
 // impliedEmailColumns read the one implied email of a member that has no
 // emails list: its account email, of type work, primary.
 var impliedEmailColumns = map[storage.Field]column{
-	storage.FieldEmailValue:   {"a.email", textNoCase},
+	storage.FieldEmailValue:   {"a2.email", textNoCase},
 	storage.FieldEmailType:    {"'work'", textNoCase},
 	storage.FieldEmailPrimary: {"1", boolean},
 }
@@ -74,12 +67,14 @@ var teamColumnsByField = map[storage.Field]column{
 // sqlWhere turns a filter into a SQL condition and its arguments, reading
 // fields through cols. A nil filter is "1".
 type sqlWhere struct {
-	b    strings.Builder
-	args []any
+	b     strings.Builder
+	args  []any
+	orgID int64
 }
 
-func memberWhere(f storage.Filter) (string, []any, error) {
-	var w sqlWhere
+// memberWhere translates a filter on the members of org orgID.
+func memberWhere(orgID int64, f storage.Filter) (string, []any, error) {
+	w := sqlWhere{orgID: orgID}
 	if err := w.filter(f, memberColumnsByField, true); err != nil {
 		return "", nil, err
 	}
@@ -112,17 +107,22 @@ func (w *sqlWhere) filter(f storage.Filter, cols map[storage.Field]column, email
 		if !emailsAllowed {
 			return fmt.Errorf("%w: emails inside emails or on teams", storage.ErrBadFilter)
 		}
-		// An element of the stored list matches, or there is no list and
-		// the implied email matches.
-		w.b.WriteString("(EXISTS (SELECT 1 FROM json_each(" + attrsJSON + ", '$.emails') e WHERE ")
+		// An element of the member's list matches, or the member has no
+		// list and its implied email matches. Both halves select member
+		// IDs through an index (member_emails by value, accounts by
+		// email), so an email lookup never scans the org.
+		w.b.WriteString("m.id IN (SELECT me.member_id FROM member_emails me WHERE me.org_id = ? AND ")
+		w.args = append(w.args, w.orgID)
 		if err := w.filter(f.Filter, emailColumns, false); err != nil {
 			return err
 		}
-		w.b.WriteString(") OR (json_type(" + attrsJSON + ", '$.emails') IS NULL AND ")
+		w.b.WriteString(" UNION ALL SELECT m2.id FROM accounts a2 JOIN memberships m2 ON m2.account_id = a2.id" +
+			" WHERE m2.org_id = ? AND NOT EXISTS (SELECT 1 FROM member_emails x WHERE x.member_id = m2.id) AND ")
+		w.args = append(w.args, w.orgID)
 		if err := w.filter(f.Filter, impliedEmailColumns, false); err != nil {
 			return err
 		}
-		w.b.WriteString("))")
+		w.b.WriteString(")")
 	case storage.Compare:
 		c, ok := cols[f.Field]
 		if !ok {
@@ -282,4 +282,36 @@ var orderedOps = map[storage.Op]string{
 func likeEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
+}
+
+// selective reports whether a member filter, whatever else it says, pins
+// the result to a few members through an index: an equality on the ID,
+// the email, the external ID, or one of the emails.
+func selective(f storage.Filter) bool {
+	switch f := f.(type) {
+	case storage.Compare:
+		switch f.Field {
+		case storage.FieldID, storage.FieldEmail, storage.FieldExternalID:
+			return f.Op == storage.OpEq
+		}
+	case storage.AnyEmail:
+		return selectiveEmail(f.Filter)
+	case storage.And:
+		return selective(f.Left) || selective(f.Right)
+	case storage.Or:
+		return selective(f.Left) && selective(f.Right)
+	}
+	return false
+}
+
+func selectiveEmail(f storage.Filter) bool {
+	switch f := f.(type) {
+	case storage.Compare:
+		return f.Field == storage.FieldEmailValue && f.Op == storage.OpEq
+	case storage.And:
+		return selectiveEmail(f.Left) || selectiveEmail(f.Right)
+	case storage.Or:
+		return selectiveEmail(f.Left) && selectiveEmail(f.Right)
+	}
+	return false
 }

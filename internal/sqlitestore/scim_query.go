@@ -11,46 +11,42 @@ import (
 
 // FindMembers returns the org's members matching q, oldest first (the
 // order of ListMembers), and the number of matches.
-//
-// The count and the page come from one read transaction, so that they
-// agree with each other while writers carry on.
 func (s *Store) FindMembers(ctx context.Context, orgID int64, q storage.Query) ([]storage.Member, int, error) {
-	cond, args, err := memberWhere(q.Filter)
+	pageQuery, countQuery, args, err := memberQueries(orgID, q.Filter)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
-	where := memberFrom + "WHERE m.org_id = ? AND " + cond
-	args = append([]any{orgID}, args...)
-
 	var out []storage.Member
-	var total int
-	err = s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*)"+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		offset, limit, ok := queryBounds(q, total)
-		if !ok {
-			return nil
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT "+memberColumns+where+" ORDER BY m.created_at, m.id LIMIT ? OFFSET ?",
-			append(args, limit, offset)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMember(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		return rows.Err()
+	total, err := s.findPage(ctx, q, pageQuery, countQuery, args, func(rows *sql.Rows) error {
+		m, err := scanMember(rows)
+		out = append(out, m)
+		return err
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
 	return out, total, nil
+}
+
+// memberQueries builds the page query (its last two parameters, LIMIT and
+// OFFSET, to be appended to args) and the count query of FindMembers.
+func memberQueries(orgID int64, f storage.Filter) (pageQuery, countQuery string, args []any, err error) {
+	cond, args, err := memberWhere(orgID, f)
+	if err != nil {
+		return "", "", nil, err
+	}
+	orgTerm, order := "m.org_id = ?", " ORDER BY m.created_at, m.id"
+	if selective(f) {
+		// The filter finds its few members through an index of its own
+		// (accounts by email, member_emails by value, the primary key,
+		// external_id). Left to itself, SQLite would rather walk the
+		// org's members in the index that spares the sort, which in a
+		// big org is a scan; the unary plus takes that index away.
+		orgTerm, order = "+m.org_id = ?", " ORDER BY +m.created_at, +m.id"
+	}
+	where := memberFrom + "WHERE " + orgTerm + " AND " + cond
+	args = append([]any{orgID}, args...)
+	return "SELECT " + memberColumns + where + order + " LIMIT ? OFFSET ?", "SELECT COUNT(*)" + where, args, nil
 }
 
 // FindTeams returns the org's teams matching q, by name, and the number of
@@ -62,49 +58,53 @@ func (s *Store) FindTeams(ctx context.Context, orgID int64, q storage.Query) ([]
 	}
 	where := " FROM teams t WHERE t.org_id = ? AND " + cond
 	args = append([]any{orgID}, args...)
-
 	var out []storage.Team
-	var total int
-	err = s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*)"+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		offset, limit, ok := queryBounds(q, total)
-		if !ok {
-			return nil
-		}
-		cols := "t.id, t.org_id, t.name, t.external_id, t.created_at, t.updated_at, t.version"
-		rows, err := tx.QueryContext(ctx, "SELECT "+cols+where+" ORDER BY t.name, t.id LIMIT ? OFFSET ?",
-			append(args, limit, offset)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+	total, err := s.findPage(ctx, q,
+		"SELECT t.id, t.org_id, t.name, t.external_id, t.created_at, t.updated_at, t.version"+where+" ORDER BY t.name, t.id LIMIT ? OFFSET ?",
+		"SELECT COUNT(*)"+where, args, func(rows *sql.Rows) error {
 			t, err := scanTeam(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
 			out = append(out, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
-		}
-		if q.OmitMembers || len(out) == 0 {
-			return nil
-		}
-		return loadMemberIDs(ctx, tx, out)
-	})
+		})
+	if err == nil && !q.OmitMembers && len(out) > 0 {
+		err = s.loadMemberIDs(ctx, out)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding teams: %w", err)
 	}
 	return out, total, nil
 }
 
+// findPage reads one page with pageQuery and returns the total. The page
+// alone tells the total when it is not full and is not past the end:
+// that saves the COUNT for the lookups IdPs make before every push
+// (userName eq, displayName eq), which match one record or none. Else
+// countQuery runs; it may see writes made since the page was read, which
+// at worst shifts a paging client by the records just added.
+func (s *Store) findPage(ctx context.Context, q storage.Query, pageQuery, countQuery string, args []any, each func(*sql.Rows) error) (int, error) {
+	offset := max(q.StartIndex-1, 0)
+	limit := q.Count
+	if limit < 0 {
+		limit = -1
+	}
+	n := 0
+	if limit != 0 {
+		pageArgs := append(append([]any(nil), args...), limit, offset)
+		if err := s.query(ctx, pageQuery, pageArgs, func(rows *sql.Rows) error { n++; return each(rows) }); err != nil {
+			return 0, err
+		}
+		if (limit < 0 || n < limit) && (offset == 0 || n > 0) {
+			return offset + n, nil
+		}
+	}
+	var total int
+	err := s.query(ctx, countQuery, args, func(rows *sql.Rows) error { return rows.Scan(&total) })
+	return total, err
+}
+
 // loadMemberIDs fills in the member IDs of teams, sorted, reading a few
 // hundred teams per query (SQLite caps the number of parameters).
-func loadMemberIDs(ctx context.Context, tx *sql.Tx, teams []storage.Team) error {
+func (s *Store) loadMemberIDs(ctx context.Context, teams []storage.Team) error {
 	const chunk = 500
 	index := make(map[string]int, len(teams))
 	for i := range teams {
@@ -117,8 +117,11 @@ func loadMemberIDs(ctx context.Context, tx *sql.Tx, teams []storage.Team) error 
 		for i := range part {
 			args[i] = part[i].ID
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT team_id, member_id FROM team_members WHERE team_id IN (?"+
-			strings.Repeat(", ?", len(part)-1)+") ORDER BY team_id, member_id", args...)
+		query := "SELECT team_id, member_id FROM team_members WHERE team_id IN (?" +
+			strings.Repeat(", ?", len(part)-1) + ") ORDER BY team_id, member_id"
+		// Not through the statement cache: the query's shape varies
+		// with the page size.
+		rows, err := s.r.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -137,29 +140,4 @@ func loadMemberIDs(ctx context.Context, tx *sql.Tx, teams []storage.Team) error 
 		}
 	}
 	return nil
-}
-
-// queryBounds returns OFFSET and LIMIT for q, and false when the page is
-// empty anyway (count 0, or a start past the end), which saves the query.
-func queryBounds(q storage.Query, total int) (offset, limit int, ok bool) {
-	offset = q.StartIndex - 1
-	if offset < 0 {
-		offset = 0
-	}
-	limit = q.Count
-	if limit < 0 {
-		limit = -1
-	}
-	return offset, limit, limit != 0 && offset < total
-}
-
-// readTx runs fn in a read-only transaction on the reader pool: one
-// snapshot for all its queries.
-func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("beginning read: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a read-only transaction has nothing to undo
-	return fn(tx)
 }

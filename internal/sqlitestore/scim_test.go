@@ -45,7 +45,9 @@ func TestFindMembers(t *testing.T) {
 	s := openTest(t)
 	org, ids := seedSCIM(t, s)
 	email := func(f storage.Filter) storage.Filter { return storage.AnyEmail{Filter: f} }
-	cmpf := func(f storage.Field, op storage.Op, v any) storage.Filter { return storage.Compare{Field: f, Op: op, Value: v} }
+	cmpf := func(f storage.Field, op storage.Op, v any) storage.Filter {
+		return storage.Compare{Field: f, Op: op, Value: v}
+	}
 	tests := []struct {
 		name   string
 		filter storage.Filter
@@ -269,32 +271,90 @@ func TestModifyMember(t *testing.T) {
 	}
 }
 
-// TestFindMembersByEmailUsesIndex guards the query plan of the lookup every
-// IdP makes before each push: it must probe the accounts index, not scan
-// the org's members.
-func TestFindMembersByEmailUsesIndex(t *testing.T) {
+// TestFindMembersUsesIndexes guards the query plans of the lookups IdPs
+// make before each push, by userName (Okta, Entra), work email or
+// externalId (Entra's other matching attributes): index probes, never a
+// walk through the org's members, which is what a plan searching
+// memberships by org_id alone amounts to.
+func TestFindMembersUsesIndexes(t *testing.T) {
+	ctx := context.Background()
 	s := openTest(t)
-	cond, args, err := memberWhere(storage.Compare{Field: storage.FieldEmail, Op: storage.OpEq, Value: "x@acme.com"})
-	if err != nil {
-		t.Fatal(err)
+	email := func(v string) storage.Filter {
+		return storage.Compare{Field: storage.FieldEmailValue, Op: storage.OpEq, Value: v}
 	}
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN SELECT "+memberColumns+memberFrom+"WHERE m.org_id = ? AND "+cond+
-		" ORDER BY m.created_at, m.id LIMIT ? OFFSET ?", append([]any{1}, append(args, 10, 0)...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	for name, f := range map[string]storage.Filter{
+		"userName":   storage.Compare{Field: storage.FieldEmail, Op: storage.OpEq, Value: "x@acme.com"},
+		"work email": storage.AnyEmail{Filter: storage.And{Left: storage.Compare{Field: storage.FieldEmailType, Op: storage.OpEq, Value: "work"}, Right: email("x@acme.com")}},
+		"email":      storage.AnyEmail{Filter: email("x@acme.com")},
+		"externalId": storage.Compare{Field: storage.FieldExternalID, Op: storage.OpEq, Value: "x"},
+		"id":         storage.Compare{Field: storage.FieldID, Op: storage.OpEq, Value: "x"},
+		"userName and active": storage.And{Left: storage.Compare{Field: storage.FieldActive, Op: storage.OpEq, Value: true},
+			Right: storage.Compare{Field: storage.FieldEmail, Op: storage.OpEq, Value: "x@acme.com"}},
+	} {
+		pageQuery, _, args, err := memberQueries(1, f)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan = append(plan, detail)
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+pageQuery, append(args, 100, 0)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if len(plan) == 0 || strings.Contains(joined, "SCAN") || strings.Contains(joined, "SEARCH m USING INDEX memberships_org") ||
+			strings.Contains(joined, "(org_id=?)") {
+			t.Errorf("%s: the plan walks the org: %s", name, joined)
+		}
 	}
-	joined := strings.Join(plan, "; ")
-	if strings.Contains(joined, "SCAN") {
-		t.Fatalf("plan scans: %s", joined)
+}
+
+// TestMemberEmailsFollowAttrs checks that the email index follows writes
+// of Member.Attrs, through the triggers of migration 0002.
+func TestMemberEmailsFollowAttrs(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	org, ids := seedSCIM(t, s)
+	find := func(email string) int {
+		_, n, err := s.FindMembers(ctx, org, storage.Query{Count: 10, Filter: storage.AnyEmail{
+			Filter: storage.Compare{Field: storage.FieldEmailValue, Op: storage.OpEq, Value: email}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if find("jo@home.example") != 1 {
+		t.Fatal("stored email not found")
+	}
+	if _, err := s.ModifyMember(ctx, org, ids["jo"], func(m *storage.Member) error {
+		m.Attrs = json.RawMessage(`{"emails":[{"value":"jo.new@acme.com","type":"work"}]}`)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if find("jo@home.example") != 0 || find("jo.new@acme.com") != 1 {
+		t.Fatal("the email index did not follow the update")
+	}
+	// Without a list, the account email stands in.
+	if _, err := s.ModifyMember(ctx, org, ids["jo"], func(m *storage.Member) error { m.Attrs = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if find("jo.new@acme.com") != 0 || find("jo@acme.com") != 1 {
+		t.Fatal("the implied email did not take over")
+	}
+	if err := s.DeleteMember(ctx, org, ids["bob"]); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.r.QueryRow("SELECT COUNT(*) FROM member_emails WHERE member_id = ?", ids["bob"]).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("emails of a deleted member: %d, %v", n, err)
 	}
 }

@@ -42,6 +42,8 @@ type Store struct {
 	mu       sync.Mutex
 	onChange []func()
 
+	stmts stmtCache // prepared reader statements, see scim_stmt.go
+
 	now func() time.Time
 }
 
