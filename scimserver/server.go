@@ -1,0 +1,389 @@
+// Package scimserver is ssogate's provisioning sidecar as a plain
+// http.Handler: SCIM 2.0 (RFC 7643/7644) at /scim/v2 for Okta and
+// Microsoft Entra, and the domain-claim API at /api/v1/domains. It holds
+// no Caddy types; the Caddy module wraps it.
+//
+// Every request carries a bearer token, and the token decides the org: a
+// token of scope scim for /scim/v2, of scope admin for /api/v1/domains.
+// Each token is rate-limited on its own. Everything else an IdP may send
+// (names in any case, booleans as strings, Entra's filter and PATCH
+// dialects) is accepted where its meaning is clear, and refused with a
+// 4xx that says why where it is not.
+package scimserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// Defaults of the per-token rate limit. Microsoft asks gallery apps to
+// sustain 25 requests a second per tenant; Okta pushes a group's members
+// in concurrent bursts. Twice the one with room for the other.
+const (
+	DefaultRequestsPerSecond = 50
+	DefaultBurst             = 100
+)
+
+// maxBodyBytes caps request bodies; a larger one is 413.
+const maxBodyBytes = 1 << 20
+
+// maxResults is the largest page a list returns, and the page size when
+// the client asks for none (advertised as filter.maxResults).
+const maxResults = 200
+
+// Config configures a Server.
+type Config struct {
+	// Store holds orgs, members, teams, domains and tokens. Required.
+	Store storage.Store
+	// Logger receives the server's log lines; nil discards them.
+	Logger *zap.Logger
+	// Resolver looks up domain-claim TXT records; nil means the system
+	// resolver.
+	Resolver domainclaim.Resolver
+	// RequestsPerSecond is the sustained rate of requests one token may
+	// make. Zero means DefaultRequestsPerSecond; negative means no limit.
+	RequestsPerSecond float64
+	// Burst is how many requests one token may make at once above the
+	// sustained rate. Zero means DefaultBurst.
+	Burst int
+}
+
+// Server serves SCIM 2.0 and the domain-claim API. It is safe for
+// concurrent use.
+type Server struct {
+	store    storage.Store
+	log      *zap.Logger
+	resolver domainclaim.Resolver
+	limiter  *limiter
+	tokens   *tokenCache
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("scimserver: a Store is required")
+	}
+	if math.IsNaN(cfg.RequestsPerSecond) || cfg.Burst < 0 {
+		return nil, fmt.Errorf("scimserver: invalid rate limit %v/s, burst %d", cfg.RequestsPerSecond, cfg.Burst)
+	}
+	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache()}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
+	}
+	rps, burst := cfg.RequestsPerSecond, cfg.Burst
+	if rps == 0 {
+		rps = DefaultRequestsPerSecond
+	}
+	if burst == 0 {
+		burst = DefaultBurst
+	}
+	s.limiter = newLimiter(rps, burst)
+	return s, nil
+}
+
+// request is one authenticated request being served.
+type request struct {
+	*http.Request
+	w     http.ResponseWriter
+	token storage.Token
+	org   int64
+	// base is the absolute URL of /scim/v2 (or /api/v1) as the client
+	// reached it, for Location headers and meta.location.
+	base string
+}
+
+func (rq *request) ctx() context.Context { return rq.Context() }
+
+// response is what a handler answers: a status, a body to encode as JSON
+// (none when nil), and optional headers.
+type response struct {
+	status   int
+	body     any
+	location string
+	etag     string
+}
+
+// The two APIs differ in media type and error body; api says which.
+type api int
+
+const (
+	apiSCIM api = iota
+	apiDomains
+)
+
+// ServeHTTP serves /scim/v2/... and /api/v1/domains/..., found anywhere in
+// the path so that an outer prefix (a Caddy handle block) needs no
+// stripping.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", zap.Any("panic", v), zap.String("path", r.URL.Path))
+			if sw.status == 0 {
+				s.writeError(sw, apiOf(r.URL.Path), errorf(http.StatusInternalServerError, "", "internal error; the server log has the cause"))
+			}
+		}
+		if ce := s.log.Check(zap.DebugLevel, "handled request"); ce != nil {
+			ce.Write(zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", sw.status), zap.Duration("duration", time.Since(start)))
+		}
+	}()
+
+	path := r.URL.Path
+	if i := segmentIndex(path, "/scim/v2"); i >= 0 {
+		s.serve(sw, r, apiSCIM, path[:i+len("/scim/v2")], path[i+len("/scim/v2"):])
+		return
+	}
+	if i := segmentIndex(path, "/api/v1"); i >= 0 {
+		s.serve(sw, r, apiDomains, path[:i+len("/api/v1")], path[i+len("/api/v1"):])
+		return
+	}
+	s.writeError(sw, apiDomains, notFound("no such endpoint: this server answers under /scim/v2 and /api/v1/domains"))
+}
+
+// segmentIndex finds seg in path as whole path segments (any case), or -1.
+func segmentIndex(path, seg string) int {
+	lower := strings.ToLower(path)
+	for from := 0; from < len(lower); {
+		i := strings.Index(lower[from:], seg)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if end := i + len(seg); end == len(lower) || lower[end] == '/' {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
+}
+
+func apiOf(path string) api {
+	if segmentIndex(path, "/scim/v2") >= 0 {
+		return apiSCIM
+	}
+	return apiDomains
+}
+
+// serve authenticates, rate-limits and routes a request.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePath, rest string) {
+	scope := storage.ScopeSCIM
+	if which == apiDomains {
+		scope = storage.ScopeAdmin
+	}
+	tok, err := s.authenticate(r, scope)
+	if err != nil {
+		s.fail(w, r, which, err)
+		return
+	}
+	if ok, wait := s.limiter.allow(tok.ID); !ok {
+		s.log.Warn("rate limited", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID))
+		s.fail(w, r, which, &Error{Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("too many requests for this token; retry in %s", wait.Round(time.Millisecond)), RetryAfter: wait})
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	rq := &request{Request: r, w: w, token: tok, org: tok.OrgID, base: scheme + "://" + r.Host + basePath}
+	segs := splitPath(rest)
+	var resp response
+	if which == apiSCIM {
+		resp, err = s.routeSCIM(rq, segs)
+	} else {
+		resp, err = s.routeAPI(rq, segs)
+	}
+	if err != nil {
+		s.fail(w, r, which, err)
+		return
+	}
+	s.write(w, which, resp)
+}
+
+func splitPath(rest string) []string {
+	rest = strings.Trim(rest, "/")
+	if rest == "" {
+		return nil
+	}
+	return strings.Split(rest, "/")
+}
+
+// fail writes err, logging it when it is the server's fault.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, which api, err error) {
+	e, internal := asError(err)
+	if internal {
+		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	}
+	s.writeError(w, which, e)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, which api, e *Error) {
+	e.setErrorHeaders(w.Header())
+	if which == apiSCIM {
+		s.write(w, which, response{status: e.Status, body: e.scimBody()})
+	} else {
+		s.write(w, which, response{status: e.Status, body: apiErrorBody{Error: e.Detail}})
+	}
+}
+
+// write sends a response. Every SCIM response, errors included, is
+// application/scim+json: Entra's validator depends on it.
+func (s *Server) write(w http.ResponseWriter, which api, resp response) {
+	h := w.Header()
+	if resp.location != "" {
+		h.Set("Location", resp.location)
+	}
+	if resp.etag != "" {
+		h.Set("ETag", resp.etag)
+	}
+	ct := "application/json"
+	if which == apiSCIM {
+		ct = "application/scim+json"
+	}
+	h.Set("Content-Type", ct+"; charset=utf-8")
+	if resp.body == nil {
+		w.WriteHeader(resp.status)
+		return
+	}
+	body, err := json.Marshal(resp.body)
+	if err != nil {
+		s.log.Error("encoding response", zap.Error(err))
+		h.Set("Content-Type", ct+"; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// readObject reads a JSON object body: JSON media types only, at most
+// maxBodyBytes, one object and nothing after it. Numbers stay
+// json.Number, so that nothing is rounded on the way to storage.
+func readObject(rq *request) (map[string]any, error) {
+	if ct := rq.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/scim+json" && mt != "application/json" {
+			return nil, errorf(http.StatusUnsupportedMediaType, "", "send the body as application/scim+json or application/json, not %q", ct)
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(rq.w, rq.Body, maxBodyBytes))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		return nil, badRequest(scimInvalidSyntax, "the body holds more than one JSON value")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, badRequest(scimInvalidSyntax, "the body must be a JSON object")
+	}
+	return obj, nil
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest(scimInvalidSyntax, "the body is empty; send a JSON object")
+	}
+	return badRequest(scimInvalidSyntax, "the body is not valid JSON: %v", err)
+}
+
+// page reads startIndex and count (RFC 7644 section 3.4.2.4): 1-based, a
+// startIndex below 1 means 1, a negative count means 0, no count means
+// maxResults, and a larger one is capped there. A value that is not an
+// integer is 400.
+func page(rq *request) (start, count int, err error) {
+	q := rq.URL.Query()
+	start, count = 1, maxResults
+	if v := q.Get("startIndex"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, 0, badRequest(scimInvalidValue, "startIndex must be an integer, not %q", v)
+		}
+		start = max(n, 1)
+	}
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, 0, badRequest(scimInvalidValue, "count must be an integer, not %q", v)
+		}
+		count = min(max(n, 0), maxResults)
+	}
+	return start, count, nil
+}
+
+// listResponse is the RFC 7644 section 3.4.2 list body.
+type listResponse struct {
+	Schemas      []string `json:"schemas"`
+	TotalResults int      `json:"totalResults"`
+	StartIndex   int      `json:"startIndex"`
+	ItemsPerPage int      `json:"itemsPerPage"`
+	Resources    []any    `json:"Resources"`
+}
+
+func newList(total, start int, items []any) listResponse {
+	if items == nil {
+		items = []any{}
+	}
+	return listResponse{Schemas: []string{listSchema}, TotalResults: total, StartIndex: start, ItemsPerPage: len(items), Resources: items}
+}
+
+// methodNotAllowed is 405 listing what the endpoint takes.
+func methodNotAllowed(rq *request, allowed ...string) error {
+	rq.w.Header().Set("Allow", strings.Join(allowed, ", "))
+	return errorf(http.StatusMethodNotAllowed, "", "%s is not allowed here; use %s", rq.Method, strings.Join(allowed, " or "))
+}
+
+// statusWriter remembers the status, for the request log line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
