@@ -148,6 +148,31 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
+	t.Run("someone else, added at the IdP", func(t *testing.T) {
+		for _, tc := range []struct {
+			email  string
+			status int
+			want   string
+		}{
+			{"New.Person@" + demo.Domain, http.StatusOK, `<strong id="email">new.person@` + demo.Domain + `</strong>`},
+			{"someone@elsewhere.example", http.StatusForbidden, "the email domain elsewhere.example is not claimed by this organization"},
+		} {
+			b := newBrowser(t)
+			login := b.get(run.GateURL + "/")
+			chooser := b.get(resolve(t, login.url, findLink(t, login.body, "Continue with SSO")))
+			f := findForm(t, chooser.body, "someone-else")
+			f.values.Set("email", tc.email)
+			f.values.Set("given", "New")
+			f.values.Set("family", "Person")
+			autopost := b.post(resolve(t, chooser.url, f.action), f.values)
+			acs := findForm(t, autopost.body, "")
+			page := b.post(acs.action, acs.values)
+			if page.status != tc.status || !strings.Contains(page.body, tc.want) {
+				t.Errorf("signing in as %s: %d at %s, want %d with %q:\n%s", tc.email, page.status, page.url, tc.status, tc.want, page.body)
+			}
+		}
+	})
+
 	t.Run("the SCIM token works", func(t *testing.T) {
 		status, body := scimGet(t, run.SCIMURL+"/scim/v2/Users", run.SCIMToken)
 		if status != http.StatusOK || !strings.Contains(body, member.Email) || !strings.Contains(body, deactivated.Email) {
