@@ -165,7 +165,7 @@ func FuzzPatch(f *testing.F) {
 			if err != nil || !reflect.DeepEqual(again, canon) {
 				t.Fatalf("canonical form is not stable: %v\n%v\n%v", err, canon, again)
 			}
-			if _, err := userFromDoc(canon); err != nil && !is4xx(err) {
+			if _, err := userFromDoc(canon, &fuzzMember); err != nil && !is4xx(err) {
 				t.Fatalf("userFromDoc = %v, want a 4xx", err)
 			}
 		}

@@ -150,6 +150,7 @@ func (s *Server) patchGroup(rq *request, id string) (response, error) {
 func (s *Server) updateGroup(rq *request, id string, change func(*storage.Team) error) (storage.Team, error) {
 	var found bool
 	var added []string
+	var name string
 	t, err := s.store.UpdateTeam(rq.ctx(), rq.org, id, func(t *storage.Team) error {
 		found = true
 		if err := checkIfMatch(rq, t.Version); err != nil {
@@ -159,6 +160,7 @@ func (s *Server) updateGroup(rq *request, id string, change func(*storage.Team) 
 		if err := change(t); err != nil {
 			return err
 		}
+		name = t.Name
 		added = added[:0]
 		for _, m := range t.MemberIDs {
 			if !before[m] {
@@ -174,7 +176,7 @@ func (s *Server) updateGroup(rq *request, id string, change func(*storage.Team) 
 	case found && errors.Is(err, storage.ErrNotFound):
 		return t, s.unknownMember(rq, added)
 	case err != nil:
-		return t, groupErr(err, id, t.Name)
+		return t, groupErr(err, id, name)
 	}
 	return t, nil
 }

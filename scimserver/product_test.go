@@ -164,6 +164,21 @@ func TestProductRules(t *testing.T) {
 			t.Fatalf("after refused reactivation: %s", r.raw)
 		}
 	})
+	t.Run("a member made outside SCIM, without names, can be deactivated", func(t *testing.T) {
+		m, err := e.store.CreateMember(ctx, e.org.ID, storage.NewMember{Email: "invited@acme.com", Active: true}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("PATCH", "/scim/v2/Users/"+m.ID, e.scim, `{"schemas":[`+patchURN+`],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+		if r.status != 200 || r.body["active"] != false {
+			t.Fatalf("= %d %s", r.status, r.raw)
+		}
+		// A PUT replaces everything, so it needs the names.
+		body := userBody("invited@acme.com", "", "")
+		if r := e.do("PUT", "/scim/v2/Users/"+m.ID, e.scim, body); r.status != 400 || !strings.Contains(r.str("detail"), "givenName") {
+			t.Fatalf("PUT without names = %d %s", r.status, r.raw)
+		}
+	})
 	t.Run("a group name taken regardless of case is 409", func(t *testing.T) {
 		if _, err := e.store.CreateTeam(ctx, e.org.ID, "Admins Made This", ""); err != nil {
 			t.Fatal(err)
@@ -175,6 +190,11 @@ func TestProductRules(t *testing.T) {
 		r = e.do("POST", "/scim/v2/Groups", e.scim, map[string]any{"displayName": "ADMINS MADE THIS"})
 		if r.status != 409 || r.str("scimType") != "uniqueness" {
 			t.Fatalf("= %d %s", r.status, r.raw)
+		}
+		gid := e.mustCreateGroup(e.scim, "Renamed Later")
+		r = e.do("PATCH", "/scim/v2/Groups/"+gid, e.scim, `{"schemas":[`+patchURN+`],"Operations":[{"op":"replace","path":"displayName","value":"admins made THIS"}]}`)
+		if r.status != 409 || !strings.Contains(r.str("detail"), `"admins made THIS"`) {
+			t.Fatalf("rename to a taken name = %d %s", r.status, r.raw)
 		}
 	})
 	_ = otherSCIM

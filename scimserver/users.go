@@ -165,7 +165,7 @@ func (s *Server) patchUser(rq *request, id string) (response, error) {
 		if err != nil {
 			return userFields{}, err
 		}
-		return userFromDoc(canon)
+		return userFromDoc(canon, m)
 	})
 }
 
@@ -300,13 +300,16 @@ func readUser(rq *request) (userFields, error) {
 	if err != nil {
 		return userFields{}, err
 	}
-	return userFromDoc(doc)
+	return userFromDoc(doc, nil)
 }
 
 // userFromDoc splits a canonical User document into columns and Attrs,
 // checking what ssogate requires: userName an email, givenName and
-// familyName, a primary email.
-func userFromDoc(doc map[string]any) (userFields, error) {
+// familyName, a primary email. For a PATCH, prev is the member before it:
+// a name part prev never had (a member invited or signed in before the
+// IdP provisioned it) is not required, so that a PATCH which does not add
+// it, a deactivation say, still goes through.
+func userFromDoc(doc map[string]any, prev *storage.Member) (userFields, error) {
 	var u userFields
 	u.email, _ = doc["userName"].(string)
 	if u.email == "" {
@@ -318,10 +321,10 @@ func userFromDoc(doc map[string]any) (userFields, error) {
 	name, _ := doc["name"].(map[string]any)
 	u.givenName, _ = name["givenName"].(string)
 	u.familyName, _ = name["familyName"].(string)
-	if u.givenName == "" {
+	if u.givenName == "" && (prev == nil || prev.GivenName != "") {
 		return u, badRequest(scimInvalidValue, "name.givenName is required")
 	}
-	if u.familyName == "" {
+	if u.familyName == "" && (prev == nil || prev.FamilyName != "") {
 		return u, badRequest(scimInvalidValue, "name.familyName is required")
 	}
 	u.displayName, _ = doc["displayName"].(string)
