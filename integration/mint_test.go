@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,17 @@ import (
 type attackEnv struct {
 	*env
 	logPath string
-	logOff  int64
+	logOff  *int64 // shared by the copies made by with
+}
+
+// with returns a copy of ae whose helpers report to t (a subtest), so a
+// helper failing in a subtest does not call FailNow on its parent.
+func (ae *attackEnv) with(t *testing.T) *attackEnv {
+	e := *ae.env
+	e.t = t
+	c := *ae
+	c.env = &e
+	return &c
 }
 
 // startAttackEnv is startEnv with the default logger sent to a file. The
@@ -64,7 +75,7 @@ func startAttackEnvIdP(t *testing.T, extra string, idpLines func(e *env) string)
 	}
 	e := &env{t: t, dir: t.TempDir(), upstream: &recorder{}}
 	e.dbPath = filepath.Join(e.dir, "ssogate.db")
-	ae := &attackEnv{env: e, logPath: filepath.Join(e.dir, "caddy.log")}
+	ae := &attackEnv{env: e, logPath: filepath.Join(e.dir, "caddy.log"), logOff: new(int64)}
 
 	idpListener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +176,7 @@ func (ae *attackEnv) newLogs() []logEntry {
 		ae.t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(ae.logOff, io.SeekStart); err != nil {
+	if _, err := f.Seek(*ae.logOff, io.SeekStart); err != nil {
 		ae.t.Fatal(err)
 	}
 	data, err := io.ReadAll(f)
@@ -178,7 +189,7 @@ func (ae *attackEnv) newLogs() []logEntry {
 	} else {
 		data = nil
 	}
-	ae.logOff += int64(len(data))
+	*ae.logOff += int64(len(data))
 	var out []logEntry
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 4<<20)
@@ -593,27 +604,40 @@ func (ae *attackEnv) idpSigner() signer {
 	return signer{key: ae.idp.Key, certs: [][]byte{ae.idp.Cert.Raw}}
 }
 
-// newAttacker makes a self-signed key pair named like the IdP.
+// newAttacker returns a self-signed key pair named like the IdP, made
+// once per run (RSA key generation is slow under -race).
 func newAttacker(t *testing.T) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
+	attackerOnce.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			attackerErr = err
+			return
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(42),
+			Subject:      pkix.Name{CommonName: "ssogate test IdP"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			attackerErr = err
+			return
+		}
+		attackerKey = key
+		attackerCert, attackerErr = x509.ParseCertificate(der)
+	})
+	if attackerErr != nil {
+		t.Fatal(attackerErr)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(42),
-		Subject:      pkix.Name{CommonName: "ssogate test IdP"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, cert
+	return attackerKey, attackerCert
 }
+
+var (
+	attackerOnce sync.Once
+	attackerKey  *rsa.PrivateKey
+	attackerCert *x509.Certificate
+	attackerErr  error
+)
