@@ -105,10 +105,24 @@ func firstValue(a *saml.Assertion, names []string) string {
 	if len(vals) == 0 {
 		return ""
 	}
-	if len(vals[0]) > 256 {
-		return vals[0][:256]
+	return cleanName(vals[0])
+}
+
+// cleanName makes a name from the IdP fit for the X-Forwarded-Name header:
+// control characters become spaces (Go refuses to send a header value
+// with a newline, so every proxied request of that person would fail with
+// 502), and it is cut to 256 bytes on a character boundary.
+func cleanName(s string) string {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s))
+	if len(s) > 256 {
+		s = strings.ToValidUTF8(s[:256], "")
 	}
-	return vals[0]
+	return s
 }
 
 // NormalizeEmail returns the address with its domain lower-cased, or false

@@ -104,6 +104,11 @@ func TestIdentityFrom(t *testing.T) {
 		{name: "long names cut to 256 bytes", a: assertionWith(email, "a@acme.com", attr("firstName", strings.Repeat("A", 1000))),
 			wantEmail: "a@acme.com", wantGiven: strings.Repeat("A", 256)},
 		{name: "no names", a: assertionWith(email, "a@acme.com"), wantEmail: "a@acme.com"},
+		{name: "control characters in names become spaces", a: assertionWith(email, "a@acme.com",
+			attr("firstName", "Bob\nX-Forwarded-Role: owner"), attr("lastName", "Ba\tker\x7f\r")),
+			wantEmail: "a@acme.com", wantGiven: "Bob X-Forwarded-Role: owner", wantFam: "Ba ker"},
+		{name: "names cut on a character boundary", a: assertionWith(email, "a@acme.com", attr("firstName", strings.Repeat("a", 255)+"é")),
+			wantEmail: "a@acme.com", wantGiven: strings.Repeat("a", 255)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := identityFrom(tc.a)
