@@ -136,6 +136,7 @@ func TestAttacks(t *testing.T) {
 		{"MultipleAssertions", attackMultipleAssertions},
 		{"AssertionShape", attackAssertionShape},
 		{"AttributeSmuggling", attackAttributeSmuggling},
+		{"HeaderInjectionThroughNames", attackHeaderInjectionThroughNames},
 		{"HostileXML", attackHostileXML},
 		{"RelayState", attackRelayState},
 	} {
@@ -1374,6 +1375,36 @@ func attackAttributeSmuggling(t *testing.T, ae *attackEnv) {
 		})
 	}
 	ae.stillWorks(t)
+}
+
+// ---- header injection through names ----
+
+// A person who may edit their own name at the IdP puts a newline and a
+// header in it. The IdP signs it; the gate must neither forward the
+// header nor fail every later request of that person.
+func attackHeaderInjectionThroughNames(t *testing.T, ae *attackEnv) {
+	const who = "nina@acme.com"
+	b := newBrowser(t)
+	p := ae.startSPLogin(b, "/")
+	now := time.Now()
+	s := &saml.Session{ID: "s", CreateTime: now, ExpireTime: now.Add(time.Hour), Index: "ix",
+		NameID: who, NameIDFormat: string(saml.EmailAddressNameIDFormat),
+		CustomAttributes: []saml.Attribute{stringAttr("email", who),
+			stringAttr("firstName", "Nina\nX-Forwarded-Role: owner"), stringAttr("lastName", "N\t\x7f")}}
+	o := ae.postACS(b, acsForm(ae.mint(mintOpts{requestID: p.RequestID, session: s}), p.Relay))
+	if o.status != http.StatusSeeOther || !o.session {
+		t.Fatalf("sign-in = %d %+v", o.status, o.log)
+	}
+	var got map[string]string
+	decode(t, b.do(http.MethodGet, ae.gate+"/page", nil, nil), &got)
+	if got["X-Forwarded-Role"] != "member" || got["X-Forwarded-Name"] != "Nina X-Forwarded-Role: owner N" {
+		t.Fatalf("upstream saw %q", got)
+	}
+	resp := b.do(http.MethodGet, ae.gate+"/sso/auth", nil, nil)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Forwarded-Role") != "member" || len(resp.Header.Values("X-Forwarded-Role")) != 1 {
+		t.Fatalf("auth = %d %v", resp.StatusCode, resp.Header)
+	}
 }
 
 // ---- an encryption-only certificate cannot sign (1.5) ----
