@@ -1,5 +1,3 @@
-//go:build scimserver_ready
-
 package caddymodule
 
 import (

@@ -241,9 +241,9 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, err error, e
 	if ref.Err != nil {
 		fields = append(fields, zap.String("detail", ref.Err.Error()))
 	}
-	fields = append(fields, zap.String("remote_ip", r.RemoteAddr))
+	fields = append(fields, zap.String("remote_ip", clientIP(r)))
 	h.logger.Warn("sign-in refused", fields...)
-	writePage(w, ref.Status(), "Sign-in failed", ref.Reason, h.PathPrefix+"/login")
+	writePage(w, ref.Status(), "Sign-in failed", sentence(ref.Reason), h.PathPrefix+"/login")
 	return nil
 }
 
@@ -362,6 +362,18 @@ a.button,button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem
 a.button:focus,button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Sign in</a></p>{{end}}</main></body></html>
 `))
+
+// sentence capitalises a reason and ends it with a full stop, for pages.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
 
 func writePage(w http.ResponseWriter, status int, title, msg, link string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -32,10 +32,12 @@ type env struct {
 	t        *testing.T
 	dir      string
 	gate     string // http://127.0.0.1:port
+	scim     string // the scim_server site in the same Caddy
 	idp      *testidp.IdP
 	idpURL   string
 	upstream *recorder
 	dbPath   string
+	config   string // the Caddyfile it runs
 }
 
 // recorder is the upstream app: it answers with the identity headers it
@@ -84,9 +86,28 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// envOptions shape the Caddyfile of an env.
+type envOptions struct {
+	// extra lines inside saml_sso.
+	extra string
+	// idp replaces the idp_sso_url/idp_issuer/idp_certificate lines; it is
+	// called once the IdP and its certificate file exist.
+	idp func(e *env, certPath string) string
+	// global lines inside the global options block.
+	global string
+	// noBaseURL leaves base_url out.
+	noBaseURL bool
+	// alias is another address of the gate's site (another hostname).
+	alias func(e *env) string
+}
+
 // startEnv starts the IdP, the upstream and Caddy with the saml_sso block
 // given by extra (lines added inside saml_sso).
 func startEnv(t *testing.T, extra string) *env {
+	return startEnvWith(t, envOptions{extra: extra})
+}
+
+func startEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -114,38 +135,60 @@ func startEnv(t *testing.T, extra string) *env {
 	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var indented []string
-	for _, line := range strings.Split(strings.TrimSpace(extra), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			indented = append(indented, "\t\t"+line)
-		}
+	e.gate = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	e.scim = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	lines := []string{"org acme"}
+	if o.idp != nil {
+		lines = append(lines, strings.Split(o.idp(e, certPath), "\n")...)
+	} else {
+		lines = append(lines, "idp_sso_url "+e.idp.SSOURL(), "idp_issuer "+e.idp.EntityID(), "idp_certificate "+certPath)
 	}
-	extra = strings.Join(indented, "\n")
-	port := freePort(t)
-	e.gate = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if !o.noBaseURL {
+		lines = append(lines, "base_url "+e.gate)
+	}
+	lines = append(lines, "domain acme.com")
+	lines = append(lines, strings.Split(o.extra, "\n")...)
 	cfg := fmt.Sprintf(`{
 	admin off
 	storage file_system %s
 	ssogate {
 		database sqlite %s
 	}
-}
+%s}
 
 %s {
 	saml_sso {
-		org acme
-		idp_sso_url %s
-		idp_issuer %s
-		idp_certificate %s
-		base_url %s
-		domain acme.com%s
+%s
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(e.dir, "caddy"), e.dbPath, e.gate, e.idp.SSOURL(), e.idp.EntityID(), certPath, e.gate, prefixNewline(extra), up.URL)
+
+%s {
+	scim_server
+}
+`, filepath.Join(e.dir, "caddy"), e.dbPath, indent(o.global, 1), e.gate, indent(strings.Join(lines, "\n"), 2), up.URL, e.scim)
+	if o.alias != nil {
+		cfg = strings.Replace(cfg, "\n"+e.gate+" {", "\n"+e.gate+", "+o.alias(e)+" {", 1)
+	}
+	e.config = cfg
 	loadCaddyfile(t, cfg)
 	e.idp.TrustSPMetadataURL(e.gate + "/sso/metadata")
 	return e
+}
+
+// indent puts depth tabs before each non-empty line, each ending in a
+// newline except the last.
+func indent(s string, depth int) string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line = strings.TrimRight(line, " \t"); strings.TrimSpace(line) != "" {
+			out = append(out, strings.Repeat("\t", depth)+strings.TrimLeft(line, " "))
+		}
+	}
+	if depth == 1 && len(out) > 0 {
+		return strings.Join(out, "\n") + "\n"
+	}
+	return strings.Join(out, "\n")
 }
 
 // loadCaddyfile adapts and runs a Caddyfile in this process until the test

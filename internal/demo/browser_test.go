@@ -83,7 +83,7 @@ func TestBrowser(t *testing.T) {
 	if err := c.eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &status); err != nil {
 		t.Fatal(err)
 	}
-	if status != 403 || !strings.Contains(text, "your account is deactivated in this organization") {
+	if status != 403 || !strings.Contains(text, "Your account is deactivated in this organization.") {
 		t.Errorf("the deactivated member's page: status %d, text %q", status, text)
 	}
 	c.screenshot(filepath.Join(shots, "refused.png"))

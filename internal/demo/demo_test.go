@@ -116,7 +116,7 @@ func TestDemo(t *testing.T) {
 	t.Run("deactivated member is refused", func(t *testing.T) {
 		b := newBrowser(t)
 		page := b.spLogin(run.GateURL, deactivated.Email)
-		if page.status != http.StatusForbidden || !strings.Contains(page.body, "your account is deactivated in this organization") {
+		if page.status != http.StatusForbidden || !strings.Contains(page.body, "Your account is deactivated in this organization.") {
 			t.Fatalf("deactivated sign-in: %d at %s:\n%s", page.status, page.url, page.body)
 		}
 		if me := b.get(run.GateURL + "/sso/userinfo"); me.status != http.StatusUnauthorized {
