@@ -5,13 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	filter "github.com/scim2/filter-parser/v2"
 
+	"github.com/ssogate/ssogate/internal/apitoken"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
@@ -182,4 +189,90 @@ func FuzzPatch(f *testing.F) {
 			seen[id] = true
 		}
 	})
+}
+
+// FuzzServeHTTP sends arbitrary methods, paths, queries and bodies, with a
+// valid token, through the whole handler on a real store: whatever the
+// input, the answer is not a 5xx (the server's own failure), and a SCIM
+// answer is a SCIM body.
+func FuzzServeHTTP(f *testing.F) {
+	for _, s := range [][4]string{
+		{"GET", "/scim/v2/Users", "filter=userName eq \"jo@acme.com\"&startIndex=1&count=10", ""},
+		{"POST", "/scim/v2/Users", "", `{"userName":"jo@acme.com","name":{"givenName":"J","familyName":"S"},"emails":[{"value":"jo@acme.com"}]}`},
+		{"PATCH", "/scim/v2/Users/x", "", `{"Operations":[{"op":"replace","value":{"active":false}}]}`},
+		{"POST", "/scim/v2/Groups", "excludedAttributes=members", `{"displayName":"Eng","members":[{"value":"x"}]}`},
+		{"PUT", "/scim/v2/Groups/x", "attributes=displayName", `{"displayName":"Eng"}`},
+		{"GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", "", ""},
+		{"POST", "/api/v1/domains", "", `{"domain":"acme.io"}`},
+		{"POST", "/api/v1/domains/acme.io/verify", "", ""},
+		{"DELETE", "/x/scim/v2/Users/y/z", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	org, err := store.EnsureOrg(ctx, "fuzz", true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := store.SyncConfigDomains(ctx, org.ID, []string{"acme.com"}); err != nil {
+		f.Fatal(err)
+	}
+	tokens := map[storage.Scope]string{}
+	for _, scope := range []storage.Scope{storage.ScopeSCIM, storage.ScopeAdmin} {
+		tok, hash, err := apitoken.New()
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, err := store.CreateToken(ctx, org.ID, "fuzz", scope, hash); err != nil {
+			f.Fatal(err)
+		}
+		tokens[scope] = tok
+	}
+	// A resolver that answers at once: verification fails with a 422.
+	srv, err := New(Config{Store: store, RequestsPerSecond: -1, Resolver: noTXT{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, path, query, body string) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		req := &http.Request{
+			Method:     method,
+			URL:        &url.URL{Path: path, RawQuery: query},
+			Header:     http.Header{},
+			Body:       io.NopCloser(strings.NewReader(body)),
+			Host:       "example.com",
+			RequestURI: path,
+		}
+		req = req.WithContext(ctx)
+		scope := storage.ScopeSCIM
+		if segmentIndex(path, "/scim/v2") < 0 {
+			scope = storage.ScopeAdmin
+		}
+		req.Header.Set("Authorization", "Bearer "+tokens[scope])
+		req.Header.Set("Content-Type", "application/scim+json")
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		if w.Code >= 500 && w.Code != http.StatusNotImplemented {
+			t.Fatalf("%s %s?%s %q = %d %s", method, path, query, body, w.Code, w.Body)
+		}
+		if scope == storage.ScopeSCIM && w.Body.Len() > 0 {
+			var e struct{ Schemas []string }
+			if !strings.HasPrefix(w.Header().Get("Content-Type"), "application/scim+json") || json.Unmarshal(w.Body.Bytes(), &e) != nil {
+				t.Fatalf("%s %s: not a SCIM JSON answer: %q %s", method, path, w.Header().Get("Content-Type"), w.Body)
+			}
+		}
+	})
+}
+
+type noTXT struct{}
+
+func (noTXT) LookupTXT(context.Context, string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
 }

@@ -603,6 +603,9 @@ func TestPathPrefix(t *testing.T) {
 		r.str("meta/location") != r.header.Get("Location") {
 		t.Fatalf("= %d Location %q %s", r.status, r.header.Get("Location"), r.raw)
 	}
+	if r := e.do("GET", "/İİİİ/SCIM/V2/Users", e.scim, nil); r.status != 200 {
+		t.Fatalf("prefix with letters that change length when lower-cased, path in upper case = %d %s", r.status, r.raw)
+	}
 	if r := e.do("GET", "/elsewhere", e.scim, nil); r.status != 404 || r.str("error") == "" {
 		t.Fatalf("unknown path = %d %s", r.status, r.raw)
 	}

@@ -163,21 +163,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.writeError(sw, apiDomains, notFound("no such endpoint: this server answers under /scim/v2 and /api/v1/domains"))
 }
 
-// segmentIndex finds seg in path as whole path segments (any case), or -1.
+// segmentIndex finds seg (lower-case ASCII) in path as whole path
+// segments, ignoring ASCII case, or returns -1. It compares bytes in
+// place: lower-casing the path first could change its length.
 func segmentIndex(path, seg string) int {
-	lower := strings.ToLower(path)
-	for from := 0; from < len(lower); {
-		i := strings.Index(lower[from:], seg)
-		if i < 0 {
-			return -1
-		}
-		i += from
-		if end := i + len(seg); end == len(lower) || lower[end] == '/' {
+	for i := 0; i+len(seg) <= len(path); i++ {
+		if asciiEqualFold(path[i:i+len(seg)], seg) && (i+len(seg) == len(path) || path[i+len(seg)] == '/') {
 			return i
 		}
-		from = i + 1
 	}
 	return -1
+}
+
+func asciiEqualFold(a, lower string) bool {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func apiOf(path string) api {
@@ -199,7 +207,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePa
 		return
 	}
 	if ok, wait := s.limiter.allow(tok.ID); !ok {
-		s.log.Warn("rate limited", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID))
+		// Debug, not Warn: a client ignoring Retry-After would flood the
+		// log; the access log shows the 429s.
+		s.log.Debug("rate limited", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID))
 		s.fail(w, r, which, &Error{Status: http.StatusTooManyRequests,
 			Detail: fmt.Sprintf("too many requests for this token; retry in %s", wait.Round(time.Millisecond)), RetryAfter: wait})
 		return
