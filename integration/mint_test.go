@@ -18,10 +18,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,8 +33,6 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
-
-	"github.com/ssogate/ssogate/internal/testidp"
 )
 
 // attackEnv is an env whose Caddy writes JSON logs to a file, so a test
@@ -57,9 +53,8 @@ func (ae *attackEnv) with(t *testing.T) *attackEnv {
 	return &c
 }
 
-// startAttackEnv is startEnv with the default logger sent to a file. The
-// Caddyfile is the same as startEnv's (the saml_sso block under test is
-// the product's default one plus extra).
+// startAttackEnv is startEnv with Caddy's default logger sent to a JSON
+// file, so that each refusal's reason code and private cause can be read.
 func startAttackEnv(t *testing.T, extra string) *attackEnv {
 	t.Helper()
 	return startAttackEnvIdP(t, extra, nil)
@@ -70,71 +65,12 @@ func startAttackEnv(t *testing.T, extra string) *attackEnv {
 // idp_certificate with the test IdP's certificate file).
 func startAttackEnvIdP(t *testing.T, extra string, idpLines func(e *env) string) *attackEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	e := &env{t: t, dir: t.TempDir(), upstream: &recorder{}}
-	e.dbPath = filepath.Join(e.dir, "ssogate.db")
-	ae := &attackEnv{env: e, logPath: filepath.Join(e.dir, "caddy.log"), logOff: new(int64)}
-
-	idpListener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.idpURL = "http://" + idpListener.Addr().String()
-	e.idp, err = testidp.New(e.idpURL, demoUsers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpSrv := &httptest.Server{Listener: idpListener, Config: &http.Server{Handler: e.idp.Handler()}}
-	idpSrv.Start()
-	t.Cleanup(idpSrv.Close)
-
-	up := httptest.NewServer(e.upstream)
-	t.Cleanup(up.Close)
-
-	certPath := filepath.Join(e.dir, "idp.pem")
-	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	idp := fmt.Sprintf("idp_sso_url %s\n\t\tidp_issuer %s\n\t\tidp_certificate %s", e.idp.SSOURL(), e.idp.EntityID(), certPath)
+	logPath := filepath.Join(t.TempDir(), "caddy.log")
+	o := envOptions{extra: extra, global: "log {\n\toutput file " + logPath + "\n\tformat json\n\tlevel INFO\n}"}
 	if idpLines != nil {
-		idp = idpLines(e)
+		o.idp = func(e *env, _ string) string { return idpLines(e) }
 	}
-	var lines []string
-	for _, line := range strings.Split(extra, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			lines = append(lines, "\t\t"+line)
-		}
-	}
-	port := freePort(t)
-	e.gate = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := fmt.Sprintf(`{
-	admin off
-	storage file_system %s
-	log {
-		output file %s
-		format json
-		level INFO
-	}
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
-	saml_sso {
-		org acme
-		%s
-		base_url %s
-		domain acme.com%s
-	}
-	reverse_proxy %s
-}
-`, filepath.Join(e.dir, "caddy"), ae.logPath, e.dbPath, e.gate, idp, e.gate,
-		prefixNewline(strings.Join(lines, "\n")), up.URL)
-	loadCaddyfile(t, cfg)
-	e.idp.TrustSPMetadataURL(e.gate + "/sso/metadata")
+	ae := &attackEnv{env: startEnvWith(t, o), logPath: logPath, logOff: new(int64)}
 	t.Cleanup(func() {
 		// SSOGATE_ATTACK_LOGS=1 shows every refusal; a failure shows the
 		// last ones.
