@@ -12,6 +12,7 @@
 package scimserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -278,16 +279,17 @@ func (s *Server) write(w http.ResponseWriter, which api, resp response) {
 		w.WriteHeader(resp.status)
 		return
 	}
-	body, err := json.Marshal(resp.body)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a detail reads <token>, not \u003ctoken\u003e
+	if err := enc.Encode(resp.body); err != nil {
 		s.log.Error("encoding response", zap.Error(err))
-		h.Set("Content-Type", ct+"; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(resp.status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // readObject reads a JSON object body: JSON media types only, at most
