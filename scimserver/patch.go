@@ -434,11 +434,21 @@ func applyMulti(c map[string]any, op string, t target, value any, hasValue bool)
 			}
 			if ok {
 				for _, el := range v.([]any) {
-					if !slices.ContainsFunc(list, func(have any) bool { return reflect.DeepEqual(have, el) }) {
+					// A value already there is updated, not repeated
+					// (RFC 7644 section 3.5.2.1).
+					i := slices.IndexFunc(list, func(have any) bool { return sameElement(have, el) })
+					if i < 0 {
 						list = append(list, el)
-						if isPrimary(el) {
-							written = len(list) - 1
+						i = len(list) - 1
+					} else if obj, isObj := el.(map[string]any); isObj {
+						merged := cloneMap(asObject(list[i]))
+						for k, sv := range obj {
+							merged[k] = sv
 						}
+						list[i] = merged
+					}
+					if isPrimary(list[i]) {
+						written = i
 					}
 				}
 			}
