@@ -234,8 +234,17 @@ func (s *Sessions) load(ctx context.Context, cookie string, now int64) (*Entry, 
 }
 
 func newEntry(sess storage.Session, ident storage.Identity) *Entry {
+	// Names and team names come from the IdP and SCIM clients; a control
+	// character in a header value would make Go refuse to send every
+	// request of this member (a 502), so they become spaces.
+	ident.GivenName, ident.FamilyName = headerSafe(ident.GivenName), headerSafe(ident.FamilyName)
+	teams := make([]string, len(ident.Teams))
+	for i, t := range ident.Teams {
+		teams[i] = headerSafe(t)
+	}
+	ident.Teams = teams
 	name := strings.TrimSpace(ident.GivenName + " " + ident.FamilyName)
-	groups := strings.Join(ident.Teams, ",")
+	groups := strings.Join(teams, ",")
 	e := &Entry{
 		SessionID: sess.ID, Identity: ident, ExpiresAt: sess.ExpiresAt,
 		Name: name, Groups: groups,
@@ -246,6 +255,21 @@ func newEntry(sess storage.Session, ident storage.Identity) *Entry {
 	e.Boxed.Groups, e.Boxed.Role, e.Boxed.Org = groups, string(ident.Role), ident.OrgName
 	e.lastSeen.Store(sess.LastSeen)
 	return e
+}
+
+// headerSafe replaces control characters, which no header value may hold.
+func headerSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return strings.Map(func(r rune) rune {
+				if r < 0x20 || r == 0x7f {
+					return ' '
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
 }
 
 // evictSomeLocked drops about a tenth of the cache (Go's map order is

@@ -213,3 +213,35 @@ func BenchmarkDecodeOnly(b *testing.B) {
 		}
 	}
 }
+
+func TestHeaderValuesHaveNoControlCharacters(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	m := f.member
+	m.Email = ""
+	m.GivenName = "Al\nice"
+	if _, err := f.store.UpdateMember(ctx, f.org.ID, m); err != nil {
+		t.Fatal(err)
+	}
+	team, _ := f.store.CreateTeam(ctx, f.org.ID, "Eng\r\nX-Forwarded-Role: owner", "")
+	if _, err := f.store.UpdateTeam(ctx, f.org.ID, team.ID, func(tm *storage.Team) error {
+		tm.MemberIDs = append(tm.MemberIDs, m.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.s.Lookup(ctx, f.issue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range [][]string{e.HName, e.HGroups} {
+		for _, c := range v[0] {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("header value %q holds a control character", v[0])
+			}
+		}
+	}
+	if e.HName[0] != "Al ice Archer" {
+		t.Errorf("name header = %q", e.HName[0])
+	}
+}

@@ -82,19 +82,25 @@ func identityFrom(a *saml.Assertion) (*Identity, error) {
 // (by Name) that is present.
 func attributeValues(a *saml.Assertion, names []string) ([]string, bool) {
 	for _, name := range names {
+		// Every Attribute element with this Name counts: an email split
+		// over two elements is two values, refused like two values in one.
+		var vals []string
+		found := false
 		for _, st := range a.AttributeStatements {
 			for _, attr := range st.Attributes {
 				if attr.Name != name {
 					continue
 				}
-				var vals []string
+				found = true
 				for _, v := range attr.Values {
 					if s := strings.TrimSpace(v.Value); s != "" {
 						vals = append(vals, s)
 					}
 				}
-				return vals, true
 			}
+		}
+		if found {
+			return vals, true
 		}
 	}
 	return nil, false

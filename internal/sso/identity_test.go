@@ -73,6 +73,12 @@ func TestIdentityFrom(t *testing.T) {
 		{name: "email attribute with only blank values", a: assertionWith(email, "alice@acme.com", attr("email", "", " "))},
 		{name: "email attribute with two values", a: assertionWith(persistent, "x", attr("email", "alice@acme.com", "ceo@acme.com"))},
 		{name: "email attribute with two values, same address", a: assertionWith(persistent, "x", attr("email", "alice@acme.com", "alice@acme.com"))},
+		{name: "two email attributes of one value each", a: assertionWith(persistent, "x", attr("email", "alice@acme.com"), attr("email", "ceo@acme.com"))},
+		{name: "two email attributes in two statements", a: func() *saml.Assertion {
+			a := assertionWith(persistent, "x", attr("email", "alice@acme.com"))
+			a.AttributeStatements = append(a.AttributeStatements, saml.AttributeStatement{Attributes: []saml.Attribute{attr("email", "ceo@acme.com")}})
+			return a
+		}()},
 		{name: "persistent NameID without email attribute", a: assertionWith(persistent, "alice@acme.com")},
 		{name: "transient NameID without email attribute", a: assertionWith(saml.TransientNameIDFormat, "alice@acme.com")},
 		{name: "unspecified NameID without email attribute", a: assertionWith(unspecified, "alice@acme.com")},
