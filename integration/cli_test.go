@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ssogate/ssogate/internal/apitoken"
@@ -16,21 +18,45 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// ssogateBinary builds cmd/ssogate into the test's temporary directory and
-// returns its path. TestCLIBinary is the one test that needs it, so the
-// binary is built once per run.
+// ssogateBinary builds cmd/ssogate once per test run and returns its
+// path; the tests that run the real binary share it.
 func ssogateBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the ssogate binary; skipped with -short")
 	}
-	path := filepath.Join(t.TempDir(), "ssogate")
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/ssogate")
-	cmd.Dir = ".." // the module root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/ssogate: %v\n%s", err, out)
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ssogate-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "ssogate")
+		cmd := exec.Command("go", "build", "-o", binaryPath, "./cmd/ssogate")
+		cmd.Dir = ".." // the module root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("building cmd/ssogate: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
 	}
-	return path
+	return binaryPath
+}
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// TestMain removes the shared binary after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	os.Exit(code)
 }
 
 type cliRun struct {

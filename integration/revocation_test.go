@@ -195,8 +195,27 @@ func TestDeactivationOtherProcess(t *testing.T) {
 	})
 	waitForPort(t, port, &logs)
 
-	// Changes in the other process are also seen: a role change reaches the
-	// headers without a new sign-in.
+	// A role change made by another process (the set-role subcommand)
+	// reaches the headers without a new sign-in, within a second.
+	run := runSSOGate(t, bin, e.dir, "", "user", "set-role", "alice@acme.com", "admin", "--org", "acme", "--db", e.dbPath)
+	if run.code != 0 {
+		t.Fatalf("ssogate user set-role: exit %d: %s", run.code, run.stderr)
+	}
+	roleStart := time.Now()
+	for {
+		resp := b.do(http.MethodGet, e.gate+"/x", nil, nil)
+		var seen map[string]string
+		decode(t, resp, &seen)
+		if seen["X-Forwarded-Role"] == "admin" {
+			break
+		}
+		if time.Since(roleStart) > time.Second {
+			t.Fatalf("X-Forwarded-Role still %q %s after set-role in another process", seen["X-Forwarded-Role"], time.Since(roleStart))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("role change in another process shown after %s", time.Since(roleStart))
+
 	id := memberID(t, sidecar, tok, "alice@acme.com")
 	if got := b.status(e.gate + "/x"); got != http.StatusOK {
 		t.Fatalf("session before deactivation = %d", got)
