@@ -103,9 +103,8 @@ func New(cfg Config) (*Server, error) {
 // request is one authenticated request being served.
 type request struct {
 	*http.Request
-	w     http.ResponseWriter
-	token storage.Token
-	org   int64
+	w   http.ResponseWriter
+	org int64 // the token's org: every query is scoped to it
 	// base is the absolute URL of /scim/v2 (or /api/v1) as the client
 	// reached it, for Location headers and meta.location.
 	base string
@@ -219,7 +218,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePa
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	rq := &request{Request: r, w: w, token: tok, org: tok.OrgID, base: scheme + "://" + r.Host + basePath}
+	rq := &request{Request: r, w: w, org: tok.OrgID, base: scheme + "://" + r.Host + basePath}
 	segs := splitPath(rest)
 	var resp response
 	if which == apiSCIM {
