@@ -155,7 +155,7 @@ func TestDemo(t *testing.T) {
 			want   string
 		}{
 			{"New.Person@" + demo.Domain, http.StatusOK, `<strong id="email">new.person@` + demo.Domain + `</strong>`},
-			{"someone@elsewhere.example", http.StatusForbidden, "the email domain elsewhere.example is not claimed by this organization"},
+			{"someone@elsewhere.example", http.StatusForbidden, "The email domain elsewhere.example is not claimed by this organization."},
 		} {
 			b := newBrowser(t)
 			login := b.get(run.GateURL + "/")
