@@ -138,31 +138,12 @@ func (s *Store) ListDomains(ctx context.Context, orgID int64) ([]storage.Domain,
 	if err != nil {
 		return nil, fmt.Errorf("listing domains: %w", err)
 	}
-	defer rows.Close()
-	out := []storage.Domain{}
-	for rows.Next() {
-		d, err := scanDomain(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(rows, scanDomain)
 }
 
 // RemoveDomain deletes the org's claim.
 func (s *Store) RemoveDomain(ctx context.Context, orgID int64, domain string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM domains WHERE org_id = ? AND name = ?", orgID, domain)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.execOne(ctx, "DELETE FROM domains WHERE org_id = ? AND name = ?", orgID, domain); err != nil {
 		return fmt.Errorf("removing domain %q: %w", domain, err)
 	}
 	return nil

@@ -71,14 +71,5 @@ func (s *Store) ListOrgs(ctx context.Context) ([]storage.Org, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing orgs: %w", err)
 	}
-	defer rows.Close()
-	var orgs []storage.Org
-	for rows.Next() {
-		o, err := scanOrg(rows)
-		if err != nil {
-			return nil, err
-		}
-		orgs = append(orgs, o)
-	}
-	return orgs, rows.Err()
+	return collect(rows, scanOrg)
 }

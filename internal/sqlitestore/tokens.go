@@ -54,31 +54,12 @@ func (s *Store) ListTokens(ctx context.Context, orgID int64) ([]storage.Token, e
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []storage.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, scanToken)
 }
 
 // RevokeToken deletes one of the org's tokens.
 func (s *Store) RevokeToken(ctx context.Context, orgID int64, id string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE org_id = ? AND id = ?", orgID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.execOne(ctx, "DELETE FROM tokens WHERE org_id = ? AND id = ?", orgID, id); err != nil {
 		return fmt.Errorf("revoking token %q: %w", id, err)
 	}
 	return nil
