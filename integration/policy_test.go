@@ -15,10 +15,10 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// seedMember adds a member with a role and a password to the running
-// gate's database, through a second connection to the same file (as the
-// ssogate subcommands do).
-func (e *env) seedMember(email string, role storage.Role, pw string) storage.Member {
+// withStore runs fn on a second connection to the running gate's
+// database (as the ssogate subcommands and a sidecar process do), with
+// org acme.
+func (e *env) withStore(fn func(st *sqlitestore.Store, org storage.Org) error) {
 	e.t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, e.dbPath)
@@ -30,19 +30,28 @@ func (e *env) seedMember(email string, role storage.Role, pw string) storage.Mem
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m, err := st.CreateMember(ctx, org.ID, storage.NewMember{Email: email, GivenName: "Pat", FamilyName: "Doe", Role: role, Active: true}, false)
-	if err != nil {
+	if err := fn(st, org); err != nil {
 		e.t.Fatal(err)
 	}
-	if pw != "" {
+}
+
+// seedMember adds a member with a role and, unless pw is empty, a password.
+func (e *env) seedMember(email string, role storage.Role, pw string) storage.Member {
+	e.t.Helper()
+	var m storage.Member
+	e.withStore(func(st *sqlitestore.Store, org storage.Org) error {
+		ctx := context.Background()
+		var err error
+		m, err = st.CreateMember(ctx, org.ID, storage.NewMember{Email: email, GivenName: "Pat", FamilyName: "Doe", Role: role, Active: true}, false)
+		if err != nil || pw == "" {
+			return err
+		}
 		hash, err := password.Hash(pw)
 		if err != nil {
-			e.t.Fatal(err)
+			return err
 		}
-		if err := st.SetPasswordHash(ctx, email, hash); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+		return st.SetPasswordHash(ctx, email, hash)
+	})
 	return m
 }
 

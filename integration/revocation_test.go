@@ -22,23 +22,14 @@ import (
 // scimToken creates a SCIM token for org acme in the env's database.
 func (e *env) scimToken() string {
 	e.t.Helper()
-	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, e.dbPath)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer st.Close()
-	org, err := st.OrgByName(ctx, "acme")
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	tok, hash, err := apitoken.New()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := st.CreateToken(ctx, org.ID, "test", storage.ScopeSCIM, hash); err != nil {
-		e.t.Fatal(err)
-	}
+	e.withStore(func(st *sqlitestore.Store, org storage.Org) error {
+		_, err := st.CreateToken(context.Background(), org.ID, "test", storage.ScopeSCIM, hash)
+		return err
+	})
 	return tok
 }
 
