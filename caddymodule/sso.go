@@ -227,6 +227,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		EntityID:           h.EntityID,
 		MetadataPath:       h.PathPrefix + "/metadata",
 		ACSPath:            h.PathPrefix + "/acs",
+		LogoutPath:         h.PathPrefix + "/logout",
 		RequestableACSURLs: acsURLs,
 		IDP:                idp,
 		AllowIDPInitiated:  h.AllowIDPInitiated == nil || *h.AllowIDPInitiated,

@@ -139,7 +139,9 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.refuse(w, r, err, ident.Email)
 	}
-	if err := h.issueSession(w, r, member, ident.SessionNotOnOrAfter); err != nil {
+	if err := h.issueSession(w, r, member, gate.IdPSession{
+		NotAfter: ident.SessionNotOnOrAfter, NameID: ident.NameID, SessionIndex: ident.SessionIndex,
+	}); err != nil {
 		return err
 	}
 	h.logger.Info("sign-in",
@@ -209,13 +211,13 @@ func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Id
 }
 
 // issueSession starts a session and sets its cookie.
-func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, notAfter time.Time) error {
+func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, idp gate.IdPSession) error {
 	// A fresh session ID at every sign-in: no fixation. An old cookie in
 	// this browser is ended too.
 	if old := cookieValue(r.Header, gate.CookieName); old != "" {
 		_ = h.sessions.End(r.Context(), old)
 	}
-	val, exp, err := h.sessions.Issue(r.Context(), ident, notAfter)
+	val, exp, err := h.sessions.Issue(r.Context(), ident, idp)
 	if err != nil {
 		return err
 	}
@@ -247,20 +249,35 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, err error, e
 	return nil
 }
 
+// serveLogout ends the session and, when the IdP has a single logout
+// endpoint and the session came from it, sends the browser there with a
+// LogoutRequest. The IdP's LogoutResponse comes back here too; the local
+// session is gone by then, so it only gets the signed-out page.
 func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 		return nil
 	}
+	origin := h.origin(r)
+	var idpLogout *url.URL
 	if c := cookieValue(r.Header, gate.CookieName); c != "" {
 		if e, err := h.sessions.Lookup(r.Context(), c); err == nil {
 			h.logger.Info("sign-out", zap.String("org", h.Org), zap.String("email", e.Identity.Email))
+			u, err := h.provider.Load().LogoutURL(origin, e.NameID, e.SessionIndex, "")
+			if err != nil {
+				h.logger.Warn("single logout", zap.Error(err))
+			}
+			idpLogout = u
 		}
 		if err := h.sessions.End(r.Context(), c); err != nil {
 			return err
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: gate.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: origin.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	if idpLogout != nil {
+		http.Redirect(w, r, idpLogout.String(), http.StatusFound)
+		return nil
+	}
 	if rd := r.URL.Query().Get("rd"); sso.SafeReturnPath(rd) {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return nil

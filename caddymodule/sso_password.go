@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
@@ -163,7 +164,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := h.issueSession(w, r, ident, time.Time{}); err != nil {
+	if err := h.issueSession(w, r, ident, gate.IdPSession{}); err != nil {
 		return err
 	}
 	h.audit(r, email, ip, true, "ok")

@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,5 +178,43 @@ func TestSignInLogs(t *testing.T) {
 		if secret != "" && strings.Contains(text, secret) {
 			t.Errorf("log contains a secret (%.20s...)", secret)
 		}
+	}
+}
+
+// TestSingleLogout: when the IdP's metadata lists a single logout
+// endpoint, /sso/logout ends the local session and sends the browser to
+// the IdP with a LogoutRequest for the same NameID and SessionIndex.
+func TestSingleLogout(t *testing.T) {
+	e := startEnvWith(t, envOptions{idp: func(e *env, _ string) string {
+		e.idp.IDP.LogoutURL = *e.idp.IDP.SSOURL.JoinPath("..", "slo")
+		return "idp_metadata_url " + e.idpURL + "/metadata"
+	}})
+	b := e.signedIn("alice@acme.com")
+	resp := b.do(http.MethodPost, e.gate+"/sso/logout", nil, nil)
+	readBody(t, resp)
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil || loc.Path != "/slo" {
+		t.Fatalf("logout = %d to %v; want the IdP's SLO endpoint", resp.StatusCode, loc)
+	}
+	raw, err := base64.StdEncoding.DecodeString(loc.Query().Get("SAMLRequest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"LogoutRequest", ">alice@acme.com<", "SessionIndex", `Destination="` + e.idpURL + `/slo"`} {
+		if !strings.Contains(string(xml), want) {
+			t.Errorf("LogoutRequest lacks %s:\n%s", want, xml)
+		}
+	}
+	if got := b.status(e.gate + "/x"); got != http.StatusUnauthorized {
+		t.Fatalf("after logout, a request = %d, want 401", got)
+	}
+	// The IdP's answer comes back to /sso/logout and gets the signed-out page.
+	resp = b.navigate(e.gate + "/sso/logout?SAMLResponse=x")
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out") {
+		t.Fatalf("return from the IdP = %d: %s", resp.StatusCode, body)
 	}
 }

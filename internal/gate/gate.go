@@ -69,7 +69,9 @@ type Entry struct {
 	SessionID string
 	Identity  storage.Identity
 	ExpiresAt int64
-	lastSeen  atomic.Int64
+	// NameID and SessionIndex name the session at the IdP (SAML sign-ins).
+	NameID, SessionIndex string
+	lastSeen             atomic.Int64
 
 	// Name is "First Last" (or the email when both are empty); Groups the
 	// team names joined by commas.
@@ -119,9 +121,17 @@ func DeriveKey(key []byte, purpose string) []byte {
 	return k[:]
 }
 
-// Issue starts a session for the member and returns the cookie value.
-// notAfter, when set, caps the lifetime (the IdP's SessionNotOnOrAfter).
-func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, notAfter time.Time) (string, time.Time, error) {
+// IdPSession is what the IdP said about a SAML sign-in.
+type IdPSession struct {
+	// NotAfter, when set, caps the lifetime (SessionNotOnOrAfter).
+	NotAfter time.Time
+	// NameID and SessionIndex name the session for single logout.
+	NameID, SessionIndex string
+}
+
+// Issue starts a session for the member and returns the cookie value and
+// when the session ends.
+func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, idp IdPSession) (string, time.Time, error) {
 	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", time.Time{}, err
@@ -129,11 +139,12 @@ func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, notAfter t
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
 	exp := now.Add(s.cfg.Lifetime)
-	if !notAfter.IsZero() && notAfter.Before(exp) {
-		exp = notAfter
+	if !idp.NotAfter.IsZero() && idp.NotAfter.Before(exp) {
+		exp = idp.NotAfter
 	}
 	sess := storage.Session{ID: id, MemberID: ident.MemberID, Epoch: ident.Epoch,
-		CreatedAt: now.Unix(), ExpiresAt: exp.Unix(), LastSeen: now.Unix()}
+		CreatedAt: now.Unix(), ExpiresAt: exp.Unix(), LastSeen: now.Unix(),
+		NameID: idp.NameID, SessionIndex: idp.SessionIndex}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return "", time.Time{}, err
 	}
@@ -247,6 +258,7 @@ func newEntry(sess storage.Session, ident storage.Identity) *Entry {
 	groups := strings.Join(teams, ",")
 	e := &Entry{
 		SessionID: sess.ID, Identity: ident, ExpiresAt: sess.ExpiresAt,
+		NameID: sess.NameID, SessionIndex: sess.SessionIndex,
 		Name: name, Groups: groups,
 		HUser: []string{ident.Email}, HName: []string{name}, HGroups: []string{groups},
 		HRole: []string{string(ident.Role)}, HOrg: []string{ident.OrgName},

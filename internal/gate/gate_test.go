@@ -58,7 +58,7 @@ func (f *fixture) issue(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.s.Issue(context.Background(), ident, time.Time{})
+	c, _, err := f.s.Issue(context.Background(), ident, IdPSession{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestIssueRespectsIdPBound(t *testing.T) {
 	f := newFixture(t, Config{Lifetime: 12 * time.Hour})
 	ident, _ := f.store.Identity(context.Background(), f.member.ID)
 	bound := time.Now().Add(time.Hour)
-	_, exp, err := f.s.Issue(context.Background(), ident, bound)
+	_, exp, err := f.s.Issue(context.Background(), ident, IdPSession{NotAfter: bound})
 	if err != nil || !exp.Equal(bound) {
 		t.Fatalf("Issue with SessionNotOnOrAfter = %v, %v; want %v", exp, err, bound)
 	}

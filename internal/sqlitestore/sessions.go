@@ -38,8 +38,9 @@ func (s *Store) PasswordHash(ctx context.Context, email string) (string, error) 
 // CreateSession records a new session.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO sessions(id, member_id, epoch, created_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
-			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen)
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(id, member_id, epoch, created_at, expires_at, last_seen, name_id, session_index)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen, sess.NameID, sess.SessionIndex)
 		return err
 	})
 	if err != nil {
@@ -51,8 +52,9 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 // SessionByID returns a session.
 func (s *Store) SessionByID(ctx context.Context, id string) (storage.Session, error) {
 	var sess storage.Session
-	err := s.r.QueryRowContext(ctx, "SELECT id, member_id, epoch, created_at, expires_at, last_seen FROM sessions WHERE id = ?", id).
-		Scan(&sess.ID, &sess.MemberID, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen)
+	err := s.r.QueryRowContext(ctx, `SELECT id, member_id, epoch, created_at, expires_at, last_seen, name_id, session_index
+		FROM sessions WHERE id = ?`, id).
+		Scan(&sess.ID, &sess.MemberID, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen, &sess.NameID, &sess.SessionIndex)
 	return sess, notFound(err, "session")
 }
 

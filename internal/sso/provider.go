@@ -37,6 +37,9 @@ type Config struct {
 	// endpoints, such as /sso/metadata and /sso/acs.
 	MetadataPath string
 	ACSPath      string
+	// LogoutPath is where the IdP sends the browser back after single
+	// logout; advertised in the metadata when set.
+	LogoutPath string
 	// RequestableACSURLs are more ACS URLs, listed in the metadata with
 	// their index after the main one.
 	RequestableACSURLs []*url.URL
@@ -239,6 +242,10 @@ func (p *Provider) serviceProvider(origin, acs *url.URL, unsolicited bool) *saml
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 		MetadataValidDuration:            48 * time.Hour,
 	}
+	if p.cfg.LogoutPath != "" {
+		sp.SloURL = url.URL{Scheme: origin.Scheme, Host: origin.Host, Path: p.cfg.LogoutPath}
+		sp.LogoutBindings = []string{saml.HTTPRedirectBinding}
+	}
 	// A response with no InResponseTo is refused by the SP that tracks
 	// requests, even when IdP-initiated login is allowed: the two cases are
 	// told apart by whether the browser carries a tracked request.
@@ -292,6 +299,27 @@ func (p *Provider) StartLogin(origin *url.URL, relayState string) (*url.URL, str
 		return nil, "", fmt.Errorf("encoding AuthnRequest: %w", err)
 	}
 	return u, req.ID, nil
+}
+
+// LogoutURL returns where to send the browser to end the IdP session too
+// (an HTTP-Redirect LogoutRequest naming the session), or nil when the IdP
+// lists no HTTP-Redirect SingleLogoutService. The request is unsigned: no
+// SP signing key is configured, and IdPs that insist on signed requests
+// (Okta does) answer with an error page after the local session is gone.
+func (p *Provider) LogoutURL(origin *url.URL, nameID, sessionIndex, relayState string) (*url.URL, error) {
+	sp := p.serviceProvider(origin, p.ACSURL(origin), false)
+	if nameID == "" || sp.GetSLOBindingLocation(saml.HTTPRedirectBinding) == "" {
+		return nil, nil
+	}
+	var opts []saml.LogoutRequestOption
+	if sessionIndex != "" {
+		opts = append(opts, saml.WithSessionIndex(sessionIndex))
+	}
+	u, err := sp.MakeRedirectLogoutRequest(nameID, relayState, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("making LogoutRequest: %w", err)
+	}
+	return u, nil
 }
 
 // MaxACSBody bounds an ACS post. Okta responses with many groups reach tens

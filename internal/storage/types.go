@@ -155,6 +155,10 @@ type Session struct {
 	CreatedAt int64
 	ExpiresAt int64
 	LastSeen  int64
+	// NameID and SessionIndex name the session at the IdP, for single
+	// logout; empty for password sign-ins.
+	NameID       string
+	SessionIndex string
 }
 
 // Page selects part of a list: 1-based StartIndex and Count.
