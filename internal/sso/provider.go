@@ -59,6 +59,9 @@ type Config struct {
 	Clock *dsig.Clock
 }
 
+// maxCachedSPs bounds the per-origin service providers kept.
+const maxCachedSPs = 64
+
 // Provider makes a crewjam ServiceProvider per ACS URL and validates
 // responses with it.
 type Provider struct {
@@ -249,7 +252,12 @@ func (p *Provider) serviceProvider(origin, acs *url.URL, unsolicited bool) *saml
 	// A response with no InResponseTo is refused by the SP that tracks
 	// requests, even when IdP-initiated login is allowed: the two cases are
 	// told apart by whether the browser carries a tracked request.
-	p.sps[key] = sp
+	//
+	// Without base_url the origin comes from the Host header, which the
+	// client chooses: cache a bounded number, build the rest each time.
+	if len(p.sps) < maxCachedSPs {
+		p.sps[key] = sp
+	}
 	return sp
 }
 

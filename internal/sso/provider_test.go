@@ -2,6 +2,7 @@ package sso
 
 import (
 	"encoding/base64"
+	"fmt"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -361,5 +362,20 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := New(tc.cfg); err == nil {
 			t.Errorf("%s: New accepted the config", tc.name)
 		}
+	}
+}
+
+// TestServiceProvidersAreBounded: without base_url each Host header makes
+// an origin; a client sending many must not grow memory without bound.
+func TestServiceProvidersAreBounded(t *testing.T) {
+	p := entraProvider(t, 0, false)
+	for i := 0; i < 10*maxCachedSPs; i++ {
+		origin := &url.URL{Scheme: "https", Host: fmt.Sprintf("h%d.example.com", i)}
+		if sp := p.serviceProvider(origin, p.ACSURL(origin), false); sp.AcsURL.Host != origin.Host {
+			t.Fatalf("SP for %s has ACS %s", origin.Host, sp.AcsURL.String())
+		}
+	}
+	if n := len(p.sps); n > maxCachedSPs {
+		t.Fatalf("%d service providers cached, bound is %d", n, maxCachedSPs)
 	}
 }
