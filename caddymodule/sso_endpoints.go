@@ -98,6 +98,7 @@ func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, rd strin
 	if err != nil {
 		return err
 	}
+	h.tracker.Prune(w, r, h.PathPrefix, origin.Scheme == "https")
 	if err := h.tracker.Track(w, relay, sso.Pending{RequestID: reqID, ReturnPath: rd}, origin.Scheme == "https", h.PathPrefix); err != nil {
 		return err
 	}

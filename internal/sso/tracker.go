@@ -78,6 +78,28 @@ func (t *Tracker) Track(w http.ResponseWriter, relayState string, p Pending, sec
 	return nil
 }
 
+// maxPending bounds the pending-login cookies a browser holds: a user
+// stuck in a redirect loop would otherwise pile them up until the request
+// headers are too large for any server.
+const maxPending = 8
+
+// Prune expires this browser's pending-login cookies when it holds
+// maxPending or more, before a new login is tracked.
+func (t *Tracker) Prune(w http.ResponseWriter, r *http.Request, path string, secure bool) {
+	var names []string
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, trackCookiePrefix) {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) < maxPending {
+		return
+	}
+	for _, name := range names {
+		t.Forget(w, strings.TrimPrefix(name, trackCookiePrefix), path, secure)
+	}
+}
+
 // errNoPending reports a RelayState with no valid pending login.
 var errNoPending = errors.New("no pending login for this RelayState")
 

@@ -209,3 +209,29 @@ func checkLocalRedirect(t *testing.T, s string) {
 		t.Errorf("SafeReturnPath(%q): Location %q resolves to %s", s, loc, got)
 	}
 }
+
+func TestPruneBoundsPendingCookies(t *testing.T) {
+	tr := NewTracker(make([]byte, 32), make([]byte, 32))
+	r := httptest.NewRequest(http.MethodGet, "/sso/login", nil)
+	for i := 0; i < maxPending-1; i++ {
+		r.AddCookie(&http.Cookie{Name: trackCookiePrefix + "r" + string(rune('a'+i)), Value: "x"})
+	}
+	w := httptest.NewRecorder()
+	tr.Prune(w, r, "/sso", false)
+	if n := len(w.Result().Cookies()); n != 0 {
+		t.Fatalf("Prune with %d pending logins expired %d cookies, want none", maxPending-1, n)
+	}
+	r.AddCookie(&http.Cookie{Name: trackCookiePrefix + "last", Value: "x"})
+	r.AddCookie(&http.Cookie{Name: "other", Value: "x"})
+	w = httptest.NewRecorder()
+	tr.Prune(w, r, "/sso", false)
+	cookies := w.Result().Cookies()
+	if len(cookies) != maxPending {
+		t.Fatalf("Prune with %d pending logins expired %d cookies, want all of them", maxPending, len(cookies))
+	}
+	for _, c := range cookies {
+		if c.MaxAge >= 0 || !strings.HasPrefix(c.Name, trackCookiePrefix) {
+			t.Errorf("Prune set %+v", c)
+		}
+	}
+}
