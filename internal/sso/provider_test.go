@@ -2,9 +2,9 @@ package sso
 
 import (
 	"encoding/base64"
-	"fmt"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
