@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/apitoken"
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// deactResult is one trial: from sending the PATCH (and from its answer)
+// to the gate's first 401 for the session.
+type deactResult struct {
+	fromSend, fromAnswer time.Duration
+}
+
+// deactPhase starts the SCIM sidecar as its own ssogate process on the
+// gate's database, and measures how long a deactivation made there takes
+// to end a live session at the gate.
+func (b *bench) deactPhase(ctx context.Context) error {
+	fmt.Println("\n== deactivation in another process to refusal at the gate ==")
+	token, err := scimToken(ctx, b.dbPath, "gatebench deact")
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	sidecarURL := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfgPath := filepath.Join(b.dir, "sidecar.Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{
+	admin off
+	storage file_system %s
+	log {
+		level WARN
+	}
+	ssogate {
+		database sqlite %s
+	}
+}
+
+%s {
+	scim_server {
+		rate_limit 1000000 1000000
+	}
+}
+`, filepath.Join(b.dir, "caddy-sidecar"), b.dbPath, sidecarURL)), 0o600); err != nil {
+		return err
+	}
+	side, err := startProc("sidecar", filepath.Join(b.dir, "sidecar-home"), b.bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	if err != nil {
+		return err
+	}
+	defer side.stop()
+	if err := side.waitHTTP(sidecarURL + "/"); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var id string
+	for trial := 1; trial <= b.cfg.trials; trial++ {
+		cookie, err := login(b.gate.url, b.idpURL, "carol@acme.com")
+		if err != nil {
+			return fmt.Errorf("trial %d: signing in carol: %w", trial, err)
+		}
+		if code, err := status(client, b.gate.url+"/", cookie); err != nil || code != http.StatusOK {
+			return fmt.Errorf("trial %d: carol's session = %d, %v", trial, code, err)
+		}
+		if id == "" {
+			if id, err = scimUserID(ctx, client, sidecarURL, token, "carol@acme.com"); err != nil {
+				return err
+			}
+		}
+		// Let the gate settle on a cached session, and start each trial at
+		// a different point of its 250 ms change-feed poll.
+		time.Sleep(time.Duration(50+37*trial%250) * time.Millisecond)
+		start := time.Now()
+		if err := scimSetActive(ctx, client, sidecarURL, token, id, false); err != nil {
+			return fmt.Errorf("trial %d: %w", trial, err)
+		}
+		answered := time.Now()
+		var refused time.Time
+		for time.Since(start) < 5*time.Second {
+			code, err := status(client, b.gate.url+"/", cookie)
+			if err != nil {
+				return err
+			}
+			if code == http.StatusUnauthorized {
+				refused = time.Now()
+				break
+			}
+			if code != http.StatusOK {
+				return fmt.Errorf("trial %d: the gate answered %d", trial, code)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if refused.IsZero() {
+			return fmt.Errorf("trial %d: the gate still accepts the session 5 s after the deactivation", trial)
+		}
+		r := deactResult{fromSend: refused.Sub(start), fromAnswer: refused.Sub(answered)}
+		b.report.deact = append(b.report.deact, r)
+		fmt.Printf("trial %2d: refused %v after the PATCH was sent (%v after its answer)\n", trial,
+			r.fromSend.Round(100*time.Microsecond), r.fromAnswer.Round(100*time.Microsecond))
+		if err := scimSetActive(ctx, client, sidecarURL, token, id, true); err != nil {
+			return fmt.Errorf("trial %d: reactivating: %w", trial, err)
+		}
+		if code, err := status(client, b.gate.url+"/", cookie); err != nil || code != http.StatusUnauthorized {
+			return fmt.Errorf("trial %d: the old session after reactivation = %d, %v; want 401", trial, code, err)
+		}
+	}
+	return nil
+}
+
+// scimToken creates a SCIM token for org acme in the database.
+func scimToken(ctx context.Context, dbPath, name string) (string, error) {
+	st, err := sqlitestore.Open(ctx, dbPath)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	org, err := st.OrgByName(ctx, "acme")
+	if err != nil {
+		return "", err
+	}
+	tok, hash, err := apitoken.New()
+	if err != nil {
+		return "", err
+	}
+	if _, err := st.CreateToken(ctx, org.ID, name, storage.ScopeSCIM, hash); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// scimDo sends a SCIM request and returns the status and the body.
+func scimDo(ctx context.Context, c *http.Client, method, rawURL, token string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, data, err
+}
+
+type listResponse struct {
+	TotalResults int `json:"totalResults"`
+	Resources    []struct {
+		ID       string `json:"id"`
+		UserName string `json:"userName"`
+	} `json:"Resources"`
+}
+
+func scimUserID(ctx context.Context, c *http.Client, base, token, email string) (string, error) {
+	code, body, err := scimDo(ctx, c, http.MethodGet, base+"/scim/v2/Users?filter="+url.QueryEscape(`userName eq "`+email+`"`), token, nil)
+	if err != nil {
+		return "", err
+	}
+	var l listResponse
+	if err := json.Unmarshal(body, &l); err != nil || code != http.StatusOK || len(l.Resources) != 1 {
+		return "", fmt.Errorf("finding %s over SCIM = %d %s", email, code, body)
+	}
+	return l.Resources[0].ID, nil
+}
+
+func scimSetActive(ctx context.Context, c *http.Client, base, token, id string, active bool) error {
+	body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":%t}}]}`, active)
+	code, resp, err := scimDo(ctx, c, http.MethodPatch, base+"/scim/v2/Users/"+id, token, []byte(body))
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("PATCH active:%t = %d %s", active, code, resp)
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/gate"
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// target is one configuration driven by wrk.
+type target struct {
+	name       string
+	g          *gateway
+	cookie     string // the Cookie header value sent by wrk
+	identified bool   // every request must reach the upstream with the identity
+	teams      int
+	control    bool // not held to the targets
+	runs       []measured
+}
+
+// measured is one checked wrk run.
+type measured struct {
+	wrk      wrkResult
+	upstream int64   // requests the upstream counted during the run
+	cpuUS    float64 // gateway CPU per request, µs
+	load     string  // the machine's load average at the start
+}
+
+func (b *bench) gatePhase(ctx context.Context) error {
+	cfg := b.cfg
+	fmt.Println("\n== gate: bare reverse_proxy vs saml_sso, wrk -t", cfg.threads, "-c", cfg.conns, "==")
+	alice, err := login(b.gate.url, b.idpURL, "alice@acme.com")
+	if err != nil {
+		return fmt.Errorf("signing in alice: %w", err)
+	}
+	bob, err := login(b.gate.url, b.idpURL, "bob@acme.com")
+	if err != nil {
+		return fmt.Errorf("signing in bob: %w", err)
+	}
+	fmt.Println("signed in alice and bob through the test IdP (SP-initiated, real ACS)")
+	seedStart := time.Now()
+	if err := seedTeams(ctx, b.dbPath, map[string]int{"alice@acme.com": 1, "bob@acme.com": cfg.teams}); err != nil {
+		return err
+	}
+	fmt.Printf("seeded teams through the store in %v: alice in 1, bob in %d\n", time.Since(seedStart).Round(time.Millisecond), cfg.teams)
+
+	// The gate process learns of the new teams from the change feed; wait
+	// until the headers show them, which also proves both sessions work.
+	for _, c := range []struct {
+		cookie string
+		email  string
+		teams  int
+	}{{alice, "alice@acme.com", 1}, {bob, "bob@acme.com", cfg.teams}} {
+		if err := b.waitGroups(ctx, c.cookie, c.email, c.teams); err != nil {
+			return err
+		}
+	}
+	// Bare Caddy gets the same Cookie header and passes no identity.
+	if code, err := status(http.DefaultClient, b.bare.url+"/__probe", alice); err != nil || code != http.StatusOK {
+		return fmt.Errorf("bare probe = %d, %v", code, err)
+	}
+	if h, err := b.up.lastProbe(ctx); err != nil || h.Get("X-Forwarded-User") != "" {
+		return fmt.Errorf("bare Caddy passed an identity (%v, %v)", h, err)
+	}
+	// Without a cookie the gate refuses, and never reaches the upstream.
+	if code, err := status(http.DefaultClient, b.gate.url+"/", ""); err != nil || code != http.StatusUnauthorized {
+		return fmt.Errorf("gate without a session = %d, %v; want 401", code, err)
+	}
+
+	w, err := newWrk(b.dir, cfg.threads, cfg.conns)
+	if err != nil {
+		return err
+	}
+	cookie := func(v string) string { return gate.CookieName + "=" + v }
+	targets := []*target{
+		{name: "bare Caddy reverse_proxy", g: b.bare, cookie: cookie(alice)},
+		{name: "saml_sso, member in 1 team", g: b.gate, cookie: cookie(alice), identified: true, teams: 1},
+		{name: fmt.Sprintf("saml_sso, member in %d teams", cfg.teams), g: b.gate, cookie: cookie(bob), identified: true, teams: cfg.teams},
+	}
+	if cfg.control {
+		// The control: bare Caddy adding, with header_up, the very headers
+		// the gate adds for the member in many teams. It tells the cost of
+		// carrying that X-Forwarded-Groups to the app from the gate's own.
+		if _, err := status(http.DefaultClient, b.gate.url+"/__probe", bob); err != nil {
+			return err
+		}
+		h, err := b.up.lastProbe(ctx)
+		if err != nil {
+			return err
+		}
+		g, err := b.startControl(h)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: fmt.Sprintf("control: bare + the %d-team headers (header_up)", cfg.teams),
+			g: g, cookie: cookie(bob), identified: true, teams: cfg.teams, control: true})
+	}
+	if cfg.warmup >= time.Second {
+		for _, t := range targets {
+			if _, err := b.measure(ctx, w, t, cfg.warmup, ""); err != nil {
+				return fmt.Errorf("warm-up of %s: %w", t.name, err)
+			}
+		}
+		fmt.Printf("warmed up each configuration for %v\n", cfg.warmup)
+	}
+	for r := 0; r < cfg.rounds; r++ {
+		// Rotate the order so that no configuration always runs first.
+		order := make([]*target, len(targets))
+		for i := range targets {
+			order[i] = targets[(i+r)%len(targets)]
+		}
+		for _, t := range order {
+			profile := ""
+			if cfg.profile && r == 0 {
+				profile = filepath.Join(b.dir, fmt.Sprintf("%s-%dteams.cpu.pprof", t.g.name, t.teams))
+			}
+			m, err := b.measure(ctx, w, t, cfg.duration, profile)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", r+1, t.name, err)
+			}
+			t.runs = append(t.runs, m)
+			fmt.Printf("round %d/%d  %-48s %6.0f req/s  p50 %7s  p99 %7s  %6.1f µs CPU/req  (wrk %d, upstream %d; load %s)\n",
+				r+1, cfg.rounds, t.name, m.wrk.rps(), us(m.wrk.P50US), us(m.wrk.P99US), m.cpuUS, m.wrk.Requests, m.upstream, m.load)
+			if cfg.verbose {
+				fmt.Println(m.wrk.Output)
+			}
+		}
+	}
+	b.report.targets = targets
+	return nil
+}
+
+// measure runs wrk against t once and checks the run: no wrk errors, no
+// status >= 400, the upstream saw what wrk counted (plus at most the
+// requests in flight when wrk stopped), and through the gate every one of
+// them carried the identity.
+func (b *bench) measure(ctx context.Context, w *wrkRunner, t *target, d time.Duration, profile string) (measured, error) {
+	s0, err := b.up.stats(ctx)
+	if err != nil {
+		return measured{}, err
+	}
+	load := strings.Fields(loadAvg())[0]
+	c0, err := cpuTicks(t.g.pid())
+	if err != nil {
+		return measured{}, err
+	}
+	profErr := make(chan error, 1)
+	if profile != "" {
+		go func() { profErr <- fetchProfile(ctx, t.g.admin, d-2*time.Second, profile) }()
+	} else {
+		profErr <- nil
+	}
+	res, err := w.run(ctx, t.g.url+"/", t.cookie, d)
+	if err != nil {
+		return measured{}, err
+	}
+	// Requests in flight when wrk stopped may still reach the upstream:
+	// wait until its count settles, so that they count for this run.
+	s1, err := b.up.settle(ctx)
+	if err != nil {
+		return measured{}, err
+	}
+	c1, err := cpuTicks(t.g.pid())
+	if err != nil {
+		return measured{}, err
+	}
+	if err := <-profErr; err != nil {
+		return measured{}, fmt.Errorf("profiling: %w", err)
+	}
+	m := measured{wrk: res, upstream: s1.Total - s0.Total, load: load}
+	if res.Requests == 0 {
+		return m, fmt.Errorf("wrk completed no request:\n%s", res.Output)
+	}
+	m.cpuUS = float64(c1-c0) * 1e6 / clockTicks / float64(res.Requests)
+	if res.errors() != 0 {
+		return m, fmt.Errorf("wrk saw errors (connect %d, read %d, write %d, status>=400 %d, timeout %d):\n%s",
+			res.Connect, res.Read, res.Write, res.Status, res.Timeout, res.Output)
+	}
+	if m.upstream < res.Requests || m.upstream > res.Requests+int64(b.cfg.conns) {
+		return m, fmt.Errorf("the upstream counted %d requests, wrk %d: every response must come from the upstream", m.upstream, res.Requests)
+	}
+	ident := s1.Identified - s0.Identified
+	if t.identified && ident != m.upstream {
+		return m, fmt.Errorf("%d of %d requests reached the upstream without the identity", m.upstream-ident, m.upstream)
+	}
+	if !t.identified && ident != 0 {
+		return m, fmt.Errorf("%d requests reached the upstream with an identity through bare Caddy", ident)
+	}
+	return m, nil
+}
+
+func fetchProfile(ctx context.Context, admin string, d time.Duration, path string) error {
+	if admin == "" {
+		return fmt.Errorf("no admin endpoint")
+	}
+	if d < time.Second {
+		d = time.Second
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	fmt.Println("CPU profile:", path)
+	return f.Close()
+}
+
+// startControl starts bare Caddy setting the identity headers of h on
+// every proxied request.
+func (b *bench) startControl(h http.Header) (*gateway, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var lines []string
+	for _, k := range []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Name", "X-Forwarded-Groups", "X-Forwarded-Role", "X-Forwarded-Org"} {
+		v := h.Get(k)
+		if v == "" || strings.ContainsAny(v, "\"{}\\\n") {
+			return nil, fmt.Errorf("probe header %s = %q cannot go into a Caddyfile", k, v)
+		}
+		lines = append(lines, fmt.Sprintf("\t\theader_up %s \"%s\"", k, v))
+	}
+	admin := "off"
+	if b.cfg.profile {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		admin = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	cfg := fmt.Sprintf(`{
+	admin %s
+	storage file_system %s
+	log {
+		level WARN
+	}
+}
+
+%s {
+	reverse_proxy %s {
+%s
+	}
+}
+`, admin, filepath.Join(b.dir, "caddy-control"), url, b.up.addr, strings.Join(lines, "\n"))
+	return b.startGateway("control", cfg, url, admin)
+}
+
+// seedTeams puts each member in n teams, through the store on the gate's
+// database file, as an admin or a SCIM push would: one team "Engineering"
+// for a single team, "team-001".. otherwise.
+func seedTeams(ctx context.Context, dbPath string, teams map[string]int) error {
+	st, err := sqlitestore.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := st.OrgByName(ctx, "acme")
+	if err != nil {
+		return err
+	}
+	for email, n := range teams {
+		m, err := st.MemberByEmail(ctx, org.ID, email)
+		if err != nil {
+			return fmt.Errorf("member %s: %w", email, err)
+		}
+		prefix := strings.SplitN(email, "@", 2)[0]
+		for i := 1; i <= n; i++ {
+			name := "Engineering"
+			if n > 1 {
+				name = fmt.Sprintf("%s-team-%03d", prefix, i)
+			}
+			t, err := st.CreateTeam(ctx, org.ID, name, "")
+			if err != nil {
+				return fmt.Errorf("team %s: %w", name, err)
+			}
+			if _, err := st.UpdateTeam(ctx, org.ID, t.ID, func(t *storage.Team) error {
+				t.MemberIDs = append(t.MemberIDs, m.ID)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("team %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// waitGroups waits (at most 5 s) until a request with cookie reaches the
+// upstream as email in n teams.
+func (b *bench) waitGroups(ctx context.Context, cookie, email string, n int) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, err := status(http.DefaultClient, b.gate.url+"/__probe", cookie)
+		if err != nil {
+			return err
+		}
+		h, err := b.up.lastProbe(ctx)
+		if err != nil {
+			return err
+		}
+		got := 0
+		if g := h.Get("X-Forwarded-Groups"); g != "" {
+			got = len(strings.Split(g, ","))
+		}
+		if code == http.StatusOK && h.Get("X-Forwarded-User") == email && got == n {
+			fmt.Printf("the gate passes %s in %d teams (X-Forwarded-Groups: %d bytes)\n", email, n, len(h.Get("X-Forwarded-Groups")))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after 5 s the gate passes %d with user %q in %d teams; want %s in %d", code, h.Get("X-Forwarded-User"), got, email, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// us formats microseconds as a short duration.
+func us(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2fms", v/1000)
+	}
+	return fmt.Sprintf("%.0fµs", v)
+}

@@ -1,0 +1,332 @@
+// Command gatebench measures ssogate side by side with bare Caddy, through
+// the real ssogate binary, and prints the figures of the README's
+// "Performance" section. Run it with bench/run.sh, which installs wrk and
+// builds the binaries:
+//
+//	bench/run.sh                                  # the full run, about 12 minutes
+//	bench/run.sh -rounds 1 -duration 2s -members 10000   # a quick look
+//
+// Phases (-phases, default all of them, in this order):
+//
+//	gate   a tiny upstream (its own process, counting requests) behind the
+//	       ssogate binary twice: a bare reverse_proxy config, and saml_sso in
+//	       front of the same reverse_proxy. A real session comes from a real
+//	       SP-initiated login against the embedded test IdP. wrk -t1 -c32
+//	       drives bare, gate (member in 1 team) and gate (member in 200
+//	       teams) in alternating rounds; each run is checked (no wrk error
+//	       or status >= 400, the upstream's own count matches wrk's, and
+//	       every request the gate passed carried the identity). CPU per
+//	       request is the gateway process's utime+stime over the run.
+//	deact  a SCIM sidecar as its own ssogate process on the same database
+//	       deactivates a signed-in member; the time until the gate refuses
+//	       the session, over several trials.
+//	scim   users created per second over HTTP by concurrent clients, then
+//	       the org filled to -members, the latency of the userName filter
+//	       and of pages of 100, the database size and the gateway's RSS.
+//	acs    go test -bench BenchmarkACS ./caddymodule: a full sign-in at the
+//	       ACS next to crewjam/saml's ParseResponse alone.
+//
+// Only loopback traffic; every load loop is bounded in count and time.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/testidp"
+)
+
+type config struct {
+	bin        string
+	phases     map[string]bool
+	rounds     int
+	duration   time.Duration
+	warmup     time.Duration
+	threads    int
+	conns      int
+	teams      int
+	control    bool
+	trials     int
+	members    int
+	creates    int
+	clients    int
+	lookups    int
+	pages      int
+	benchtime  string
+	profile    bool
+	keep       bool
+	verbose    bool
+	markdown   bool
+	resultsDir string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "upstream" {
+		if err := runUpstream(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "upstream:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	var phases string
+	flag.StringVar(&cfg.bin, "bin", "", "the ssogate binary (default: go build ./cmd/ssogate into the work directory)")
+	flag.StringVar(&phases, "phases", "gate,deact,scim,acs", "which measurements to run, comma-separated: gate, deact, scim, acs")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "alternating rounds of bare, gate and gate with -teams teams")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	flag.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unrecorded wrk run per configuration before the rounds")
+	flag.IntVar(&cfg.threads, "threads", 1, "wrk threads")
+	flag.IntVar(&cfg.conns, "connections", 32, "wrk connections")
+	flag.IntVar(&cfg.teams, "teams", 200, "teams of the second signed-in member")
+	flag.BoolVar(&cfg.control, "control", true, "also drive a control: bare Caddy adding the many-teams identity headers itself (header_up)")
+	flag.IntVar(&cfg.trials, "trials", 10, "deactivation trials")
+	flag.IntVar(&cfg.members, "members", 100_000, "members in the org for the SCIM read figures")
+	flag.IntVar(&cfg.creates, "creates", 10_000, "users created over HTTP for the create rate (part of -members)")
+	flag.IntVar(&cfg.clients, "clients", 16, "concurrent SCIM clients creating users")
+	flag.IntVar(&cfg.lookups, "lookups", 5000, "userName filter requests")
+	flag.IntVar(&cfg.pages, "pages", 1000, "page-of-100 requests")
+	flag.StringVar(&cfg.benchtime, "benchtime", "3s", "-benchtime for the acs phase's go test")
+	flag.BoolVar(&cfg.profile, "profile", false, "turn on the gate's admin endpoint and save a CPU profile of its first measured run")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (configs, database, logs, profiles)")
+	flag.BoolVar(&cfg.verbose, "v", false, "print wrk's own output for every run")
+	flag.BoolVar(&cfg.markdown, "markdown", true, "print the final tables as Markdown")
+	flag.Parse()
+	cfg.phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.phases[p] = true
+		}
+	}
+	if cfg.duration < time.Second || cfg.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "gatebench: -duration must be at least 1s and -rounds at least 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, &cfg)
+	stop()
+	stopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gatebench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is the running setup shared by the phases.
+type bench struct {
+	cfg    *config
+	dir    string
+	bin    string
+	up     *upstream
+	idp    *testidp.IdP
+	idpURL string
+	bare   *gateway
+	gate   *gateway
+	scim   string // the scim_server site of the gate process
+	dbPath string
+	report *report
+}
+
+// gateway is one ssogate process serving one site.
+type gateway struct {
+	*proc
+	url   string
+	admin string // admin endpoint, when profiling
+}
+
+var demoUsers = []testidp.User{
+	{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer"},
+	{Email: "bob@acme.com", GivenName: "Bob", FamilyName: "Baker"},
+	{Email: "carol@acme.com", GivenName: "Carol", FamilyName: "Cole"},
+}
+
+func run(ctx context.Context, cfg *config) error {
+	dir, err := os.MkdirTemp("", "gatebench-")
+	if err != nil {
+		return err
+	}
+	if cfg.keep || cfg.profile {
+		fmt.Printf("work directory: %s (kept)\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	b := &bench{cfg: cfg, dir: dir, dbPath: filepath.Join(dir, "ssogate.db"), report: &report{}}
+	b.report.machine = machineLine()
+	fmt.Println(b.report.machine)
+
+	if cfg.phases["acs"] && len(cfg.phases) == 1 {
+		return b.acsPhase(ctx)
+	}
+	if b.bin = cfg.bin; b.bin == "" {
+		b.bin = filepath.Join(dir, "ssogate")
+		fmt.Println("building ./cmd/ssogate ...")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/ssogate")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/ssogate (run from the repository root): %v\n%s", err, out)
+		}
+	}
+	if err := b.start(ctx); err != nil {
+		return err
+	}
+	if cfg.phases["gate"] {
+		if err := b.gatePhase(ctx); err != nil {
+			return err
+		}
+	}
+	if cfg.phases["deact"] {
+		if err := b.deactPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if cfg.phases["scim"] {
+		if err := b.scimPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if cfg.phases["acs"] {
+		if err := b.acsPhase(ctx); err != nil {
+			return err
+		}
+	}
+	b.report.print(cfg)
+	return nil
+}
+
+// start runs the upstream, the IdP and both gateways.
+func (b *bench) start(ctx context.Context) error {
+	var err error
+	if b.up, err = startUpstream(b.dir); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.idpURL = "http://" + l.Addr().String()
+	if b.idp, err = testidp.New(b.idpURL, demoUsers...); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: b.idp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	go func() { <-ctx.Done(); srv.Close() }()
+	certPath := filepath.Join(b.dir, "idp.pem")
+	if err := os.WriteFile(certPath, b.idp.CertificatePEM(), 0o600); err != nil {
+		return err
+	}
+
+	ports := make([]int, 5)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	bareURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	gateURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	b.scim = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	admin, bareAdmin := "off", "off"
+	if b.cfg.profile {
+		admin = fmt.Sprintf("127.0.0.1:%d", ports[3])
+		bareAdmin = fmt.Sprintf("127.0.0.1:%d", ports[4])
+	}
+
+	// The two configs differ only in saml_sso (and the ssogate app it
+	// needs, with the scim_server site on another port that the gate's
+	// requests never reach). Logging at WARN: saml_sso logs sign-ins at
+	// INFO, and no access log is on in either.
+	bareCfg := fmt.Sprintf(`{
+	admin %s
+	storage file_system %s
+	log {
+		level WARN
+	}
+}
+
+%s {
+	reverse_proxy %s
+}
+`, bareAdmin, filepath.Join(b.dir, "caddy-bare"), bareURL, b.up.addr)
+	gateCfg := fmt.Sprintf(`{
+	admin %s
+	storage file_system %s
+	log {
+		level WARN
+	}
+	ssogate {
+		database sqlite %s
+	}
+}
+
+%s {
+	saml_sso {
+		org acme
+		idp_sso_url %s
+		idp_issuer %s
+		idp_certificate %s
+		base_url %s
+		domain acme.com
+	}
+	reverse_proxy %s
+}
+
+%s {
+	scim_server {
+		rate_limit 1000000 1000000
+	}
+}
+`, admin, filepath.Join(b.dir, "caddy-gate"), b.dbPath, gateURL, b.idp.SSOURL(), b.idp.EntityID(), certPath,
+		gateURL, b.up.addr, b.scim)
+
+	if b.bare, err = b.startGateway("bare", bareCfg, bareURL, bareAdmin); err != nil {
+		return err
+	}
+	if b.gate, err = b.startGateway("gate", gateCfg, gateURL, admin); err != nil {
+		return err
+	}
+	b.idp.TrustSPMetadataURL(gateURL + "/sso/metadata")
+	return nil
+}
+
+func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, error) {
+	path := filepath.Join(b.dir, name+".Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := startProc(name, filepath.Join(b.dir, name+"-home"), b.bin, "run", "--config", path, "--adapter", "caddyfile")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitHTTP(url + "/"); err != nil {
+		return nil, err
+	}
+	g := &gateway{proc: p, url: url}
+	if admin != "off" {
+		g.admin = "http://" + admin
+	}
+	return g, nil
+}
+
+func machineLine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("machine: %d CPUs (%s)%s, %s", numCPU(), model, kernel, time.Now().UTC().Format("2006-01-02"))
+}

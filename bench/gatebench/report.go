@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+type report struct {
+	machine string
+	targets []*target
+	deact   []deactResult
+	scim    *scimResult
+	acs     *acsResult
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (t *target) series(f func(measured) float64) []float64 {
+	out := make([]float64, len(t.runs))
+	for i, m := range t.runs {
+		out[i] = f(m)
+	}
+	return out
+}
+
+// paired applies f to each round's run of t and of the baseline.
+func paired(t, base *target, f func(m, b measured) float64) []float64 {
+	n := min(len(t.runs), len(base.runs))
+	out := make([]float64, n)
+	for i := range n {
+		out[i] = f(t.runs[i], base.runs[i])
+	}
+	return out
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func (r *report) print(cfg *config) {
+	fmt.Println()
+	fmt.Println("# Results")
+	fmt.Println()
+	fmt.Println(r.machine + "; load average at the end " + loadAvg())
+	if len(r.targets) > 0 {
+		base := r.targets[0]
+		fmt.Printf("\n## Gate vs bare Caddy (wrk -t%d -c%d, %d alternating rounds of %v, medians; ratios are per round, then the median)\n\n",
+			cfg.threads, cfg.conns, len(base.runs), cfg.duration)
+		fmt.Println("| in front of the same upstream | req/s | p50 | p99 | CPU µs/request | throughput vs bare | CPU over bare | p99 vs bare |")
+		fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for i, t := range r.targets {
+			rps := median(t.series(func(m measured) float64 { return m.wrk.rps() }))
+			p50 := median(t.series(func(m measured) float64 { return m.wrk.P50US }))
+			p99 := median(t.series(func(m measured) float64 { return m.wrk.P99US }))
+			cpu := median(t.series(func(m measured) float64 { return m.cpuUS }))
+			ratio, over, p99r := "1.00", "—", "1.00"
+			if i > 0 {
+				ratio = fmt.Sprintf("%.3f", median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() })))
+				over = fmt.Sprintf("%+.1f µs", median(paired(t, base, func(m, b measured) float64 { return m.cpuUS - b.cpuUS })))
+				p99r = fmt.Sprintf("%.2f", median(paired(t, base, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US })))
+			}
+			fmt.Printf("| %s | %.0f | %s | %s | %.1f | %s | %s | %s |\n", t.name, rps, us(p50), us(p99), cpu, ratio, over, p99r)
+		}
+		fmt.Println()
+		for _, t := range r.targets[1:] {
+			if t.control {
+				continue
+			}
+			ratio := median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() }))
+			over := median(paired(t, base, func(m, b measured) float64 { return m.cpuUS - b.cpuUS }))
+			p99r := median(paired(t, base, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US }))
+			fmt.Printf("- %s: throughput %.3f of bare (target ≥ 0.95: %s); CPU %+.1f µs/request (target ≤ +8 µs: %s); p99 %.2f× bare (target ≤ 1.1×: %s)\n",
+				t.name, ratio, verdict(ratio >= 0.95), over, verdict(over <= 8), p99r, verdict(p99r <= 1.1))
+		}
+		var total int64
+		for _, t := range r.targets {
+			for _, m := range t.runs {
+				total += m.wrk.Requests
+			}
+		}
+		fmt.Printf("- every run checked: %d requests, all answered 200 by the upstream, whose own count matched wrk's (±%d in flight at the stop); through the gate each carried the identity\n", total, cfg.conns)
+	}
+	if len(r.deact) > 0 {
+		var send, answer []float64
+		for _, d := range r.deact {
+			send = append(send, float64(d.fromSend)/float64(time.Millisecond))
+			answer = append(answer, float64(d.fromAnswer)/float64(time.Millisecond))
+		}
+		mx := slices.Max(send)
+		fmt.Printf("\n## Deactivation in another process to refusal at the gate (%d trials, SCIM PATCH active:false on a sidecar process)\n\n", len(r.deact))
+		fmt.Println("| from | median | max |")
+		fmt.Println("| --- | ---: | ---: |")
+		fmt.Printf("| sending the PATCH | %.0f ms | %.0f ms |\n", median(send), mx)
+		fmt.Printf("| the PATCH's answer | %.0f ms | %.0f ms |\n", median(answer), slices.Max(answer))
+		fmt.Printf("\n- target ≤ 1 s: %s (worst %.0f ms)\n", verdict(mx <= 1000), mx)
+	}
+	if s := r.scim; s != nil && len(s.lookupLat) > 0 {
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+		rate := float64(s.creates) / s.createTime.Seconds()
+		fmt.Printf("\n## SCIM over HTTP through the gateway's scim_server (SQLite file)\n\n")
+		fmt.Println("| figure | value | target |")
+		fmt.Println("| --- | ---: | --- |")
+		fmt.Printf("| users created per second (POST /Users, %d concurrent clients, %d users) | %.0f /s | ≥ 1,500 /s: %s |\n", s.clients, s.creates, rate, verdict(rate >= 1500))
+		fmt.Printf("| create latency p50 / p99 | %s / %s | |\n", ms(pct(s.createLat, 50)), ms(pct(s.createLat, 99)))
+		fmt.Printf("| `filter=userName eq \"…\"`, %d members, p50 / p99 (%d sequential) | %s / %s | p99 < 2 ms: %s |\n", s.members, len(s.lookupLat),
+			ms(pct(s.lookupLat, 50)), ms(pct(s.lookupLat, 99)), verdict(pct(s.lookupLat, 99) < 2*time.Millisecond))
+		fmt.Printf("| page of 100 (`startIndex=N&count=100`, random N), p50 / p99 (%d sequential) | %s / %s | p99 < 10 ms: %s |\n", len(s.pageLat),
+			ms(pct(s.pageLat, 50)), ms(pct(s.pageLat, 99)), verdict(pct(s.pageLat, 99) < 10*time.Millisecond))
+		fmt.Printf("| database size at %d members (after a WAL checkpoint) | %.1f MiB | |\n", s.members, float64(s.dbBytes)/(1<<20))
+		fmt.Printf("| gateway RSS at that size (peak) | %.0f MiB (%.0f MiB) | |\n", float64(s.rssKiB)/1024, float64(s.hwmKiB)/1024)
+	}
+	if a := r.acs; a != nil && len(a.order) > 0 {
+		ms := func(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
+		parse := a.get("BenchmarkACS/ParseResponse", "ns/op")
+		fmt.Printf("\n## ACS: full sign-in vs crewjam/saml ParseResponse alone (go test -bench, fresh test-IdP response per op, RSA-2048, response and assertion signed)\n\n")
+		fmt.Println("| step | time/op | allocs/op | vs ParseResponse |")
+		fmt.Println("| --- | ---: | ---: | ---: |")
+		for _, row := range []struct{ name, label string }{
+			{"BenchmarkACS/ParseResponse", "crewjam ParseForm + ParseResponse alone (no replay cache)"},
+			{"BenchmarkACS/ParseACS", "ParseACS: checkShape + ParseResponse + SQLite replay record + checks"},
+			{"BenchmarkACS/full", "full sign-in (serveACS: + tracker, domain, member, session issue)"},
+			{"BenchmarkCheckShape", "of which checkShape pre-parse"},
+			{"BenchmarkACS/replay-record", "of which the replay record (SQLite insert)"},
+			{"BenchmarkACS/admit", "of which domain + member + identity reads (SQLite)"},
+			{"BenchmarkACS/session-issue", "of which session issue (SQLite insert + cookie)"},
+		} {
+			ns := a.get(row.name, "ns/op")
+			if ns == 0 {
+				continue
+			}
+			vs := ""
+			if parse > 0 {
+				vs = fmt.Sprintf("%.2f×", ns/parse)
+			}
+			fmt.Printf("| %s | %s | %.0f | %s |\n", row.label, ms(ns), a.get(row.name, "allocs/op"), vs)
+		}
+		if x := a.get("BenchmarkACS/full-vs-ParseResponse", "x-parse"); x > 0 {
+			fmt.Printf("| side by side, alternating each op: full %s vs ParseResponse %s | | | %.2f× |\n",
+				ms(a.get("BenchmarkACS/full-vs-ParseResponse", "ns/op")), ms(a.get("BenchmarkACS/full-vs-ParseResponse", "parse-ns/op")), x)
+			fmt.Printf("\n- target ≤ 1.2× ParseResponse: %s (%.2f× side by side)\n", verdict(x <= 1.2), x)
+		}
+	}
+}
