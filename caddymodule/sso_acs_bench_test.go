@@ -301,7 +301,7 @@ func BenchmarkACS(b *testing.B) {
 	b.Run("replay-record", func(b *testing.B) {
 		exp := time.Now().Add(time.Hour).Unix()
 		for i := 0; i < b.N; i++ {
-			if err := f.st.ConsumeAssertion(ctx, fmt.Sprintf("bench-%d-%d", b.N, i), exp); err != nil {
+			if err := f.st.ConsumeAssertion(ctx, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), exp); err != nil {
 				b.Fatal(err)
 			}
 		}
