@@ -75,8 +75,7 @@ func (s *Store) SyncConfigDomains(ctx context.Context, orgID int64, domains []st
 // DomainVerified reports whether the org has the domain verified.
 func (s *Store) DomainVerified(ctx context.Context, orgID int64, domain string) (bool, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains WHERE org_id = ? AND name = ? AND status = 'verified'",
-		orgID, domain).Scan(&n)
+	err := s.reader().QueryRowContext(ctx, qDomainVerified, orgID, domain).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("checking domain %q: %w", domain, err)
 	}

@@ -45,14 +45,13 @@ func attrsText(raw json.RawMessage) string {
 
 // MemberByEmail returns the org's member with this email.
 func (s *Store) MemberByEmail(ctx context.Context, orgID int64, email string) (storage.Member, error) {
-	m, err := scanMember(s.r.QueryRowContext(ctx,
-		"SELECT "+memberColumns+memberFrom+"WHERE m.org_id = ? AND a.email = ?", orgID, email))
+	m, err := scanMember(s.reader().QueryRowContext(ctx, qMemberByEmail, orgID, email))
 	return m, notFound(err, fmt.Sprintf("member %q", email))
 }
 
 // MemberByID returns the org's member with this ID.
 func (s *Store) MemberByID(ctx context.Context, orgID int64, id string) (storage.Member, error) {
-	return memberByID(ctx, s.r, orgID, id)
+	return memberByID(ctx, s.reader(), orgID, id)
 }
 
 type queryRower interface {
@@ -60,8 +59,7 @@ type queryRower interface {
 }
 
 func memberByID(ctx context.Context, q queryRower, orgID int64, id string) (storage.Member, error) {
-	m, err := scanMember(q.QueryRowContext(ctx,
-		"SELECT "+memberColumns+memberFrom+"WHERE m.org_id = ? AND m.id = ?", orgID, id))
+	m, err := scanMember(q.QueryRowContext(ctx, qMemberByID, orgID, id))
 	return m, notFound(err, fmt.Sprintf("member %q", id))
 }
 
@@ -78,14 +76,14 @@ func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMem
 		nm.Role = storage.RoleMember
 	}
 	var m storage.Member
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(sqlTx *sql.Tx) error {
+		tx := s.cached(sqlTx)
 		now := unix(s.now())
 		var accountID int64
-		err := tx.QueryRowContext(ctx, "SELECT id FROM accounts WHERE email = ?", nm.Email).Scan(&accountID)
+		err := tx.QueryRowContext(ctx, qAccountIDByEmail, nm.Email).Scan(&accountID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			err = tx.QueryRowContext(ctx, "INSERT INTO accounts(email, created_at) VALUES (?, ?) RETURNING id",
-				nm.Email, now).Scan(&accountID)
+			err = tx.QueryRowContext(ctx, qInsertAccount, nm.Email, now).Scan(&accountID)
 			if err != nil {
 				return err
 			}
@@ -93,8 +91,7 @@ func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMem
 			return err
 		default:
 			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND account_id = ?",
-				orgID, accountID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, qCountMembership, orgID, accountID).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -105,9 +102,7 @@ func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMem
 			}
 		}
 		id := uuid.NewString()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO memberships(id, org_id, account_id, given_name, family_name,
-			display_name, external_id, role, active, attrs, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, qInsertMember,
 			id, orgID, accountID, nm.GivenName, nm.FamilyName, nm.DisplayName, nm.ExternalID,
 			string(nm.Role), boolInt(nm.Active), attrsText(nm.Attrs), now, now); err != nil {
 			return err
@@ -125,7 +120,7 @@ func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMem
 func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member) (storage.Member, error) {
 	var m storage.Member
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		cur, err := memberByID(ctx, tx, orgID, in.ID)
+		cur, err := memberByID(ctx, s.cached(tx), orgID, in.ID)
 		if err != nil {
 			return err
 		}
@@ -167,7 +162,7 @@ func (s *Store) updateMember(ctx context.Context, tx *sql.Tx, orgID int64, cur, 
 			return storage.Member{}, err
 		}
 	}
-	return memberByID(ctx, tx, orgID, cur.ID)
+	return memberByID(ctx, s.cached(tx), orgID, cur.ID)
 }
 
 // SetActive activates or deactivates a member.
@@ -193,7 +188,7 @@ func (s *Store) SetRole(ctx context.Context, orgID int64, id string, role storag
 		if n, _ := res.RowsAffected(); n == 0 {
 			return storage.ErrNotFound
 		}
-		m, err = memberByID(ctx, tx, orgID, id)
+		m, err = memberByID(ctx, s.cached(tx), orgID, id)
 		return err
 	})
 	if err != nil {
@@ -207,7 +202,7 @@ func (s *Store) SetRole(ctx context.Context, orgID int64, id string, role storag
 // is in no other org.
 func (s *Store) DeleteMember(ctx context.Context, orgID int64, id string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		m, err := memberByID(ctx, tx, orgID, id)
+		m, err := memberByID(ctx, s.cached(tx), orgID, id)
 		if err != nil {
 			return err
 		}
@@ -271,15 +266,12 @@ func pageBounds(p storage.Page) (offset, limit int) {
 func (s *Store) Identity(ctx context.Context, memberID string) (storage.Identity, error) {
 	var id storage.Identity
 	var role string
-	err := s.r.QueryRowContext(ctx, `SELECT m.id, o.name, a.email, m.given_name, m.family_name, m.role, m.active, m.epoch
-		FROM memberships m JOIN accounts a ON a.id = m.account_id JOIN orgs o ON o.id = m.org_id
-		WHERE m.id = ?`, memberID).Scan(&id.MemberID, &id.OrgName, &id.Email, &id.GivenName, &id.FamilyName, &role, &id.Active, &id.Epoch)
+	err := s.reader().QueryRowContext(ctx, qIdentity, memberID).Scan(&id.MemberID, &id.OrgName, &id.Email, &id.GivenName, &id.FamilyName, &role, &id.Active, &id.Epoch)
 	if err != nil {
 		return id, notFound(err, fmt.Sprintf("member %q", memberID))
 	}
 	id.Role = storage.Role(role)
-	rows, err := s.r.QueryContext(ctx, `SELECT t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id
-		WHERE tm.member_id = ? ORDER BY t.name`, memberID)
+	rows, err := s.reader().QueryContext(ctx, qIdentityTeams, memberID)
 	if err != nil {
 		return id, fmt.Errorf("listing teams of %q: %w", memberID, err)
 	}

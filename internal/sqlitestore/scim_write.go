@@ -19,7 +19,7 @@ func (s *Store) ModifyMember(ctx context.Context, orgID int64, id string, fn fun
 	var m storage.Member
 	wrote := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		cur, err := memberByID(ctx, tx, orgID, id)
+		cur, err := memberByID(ctx, s.cached(tx), orgID, id)
 		if err != nil {
 			return err
 		}

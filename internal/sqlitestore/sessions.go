@@ -38,8 +38,7 @@ func (s *Store) PasswordHash(ctx context.Context, email string) (string, error) 
 // CreateSession records a new session.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(id, member_id, epoch, created_at, expires_at, last_seen, name_id, session_index)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := s.cached(tx).ExecContext(ctx, qInsertSession,
 			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen, sess.NameID, sess.SessionIndex)
 		return err
 	})
@@ -52,8 +51,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 // SessionByID returns a session.
 func (s *Store) SessionByID(ctx context.Context, id string) (storage.Session, error) {
 	var sess storage.Session
-	err := s.r.QueryRowContext(ctx, `SELECT id, member_id, epoch, created_at, expires_at, last_seen, name_id, session_index
-		FROM sessions WHERE id = ?`, id).
+	err := s.reader().QueryRowContext(ctx, qSessionByID, id).
 		Scan(&sess.ID, &sess.MemberID, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen, &sess.NameID, &sess.SessionIndex)
 	return sess, notFound(err, "session")
 }
@@ -81,7 +79,7 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]int64) error 
 // DeleteSession ends one session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
+		_, err := s.cached(tx).ExecContext(ctx, qDeleteSession, id)
 		return err
 	})
 }
@@ -106,7 +104,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 // ConsumeAssertion records an assertion ID once.
 func (s *Store) ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO replay(assertion_id, expires_at) VALUES (?, ?)", id, expiresAt)
+		_, err := s.cached(tx).ExecContext(ctx, qInsertReplay, id, expiresAt)
 		return err
 	})
 	if isUnique(err) {

@@ -42,7 +42,8 @@ type Store struct {
 	mu       sync.Mutex
 	onChange []func()
 
-	stmts stmtCache // prepared reader statements, see scim_stmt.go
+	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
+	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
 
 	now func() time.Time
 }
@@ -79,6 +80,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	s.r = r
+	if err := s.prepareWriter(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("preparing statements on %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -103,7 +109,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.closeWriterStmts()}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
