@@ -12,6 +12,9 @@ import (
 // FindMembers returns the org's members matching q, oldest first (the
 // order of ListMembers), and the number of matches.
 func (s *Store) FindMembers(ctx context.Context, orgID int64, q storage.Query) ([]storage.Member, int, error) {
+	if q.Filter == nil {
+		return s.findAllMembers(ctx, orgID, q) // see scim_pages.go
+	}
 	pageQuery, countQuery, args, err := memberQueries(orgID, q.Filter)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
@@ -31,16 +34,6 @@ func (s *Store) FindMembers(ctx context.Context, orgID int64, q storage.Query) (
 // memberQueries builds the page query (its last two parameters, LIMIT and
 // OFFSET, to be appended to args) and the count query of FindMembers.
 func memberQueries(orgID int64, f storage.Filter) (pageQuery, countQuery string, args []any, err error) {
-	if f == nil {
-		// The whole org, a page at a time (an IdP's import). OFFSET skips
-		// rows one by one; the inner query skips them in the covering
-		// index alone, and only the page's rows are read and joined. The
-		// total needs no join either (every membership has its account).
-		return "SELECT " + memberColumns + " FROM (SELECT rowid AS r FROM memberships WHERE org_id = ?" +
-				" ORDER BY created_at, id LIMIT ? OFFSET ?) p JOIN memberships m ON m.rowid = p.r" +
-				" JOIN accounts a ON a.id = m.account_id ORDER BY m.created_at, m.id",
-			"SELECT COUNT(*) FROM memberships WHERE org_id = ?", []any{orgID}, nil
-	}
 	cond, args, err := memberWhere(orgID, f)
 	if err != nil {
 		return "", "", nil, err

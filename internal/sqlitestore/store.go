@@ -45,6 +45,8 @@ type Store struct {
 	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
 
+	anchors anchorCache // unfiltered member pages, see scim_pages.go
+
 	now func() time.Time
 }
 
