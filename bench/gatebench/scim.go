@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,13 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	lat := make([]time.Duration, cfg.creates)
 	var wg sync.WaitGroup
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	profErr := make(chan error, 1)
+	if cfg.profile {
+		// The creates take a few seconds: profile the first two.
+		go func() { profErr <- fetchProfile(ctx, b.gate.admin, 2*time.Second, filepath.Join(b.dir, "scim-create.cpu.pprof")) }()
+	} else {
+		profErr <- nil
+	}
 	start := time.Now()
 	for range cfg.clients {
 		wg.Add(1)
@@ -93,6 +101,9 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	cancel()
 	if firstErr != nil {
 		return firstErr
+	}
+	if err := <-profErr; err != nil {
+		return fmt.Errorf("profiling the creates: %w", err)
 	}
 	res.createLat = lat
 	fmt.Printf("POST /Users: %d users by %d clients in %v: %.0f users/s\n", cfg.creates, cfg.clients,
