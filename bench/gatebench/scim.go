@@ -62,7 +62,9 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	profErr := make(chan error, 1)
 	if cfg.profile {
 		// The creates take a few seconds: profile the first two.
-		go func() { profErr <- fetchProfile(ctx, b.gate.admin, 2*time.Second, filepath.Join(b.dir, "scim-create.cpu.pprof")) }()
+		go func() {
+			profErr <- fetchProfile(ctx, b.gate.admin, 2*time.Second, filepath.Join(b.dir, "scim-create.cpu.pprof"))
+		}()
 	} else {
 		profErr <- nil
 	}
