@@ -71,49 +71,51 @@ func (s *Store) AccountExists(ctx context.Context, email string) (bool, error) {
 }
 
 // CreateMember makes the account if needed and its membership in the org.
+// Concurrent calls share one transaction (see create_batch.go).
 func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
 	if nm.Role == "" {
 		nm.Role = storage.RoleMember
 	}
-	var m storage.Member
-	err := s.tx(ctx, func(sqlTx *sql.Tx) error {
-		tx := s.cached(sqlTx)
-		now := unix(s.now())
-		var accountID int64
-		err := tx.QueryRowContext(ctx, qAccountIDByEmail, nm.Email).Scan(&accountID)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			err = tx.QueryRowContext(ctx, qInsertAccount, nm.Email, now).Scan(&accountID)
-			if err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		default:
-			var n int
-			if err := tx.QueryRowContext(ctx, qCountMembership, orgID, accountID).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return storage.ErrConflict
-			}
-			if requireNewAccount {
-				return storage.ErrAccountExists
-			}
-		}
-		id := uuid.NewString()
-		if _, err := tx.ExecContext(ctx, qInsertMember,
-			id, orgID, accountID, nm.GivenName, nm.FamilyName, nm.DisplayName, nm.ExternalID,
-			string(nm.Role), boolInt(nm.Active), attrsText(nm.Attrs), now, now); err != nil {
-			return err
-		}
-		m, err = memberByID(ctx, tx, orgID, id)
-		return err
-	})
+	m, err := s.createBatched(ctx, &createRequest{ctx: ctx, orgID: orgID, nm: nm, requireNewAccount: requireNewAccount})
 	if err != nil {
 		return storage.Member{}, fmt.Errorf("creating member %q: %w", nm.Email, err)
 	}
 	return m, nil
+}
+
+// createMember is CreateMember in a transaction. Its refusals
+// (ErrConflict, ErrAccountExists) come before it writes anything.
+func (s *Store) createMember(ctx context.Context, tx cachedTx, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
+	now := unix(s.now())
+	var accountID int64
+	err := tx.QueryRowContext(ctx, qAccountIDByEmail, nm.Email).Scan(&accountID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = tx.QueryRowContext(ctx, qInsertAccount, nm.Email, now).Scan(&accountID)
+		if err != nil {
+			return storage.Member{}, err
+		}
+	case err != nil:
+		return storage.Member{}, err
+	default:
+		var n int
+		if err := tx.QueryRowContext(ctx, qCountMembership, orgID, accountID).Scan(&n); err != nil {
+			return storage.Member{}, err
+		}
+		if n > 0 {
+			return storage.Member{}, errRefused{storage.ErrConflict}
+		}
+		if requireNewAccount {
+			return storage.Member{}, errRefused{storage.ErrAccountExists}
+		}
+	}
+	id := uuid.NewString()
+	if _, err := tx.ExecContext(ctx, qInsertMember,
+		id, orgID, accountID, nm.GivenName, nm.FamilyName, nm.DisplayName, nm.ExternalID,
+		string(nm.Role), boolInt(nm.Active), attrsText(nm.Attrs), now, now); err != nil {
+		return storage.Member{}, err
+	}
+	return memberByID(ctx, tx, orgID, id)
 }
 
 // UpdateMember replaces a member's profile fields and active state.

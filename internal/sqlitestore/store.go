@@ -46,6 +46,7 @@ type Store struct {
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
 
 	anchors anchorCache // unfiltered member pages, see scim_pages.go
+	creates createQueue // group commit of CreateMember, see create_batch.go
 
 	now func() time.Time
 }
