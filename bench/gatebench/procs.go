@@ -159,6 +159,28 @@ func cpuTicks(pid int) (int64, error) {
 	return ut + st, nil
 }
 
+// machineTicks returns the busy and total CPU time of the whole machine,
+// in clock ticks, from the first line of /proc/stat.
+func machineTicks() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, errors.New("unexpected /proc/stat format")
+	}
+	v := make([]int64, 8) // user nice system idle iowait irq softirq steal
+	for i := range v {
+		if v[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, err
+		}
+	}
+	busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return busy, busy + v[3] + v[4], nil
+}
+
 // memKiB returns VmRSS and VmHWM (peak RSS) of the process in KiB.
 func memKiB(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

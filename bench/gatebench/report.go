@@ -91,9 +91,6 @@ func (r *report) print(cfg *config) {
 		}
 		fmt.Println()
 		for _, t := range r.targets[1:] {
-			if t.control {
-				continue
-			}
 			ratio := median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() }))
 			over := median(paired(t, base, func(m, b measured) float64 { return m.cpuUS - b.cpuUS }))
 			p99r := median(paired(t, base, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US }))
@@ -106,7 +103,16 @@ func (r *report) print(cfg *config) {
 				total += m.wrk.Requests
 			}
 		}
+		retried, others := 0, []float64{}
+		for _, t := range r.targets {
+			retried += t.retried
+			for _, m := range t.runs {
+				others = append(others, 100*m.others)
+			}
+		}
 		fmt.Printf("- every run checked: %d requests, all answered 200 by the upstream, whose own count matched wrk's (±%d in flight at the stop); through the gate each carried the identity\n", total, cfg.conns)
+		fmt.Printf("- other processes used a median %.0f%% (max %.0f%%) of the CPUs during the kept runs; %d runs were measured again because they used more than %.0f%%\n",
+			median(others), slices.Max(others), retried, 100*cfg.maxOthers)
 	}
 	if len(r.deact) > 0 {
 		var send, answer []float64

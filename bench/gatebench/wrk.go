@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -42,6 +43,7 @@ type wrkResult struct {
 	MaxUS      float64 `json:"max_us"`
 	MeanUS     float64 `json:"mean_us"`
 	Output     string  `json:"-"`
+	CPUTicks   int64   `json:"-"` // wrk's own user+system time
 }
 
 func (r wrkResult) rps() float64 {
@@ -85,9 +87,15 @@ func (w *wrkRunner) run(ctx context.Context, url, cookie string, d time.Duration
 		args = append(args, "-H", "Cookie: "+cookie)
 	}
 	args = append(args, url)
-	out, err := exec.CommandContext(ctx, w.bin, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, w.bin, args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var ticks int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		us := ru.Utime.Sec*1e6 + int64(ru.Utime.Usec) + ru.Stime.Sec*1e6 + int64(ru.Stime.Usec)
+		ticks = us * clockTicks / 1e6
 	}
 	var res wrkResult
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -104,5 +112,6 @@ func (w *wrkRunner) run(ctx context.Context, url, cookie string, d time.Duration
 		return wrkResult{}, fmt.Errorf("wrk printed no summary:\n%s", out)
 	}
 	res.Output = string(out)
+	res.CPUTicks = ticks
 	return res, nil
 }
