@@ -33,17 +33,20 @@ func TestPasswordCheckTakesAsLongForUnknownEmails(t *testing.T) {
 		}
 		return time.Since(start)
 	}
+	// The fastest of several interleaved runs: other work on the machine
+	// (CI runs test packages in parallel) only ever adds time, so the
+	// minimum is what the code itself costs.
 	var known, unknown []time.Duration
-	for i := 0; i < 9; i++ {
+	for i := 0; i < 11; i++ {
 		known = append(known, measure("alice@acme.com"))
 		unknown = append(unknown, measure("nobody@acme.com"))
 	}
-	med := func(d []time.Duration) time.Duration {
+	fastest := func(d []time.Duration) time.Duration {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d[len(d)/2]
+		return d[0]
 	}
-	k, u := med(known), med(unknown)
-	t.Logf("median check: existing account %s, unknown email %s", k, u)
+	k, u := fastest(known), fastest(unknown)
+	t.Logf("fastest check: existing account %s, unknown email %s", k, u)
 	if k > 2*u || u > 2*k {
 		t.Fatalf("existing account %s vs unknown email %s: the timing tells them apart", k, u)
 	}
