@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ssogate/ssogate/internal/gate"
@@ -76,7 +78,7 @@ func (b *bench) gatePhase(ctx context.Context) error {
 		return fmt.Errorf("gate without a session = %d, %v; want 401", code, err)
 	}
 
-	w, err := newWrk(b.dir, cfg.threads, cfg.conns)
+	w, err := newWrk(b.dir, cfg.threads, cfg.conns, cfg.pin)
 	if err != nil {
 		return err
 	}
@@ -127,7 +129,108 @@ func (b *bench) gatePhase(ctx context.Context) error {
 		}
 	}
 	b.report.targets = targets
+	if cfg.concurrent {
+		return b.concurrentRounds(ctx, targets)
+	}
 	return nil
+}
+
+// pairRun is one side-by-side run: bare Caddy and a gate driven at once,
+// each by its own wrk with half the connections, so that whatever else
+// slows the machine in those seconds slows both.
+type pairRun struct {
+	bare, gate measured
+}
+
+// concurrentRounds drives bare Caddy and each gate configuration at the
+// same time, -rounds times.
+func (b *bench) concurrentRounds(ctx context.Context, targets []*target) error {
+	cfg := b.cfg
+	half := max(cfg.conns/2, 1)
+	w, err := newWrk(b.dir, cfg.threads, half, cfg.pin)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n== side by side: bare Caddy and the gate driven at once, wrk -t%d -c%d each ==\n", cfg.threads, half)
+	b.report.pairs = make([][]pairRun, len(targets)-1)
+	for r := 0; r < cfg.rounds; r++ {
+		for i, t := range targets[1:] {
+			p, err := b.measurePair(ctx, w, targets[0], t, cfg.duration)
+			if err != nil {
+				return fmt.Errorf("side by side round %d, %s: %w", r+1, t.name, err)
+			}
+			b.report.pairs[i] = append(b.report.pairs[i], p)
+			fmt.Printf("round %d/%d  bare %6.0f req/s %6.1f µs CPU/req p99 %7s | %-32s %6.0f req/s %6.1f µs CPU/req p99 %7s  (others %.0f%%)\n",
+				r+1, cfg.rounds, p.bare.wrk.rps(), p.bare.cpuUS, us(p.bare.wrk.P99US),
+				t.name, p.gate.wrk.rps(), p.gate.cpuUS, us(p.gate.wrk.P99US), 100*p.gate.others)
+		}
+	}
+	return nil
+}
+
+// measurePair runs wrk against bare and gate at once and checks both runs
+// as measure does, telling their upstream requests apart by the identity.
+func (b *bench) measurePair(ctx context.Context, w *wrkRunner, bare, gt *target, d time.Duration) (pairRun, error) {
+	s0, err := b.up.stats(ctx)
+	if err != nil {
+		return pairRun{}, err
+	}
+	cb0, err1 := cpuTicks(bare.g.pid())
+	cg0, err2 := cpuTicks(gt.g.pid())
+	ours0, err3 := b.ourTicks()
+	busy0, total0, err4 := machineTicks()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return pairRun{}, err
+	}
+	var wb, wg wrkResult
+	var eb, eg error
+	var wgr sync.WaitGroup
+	wgr.Add(2)
+	go func() { defer wgr.Done(); wb, eb = w.run(ctx, bare.g.url+"/", bare.cookie, d) }()
+	go func() { defer wgr.Done(); wg, eg = w.run(ctx, gt.g.url+"/", gt.cookie, d) }()
+	wgr.Wait()
+	if err := errors.Join(eb, eg); err != nil {
+		return pairRun{}, err
+	}
+	busy1, total1, err4 := machineTicks()
+	ours1, err3 := b.ourTicks()
+	cb1, err1 := cpuTicks(bare.g.pid())
+	cg1, err2 := cpuTicks(gt.g.pid())
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return pairRun{}, err
+	}
+	s1, err := b.up.settle(ctx)
+	if err != nil {
+		return pairRun{}, err
+	}
+	p := pairRun{
+		bare: measured{wrk: wb, upstream: (s1.Total - s0.Total) - (s1.Identified - s0.Identified)},
+		gate: measured{wrk: wg, upstream: s1.Identified - s0.Identified},
+	}
+	if total1 > total0 {
+		others := (busy1 - busy0) - (ours1 - ours0) - wb.CPUTicks - wg.CPUTicks
+		p.bare.others = max(float64(others), 0) / float64(total1-total0)
+		p.gate.others = p.bare.others
+	}
+	for _, s := range []struct {
+		m      *measured
+		c0, c1 int64
+		name   string
+	}{{&p.bare, cb0, cb1, bare.name}, {&p.gate, cg0, cg1, gt.name}} {
+		res := s.m.wrk
+		if res.Requests == 0 {
+			return p, fmt.Errorf("%s: wrk completed no request:\n%s", s.name, res.Output)
+		}
+		s.m.cpuUS = float64(s.c1-s.c0) * 1e6 / clockTicks / float64(res.Requests)
+		if res.errors() != 0 {
+			return p, fmt.Errorf("%s: wrk saw errors (connect %d, read %d, write %d, status>=400 %d, timeout %d):\n%s",
+				s.name, res.Connect, res.Read, res.Write, res.Status, res.Timeout, res.Output)
+		}
+		if s.m.upstream < res.Requests || s.m.upstream > res.Requests+int64(w.conns) {
+			return p, fmt.Errorf("%s: the upstream counted %d requests, wrk %d", s.name, s.m.upstream, res.Requests)
+		}
+	}
+	return p, nil
 }
 
 // measure runs wrk against t once and checks the run: no wrk errors, no

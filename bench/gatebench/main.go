@@ -55,6 +55,8 @@ type config struct {
 	threads    int
 	conns      int
 	teams      int
+	pin        bool
+	concurrent bool
 	maxOthers  float64
 	retries    int
 	trials     int
@@ -91,6 +93,8 @@ func main() {
 	flag.IntVar(&cfg.teams, "teams", 200, "teams of the second signed-in member")
 	flag.Float64Var(&cfg.maxOthers, "max-others", 0.10, "measure a run again when other processes used more than this share of the CPUs during it")
 	flag.IntVar(&cfg.retries, "retries", 3, "at most this many extra tries per run because of other processes")
+	flag.BoolVar(&cfg.concurrent, "side-by-side", true, "after the alternating rounds, as many rounds driving bare Caddy and each gate at once (half the connections each)")
+	flag.BoolVar(&cfg.pin, "pin", false, "pin the gateways to CPU 1 and wrk and the upstream to CPU 0 (taskset): steadier figures, one core for the gateway")
 	flag.IntVar(&cfg.trials, "trials", 10, "deactivation trials")
 	flag.IntVar(&cfg.members, "members", 100_000, "members in the org for the SCIM read figures")
 	flag.IntVar(&cfg.creates, "creates", 10_000, "users created over HTTP for the create rate (part of -members)")
@@ -206,7 +210,7 @@ func run(ctx context.Context, cfg *config) error {
 // start runs the upstream, the IdP and both gateways.
 func (b *bench) start(ctx context.Context) error {
 	var err error
-	if b.up, err = startUpstream(b.dir); err != nil {
+	if b.up, err = startUpstream(b.dir, b.cfg.pin); err != nil {
 		return err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -302,7 +306,8 @@ func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, erro
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, filepath.Join(b.dir, name+"-home"), b.bin, "run", "--config", path, "--adapter", "caddyfile")
+	argv := pinned(b.cfg.pin, gatewayCPU, b.bin, "run", "--config", path, "--adapter", "caddyfile")
+	p, err := startProc(name, filepath.Join(b.dir, name+"-home"), argv...)
 	if err != nil {
 		return nil, err
 	}

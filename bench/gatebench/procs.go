@@ -275,7 +275,21 @@ type upstream struct {
 	addr, ctl string
 }
 
-func startUpstream(dir string) (*upstream, error) {
+// CPUs for -pin.
+const (
+	loadCPU    = 0 // wrk and the upstream
+	gatewayCPU = 1 // the gateway under test
+)
+
+// pinned prefixes argv with taskset when pin is set.
+func pinned(pin bool, cpu int, argv ...string) []string {
+	if !pin {
+		return argv
+	}
+	return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
+}
+
+func startUpstream(dir string, pin bool) (*upstream, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -289,7 +303,7 @@ func startUpstream(dir string) (*upstream, error) {
 		return nil, err
 	}
 	u := &upstream{addr: fmt.Sprintf("127.0.0.1:%d", p1), ctl: fmt.Sprintf("127.0.0.1:%d", p2)}
-	u.proc, err = startProc("upstream", dir, self, "upstream", "-addr", u.addr, "-ctl", u.ctl)
+	u.proc, err = startProc("upstream", dir, pinned(pin, loadCPU, self, "upstream", "-addr", u.addr, "-ctl", u.ctl)...)
 	if err != nil {
 		return nil, err
 	}

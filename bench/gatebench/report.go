@@ -13,6 +13,7 @@ import (
 type report struct {
 	machine string
 	targets []*target
+	pairs   [][]pairRun // side by side, per gate target
 	deact   []deactResult
 	scim    *scimResult
 	acs     *acsResult
@@ -113,6 +114,25 @@ func (r *report) print(cfg *config) {
 		fmt.Printf("- every run checked: %d requests, all answered 200 by the upstream, whose own count matched wrk's (±%d in flight at the stop); through the gate each carried the identity\n", total, cfg.conns)
 		fmt.Printf("- other processes used a median %.0f%% (max %.0f%%) of the CPUs during the kept runs; %d runs were measured again because they used more than %.0f%%\n",
 			median(others), slices.Max(others), retried, 100*cfg.maxOthers)
+	}
+	if len(r.pairs) > 0 && len(r.pairs[0]) > 0 {
+		fmt.Printf("\n## Side by side: bare Caddy and the gate driven at once (wrk -t%d -c%d each, %d rounds of %v; medians of per-round ratios)\n\n",
+			cfg.threads, max(cfg.conns/2, 1), len(r.pairs[0]), cfg.duration)
+		fmt.Println("| gate | req/s (bare) | throughput vs bare | CPU µs/request (bare) | CPU over bare | p99 (bare) | p99 vs bare |")
+		fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for i, ps := range r.pairs {
+			var rps, rpsB, ratio, cpu, cpuB, over, p99, p99B, p99r []float64
+			for _, p := range ps {
+				rps, rpsB = append(rps, p.gate.wrk.rps()), append(rpsB, p.bare.wrk.rps())
+				ratio = append(ratio, p.gate.wrk.rps()/p.bare.wrk.rps())
+				cpu, cpuB = append(cpu, p.gate.cpuUS), append(cpuB, p.bare.cpuUS)
+				over = append(over, p.gate.cpuUS-p.bare.cpuUS)
+				p99, p99B = append(p99, p.gate.wrk.P99US), append(p99B, p.bare.wrk.P99US)
+				p99r = append(p99r, p.gate.wrk.P99US/p.bare.wrk.P99US)
+			}
+			fmt.Printf("| %s | %.0f (%.0f) | %.3f | %.1f (%.1f) | %+.1f µs | %s (%s) | %.2f |\n", r.targets[i+1].name,
+				median(rps), median(rpsB), median(ratio), median(cpu), median(cpuB), median(over), us(median(p99)), us(median(p99B)), median(p99r))
+		}
 	}
 	if len(r.deact) > 0 {
 		var send, answer []float64

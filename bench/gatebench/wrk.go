@@ -60,9 +60,10 @@ type wrkRunner struct {
 	script  string
 	threads int
 	conns   int
+	pin     bool
 }
 
-func newWrk(dir string, threads, conns int) (*wrkRunner, error) {
+func newWrk(dir string, threads, conns int, pin bool) (*wrkRunner, error) {
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
 		return nil, fmt.Errorf("wrk is not installed (bench/run.sh installs it: apt-get install -y wrk): %w", err)
@@ -71,7 +72,7 @@ func newWrk(dir string, threads, conns int) (*wrkRunner, error) {
 	if err := os.WriteFile(script, []byte(wrkScript), 0o600); err != nil {
 		return nil, err
 	}
-	return &wrkRunner{bin: bin, script: script, threads: threads, conns: conns}, nil
+	return &wrkRunner{bin: bin, script: script, threads: threads, conns: conns, pin: pin}, nil
 }
 
 // run drives url for d with the cookie header, bounded by d plus a margin.
@@ -87,7 +88,8 @@ func (w *wrkRunner) run(ctx context.Context, url, cookie string, d time.Duration
 		args = append(args, "-H", "Cookie: "+cookie)
 	}
 	args = append(args, url)
-	cmd := exec.CommandContext(ctx, w.bin, args...)
+	argv := pinned(w.pin, loadCPU, append([]string{w.bin}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
