@@ -56,6 +56,7 @@ type config struct {
 	conns      int
 	teams      int
 	pin        bool
+	control    bool
 	concurrent bool
 	maxOthers  float64
 	retries    int
@@ -94,6 +95,7 @@ func main() {
 	flag.Float64Var(&cfg.maxOthers, "max-others", 0.10, "measure a run again when other processes used more than this share of the CPUs during it")
 	flag.IntVar(&cfg.retries, "retries", 3, "at most this many extra tries per run because of other processes")
 	flag.BoolVar(&cfg.concurrent, "side-by-side", true, "after the alternating rounds, as many rounds driving bare Caddy and each gate at once (half the connections each)")
+	flag.BoolVar(&cfg.control, "control", true, "also drive two controls: bare Caddy setting the gate's identity headers itself (request_header)")
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the gateways to CPU 1 and wrk and the upstream to CPU 0 (taskset): steadier figures, one core for the gateway")
 	flag.IntVar(&cfg.trials, "trials", 10, "deactivation trials")
 	flag.IntVar(&cfg.members, "members", 100_000, "members in the org for the SCIM read figures")

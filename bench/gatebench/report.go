@@ -11,12 +11,13 @@ import (
 )
 
 type report struct {
-	machine string
-	targets []*target
-	pairs   [][]pairRun // side by side, per gate target
-	deact   []deactResult
-	scim    *scimResult
-	acs     *acsResult
+	machine     string
+	targets     []*target
+	pairs       [][]pairRun // side by side, per gate target
+	pairRetries int
+	deact       []deactResult
+	scim        *scimResult
+	acs         *acsResult
 }
 
 func numCPU() int { return runtime.NumCPU() }
@@ -92,11 +93,22 @@ func (r *report) print(cfg *config) {
 		}
 		fmt.Println()
 		for _, t := range r.targets[1:] {
+			if t.control {
+				continue
+			}
 			ratio := median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() }))
 			over := median(paired(t, base, func(m, b measured) float64 { return m.cpuUS - b.cpuUS }))
 			p99r := median(paired(t, base, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US }))
 			fmt.Printf("- %s: throughput %.3f of bare (target ≥ 0.95: %s); CPU %+.1f µs/request (target ≤ +8 µs: %s); p99 %.2f× bare (target ≤ 1.1×: %s)\n",
 				t.name, ratio, verdict(ratio >= 0.95), over, verdict(over <= 8), p99r, verdict(p99r <= 1.1))
+			for _, c := range r.targets {
+				if c.control && c.teams == t.teams {
+					fmt.Printf("  - against its control (bare Caddy setting the same headers): throughput %.3f, CPU %+.1f µs/request, p99 %.2f×: the gate's own work, apart from carrying the headers\n",
+						median(paired(t, c, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() })),
+						median(paired(t, c, func(m, b measured) float64 { return m.cpuUS - b.cpuUS })),
+						median(paired(t, c, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US })))
+				}
+			}
 		}
 		var total int64
 		for _, t := range r.targets {
@@ -120,7 +132,7 @@ func (r *report) print(cfg *config) {
 			cfg.threads, max(cfg.conns/2, 1), len(r.pairs[0]), cfg.duration)
 		fmt.Println("| gate | req/s (bare) | throughput vs bare | CPU µs/request (bare) | CPU over bare | p99 (bare) | p99 vs bare |")
 		fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-		for i, ps := range r.pairs {
+		for _, ps := range r.pairs {
 			var rps, rpsB, ratio, cpu, cpuB, over, p99, p99B, p99r []float64
 			for _, p := range ps {
 				rps, rpsB = append(rps, p.gate.wrk.rps()), append(rpsB, p.bare.wrk.rps())
@@ -130,9 +142,12 @@ func (r *report) print(cfg *config) {
 				p99, p99B = append(p99, p.gate.wrk.P99US), append(p99B, p.bare.wrk.P99US)
 				p99r = append(p99r, p.gate.wrk.P99US/p.bare.wrk.P99US)
 			}
-			fmt.Printf("| %s | %.0f (%.0f) | %.3f | %.1f (%.1f) | %+.1f µs | %s (%s) | %.2f |\n", r.targets[i+1].name,
+			fmt.Printf("| %s | %.0f (%.0f) | %.3f | %.1f (%.1f) | %+.1f µs | %s (%s) | %.2f |\n", ps[0].name,
 				median(rps), median(rpsB), median(ratio), median(cpu), median(cpuB), median(over), us(median(p99)), us(median(p99B)), median(p99r))
 		}
+	}
+	if r.pairRetries > 0 {
+		fmt.Printf("\n- %d side-by-side runs were measured again because other processes used more than %.0f%% of the CPUs\n", r.pairRetries, 100*cfg.maxOthers)
 	}
 	if len(r.deact) > 0 {
 		var send, answer []float64
