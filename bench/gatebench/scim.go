@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -29,6 +30,7 @@ type scimResult struct {
 	lookupLat, pageLat           []time.Duration
 	dbBytes                      int64
 	rssBeforeKiB, rssKiB, hwmKiB int64
+	createOthers                 float64 // share of the CPUs other processes used during the creates
 }
 
 // scimPhase measures the scim_server site of the gate process over HTTP:
@@ -68,6 +70,12 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	} else {
 		profErr <- nil
 	}
+	ours0, err1 := b.ourTicks()
+	busy0, total0, err2 := machineTicks()
+	if err := errors.Join(err1, err2); err != nil {
+		cancel()
+		return err
+	}
 	start := time.Now()
 	for range cfg.clients {
 		wg.Add(1)
@@ -101,6 +109,15 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	wg.Wait()
 	res.createTime = time.Since(start)
 	cancel()
+	ours1, err1 := b.ourTicks()
+	busy1, total1, err2 := machineTicks()
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if total1 > total0 {
+		// The harness's own clients count as ours.
+		res.createOthers = max(float64((busy1-busy0)-(ours1-ours0)), 0) / float64(total1-total0)
+	}
 	if firstErr != nil {
 		return firstErr
 	}
@@ -108,8 +125,8 @@ func (b *bench) scimPhase(ctx context.Context) error {
 		return fmt.Errorf("profiling the creates: %w", err)
 	}
 	res.createLat = lat
-	fmt.Printf("POST /Users: %d users by %d clients in %v: %.0f users/s\n", cfg.creates, cfg.clients,
-		res.createTime.Round(time.Millisecond), float64(cfg.creates)/res.createTime.Seconds())
+	fmt.Printf("POST /Users: %d users by %d clients in %v: %.0f users/s (other processes used %.0f%% of the CPUs)\n", cfg.creates, cfg.clients,
+		res.createTime.Round(time.Millisecond), float64(cfg.creates)/res.createTime.Seconds(), 100*res.createOthers)
 
 	// Fill the org to -members straight through the database file.
 	seedStart := time.Now()
