@@ -171,8 +171,12 @@ func run(ctx context.Context, cfg *config) error {
 	b.report.machine = machineLine()
 	fmt.Println(b.report.machine)
 
-	if cfg.phases["acs"] && len(cfg.phases) == 1 {
-		return b.acsPhase(ctx)
+	if cfg.phases["acs"] && len(cfg.phases) == 1 { // no binary needed
+		if err := b.acsPhase(ctx); err != nil {
+			return err
+		}
+		b.report.print(cfg)
+		return nil
 	}
 	if b.bin = cfg.bin; b.bin == "" {
 		b.bin = filepath.Join(dir, "ssogate")
