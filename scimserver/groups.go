@@ -22,33 +22,10 @@ import (
 const maxGroupName = 256
 
 func (s *Server) groups(rq *request, rest []string) (response, error) {
-	switch len(rest) {
-	case 0:
-		switch rq.Method {
-		case http.MethodGet:
-			return s.listGroups(rq)
-		case http.MethodPost:
-			return s.createGroup(rq)
-		}
-		return response{}, methodNotAllowed(rq, http.MethodGet, http.MethodPost)
-	case 1:
-		id := rest[0]
-		if id == ".search" {
-			return response{}, errorf(http.StatusNotImplemented, "", "POST .search is not supported; use GET with a filter")
-		}
-		switch rq.Method {
-		case http.MethodGet:
-			return s.getGroup(rq, id)
-		case http.MethodPut:
-			return s.replaceGroup(rq, id)
-		case http.MethodPatch:
-			return s.patchGroup(rq, id)
-		case http.MethodDelete:
-			return s.deleteGroup(rq, id)
-		}
-		return response{}, methodNotAllowed(rq, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete)
-	}
-	return response{}, notFound("no such endpoint")
+	return resourceRoutes{
+		list: s.listGroups, create: s.createGroup,
+		get: s.getGroup, replace: s.replaceGroup, patch: s.patchGroup, remove: s.deleteGroup,
+	}.serve(rq, rest)
 }
 
 func (s *Server) listGroups(rq *request) (response, error) {

@@ -22,13 +22,29 @@ import (
 // canonical JSON and given back as received.
 
 func (s *Server) users(rq *request, rest []string) (response, error) {
+	return resourceRoutes{
+		list: s.listUsers, create: s.createUser,
+		get: s.getUser, replace: s.replaceUser, patch: s.patchUser, remove: s.deleteUser,
+	}.serve(rq, rest)
+}
+
+// resourceRoutes are the operations of one SCIM resource type (RFC 7644
+// §3): on the collection, list and create; on one resource by id, get,
+// replace, patch and delete.
+type resourceRoutes struct {
+	list, create                func(*request) (response, error)
+	get, replace, patch, remove func(*request, string) (response, error)
+}
+
+// serve dispatches by path depth and method.
+func (h resourceRoutes) serve(rq *request, rest []string) (response, error) {
 	switch len(rest) {
 	case 0:
 		switch rq.Method {
 		case http.MethodGet:
-			return s.listUsers(rq)
+			return h.list(rq)
 		case http.MethodPost:
-			return s.createUser(rq)
+			return h.create(rq)
 		}
 		return response{}, methodNotAllowed(rq, http.MethodGet, http.MethodPost)
 	case 1:
@@ -38,13 +54,13 @@ func (s *Server) users(rq *request, rest []string) (response, error) {
 		}
 		switch rq.Method {
 		case http.MethodGet:
-			return s.getUser(rq, id)
+			return h.get(rq, id)
 		case http.MethodPut:
-			return s.replaceUser(rq, id)
+			return h.replace(rq, id)
 		case http.MethodPatch:
-			return s.patchUser(rq, id)
+			return h.patch(rq, id)
 		case http.MethodDelete:
-			return s.deleteUser(rq, id)
+			return h.remove(rq, id)
 		}
 		return response{}, methodNotAllowed(rq, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete)
 	}
