@@ -64,3 +64,19 @@ func BenchmarkCheckShape(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanShape is the structural half of BenchmarkCheckShape, on the
+// decoded response: the byte scanner that replaces encoding/xml's tokens.
+func BenchmarkScanShape(b *testing.B) {
+	raw := mintedXML(b)
+	if err := scanShape(raw); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := scanShape(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
