@@ -436,19 +436,32 @@ func (h *SSOHandler) Cleanup() error {
 	return nil
 }
 
-// replayCache is crewjam's AssertionReplayCache on the store, so one use
+// replayCache is the sso package's replay cache on the store, so one use
 // per assertion holds across every process sharing the database.
 type replayCache struct{ store storage.ReplayStore }
 
-func (c replayCache) Consume(id string, expiresAt time.Time) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// replayTimeout bounds the replay cache's queries, which crewjam's
+// interface makes without a context.
+const replayTimeout = 10 * time.Second
+
+func (c replayCache) Consume(id string, until time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
 	defer cancel()
-	err := c.store.ConsumeAssertion(ctx, id, expiresAt.Unix()+1)
+	err := c.store.ConsumeAssertion(ctx, id, replayExpiry(until))
 	if errors.Is(err, storage.ErrReplayed) {
 		return saml.ErrAssertionReplayed
 	}
 	return err
 }
+
+func (c replayCache) Seen(id string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+	defer cancel()
+	return c.store.AssertionConsumed(ctx, id)
+}
+
+// replayExpiry is until in unix seconds, rounded up.
+func replayExpiry(until time.Time) int64 { return until.Unix() + 1 }
 
 // identityHeaders are set only by the gate; a client's copies are removed.
 var identityHeaders = []string{

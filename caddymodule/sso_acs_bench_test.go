@@ -20,6 +20,7 @@ import (
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
+	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -195,7 +196,7 @@ func TestACSFixture(t *testing.T) {
 //	full-vs-ParseResponse  the two alternating, with their ratio (x-parse)
 //	replay-record  the replay cache's SQLite insert alone
 //	admit          domain claim, member lookup and identity alone
-//	session-issue  a session's SQLite insert and cookie encoding alone
+//	session-issue  a session's and its assertion's SQLite inserts (one transaction) and cookie encoding alone
 //
 // Run: go test -run '^$' -bench BenchmarkACS -benchtime 500x ./caddymodule
 func BenchmarkACS(b *testing.B) {
@@ -323,8 +324,10 @@ func BenchmarkACS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		exp := time.Now().Add(time.Hour).Unix()
 		for i := 0; i < b.N; i++ {
-			if _, _, err := f.h.sessions.Issue(ctx, ident, gate.IdPSession{}); err != nil {
+			granted := &storage.ConsumedAssertion{ID: fmt.Sprintf("bench-issue-%d-%d", time.Now().UnixNano(), i), ExpiresAt: exp}
+			if _, _, err := f.h.sessions.Issue(ctx, ident, gate.IdPSession{Assertion: granted}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -138,11 +138,20 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 	}
 	member, err := h.admit(r.Context(), ident)
 	if err != nil {
+		if cerr := h.provider.Load().Consume(ident); cerr != nil {
+			h.logger.Error("recording a refused assertion as used", zap.Error(cerr))
+		}
 		return h.refuse(w, r, err, ident.Email)
 	}
-	if err := h.issueSession(w, r, member, gate.IdPSession{
+	// The session and the assertion's one-time-use record are one write.
+	err = h.issueSession(w, r, member, gate.IdPSession{
 		NotAfter: ident.SessionNotOnOrAfter, NameID: ident.NameID, SessionIndex: ident.SessionIndex,
-	}); err != nil {
+		Assertion: &storage.ConsumedAssertion{ID: ident.AssertionID, ExpiresAt: replayExpiry(ident.ReplayUntil)},
+	})
+	if errors.Is(err, storage.ErrReplayed) {
+		return h.refuse(w, r, sso.Replayed(ident.AssertionID), ident.Email)
+	}
+	if err != nil {
 		return err
 	}
 	h.logger.Info("sign-in",
@@ -158,7 +167,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 }
 
 // admit applies the sign-in rules to a verified identity and returns the
-// member's current identity.
+// member it signs in.
 func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Identity, error) {
 	domain := sso.EmailDomain(ident.Email)
 	ok, err := h.store.DomainVerified(ctx, h.org.ID, domain)
@@ -208,19 +217,21 @@ func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Id
 			return storage.Identity{}, err
 		}
 	}
-	return h.store.Identity(ctx, m.ID)
+	// A session needs only the member and its epoch; the gate loads the
+	// rest (role, teams) at the first request, as after a restart.
+	return storage.Identity{MemberID: m.ID, Email: ident.Email, Active: true, Epoch: m.Epoch}, nil
 }
 
 // issueSession starts a session and sets its cookie.
 func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, idp gate.IdPSession) error {
 	// A fresh session ID at every sign-in: no fixation. An old cookie in
-	// this browser is ended too.
-	if old := cookieValue(r.Header, gate.CookieName); old != "" {
-		_ = h.sessions.End(r.Context(), old)
-	}
+	// this browser is ended too, once the new session exists.
 	val, exp, err := h.sessions.Issue(r.Context(), ident, idp)
 	if err != nil {
 		return err
+	}
+	if old := cookieValue(r.Header, gate.CookieName); old != "" {
+		_ = h.sessions.End(r.Context(), old)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: gate.CookieName, Value: val, Path: "/",

@@ -123,7 +123,7 @@ func TestProductRules(t *testing.T) {
 	})
 	t.Run("deactivation ends sessions; deleting removes the account", func(t *testing.T) {
 		m, _ := e.store.MemberByID(ctx, e.org.ID, joID)
-		if err := e.store.CreateSession(ctx, storage.Session{ID: "sess-1", MemberID: joID, Epoch: m.Epoch, CreatedAt: 1, ExpiresAt: time.Now().Add(time.Hour).Unix(), LastSeen: 1}); err != nil {
+		if err := e.store.CreateSession(ctx, storage.Session{ID: "sess-1", MemberID: joID, Epoch: m.Epoch, CreatedAt: 1, ExpiresAt: time.Now().Add(time.Hour).Unix(), LastSeen: 1}, nil); err != nil {
 			t.Fatal(err)
 		}
 		r := e.do("PATCH", "/scim/v2/Users/"+joID, e.scim, `{"schemas":[`+patchURN+`],"Operations":[{"op":"replace","value":{"active":false}}]}`)

@@ -127,6 +127,10 @@ type IdPSession struct {
 	NotAfter time.Time
 	// NameID and SessionIndex name the session for single logout.
 	NameID, SessionIndex string
+	// Assertion, when set, is the assertion that granted the session: it
+	// is recorded as used in the same write as the session, and Issue
+	// returns storage.ErrReplayed when it was used already.
+	Assertion *storage.ConsumedAssertion
 }
 
 // Issue starts a session for the member and returns the cookie value and
@@ -145,7 +149,7 @@ func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, idp IdPSes
 	sess := storage.Session{ID: id, MemberID: ident.MemberID, Epoch: ident.Epoch,
 		CreatedAt: now.Unix(), ExpiresAt: exp.Unix(), LastSeen: now.Unix(),
 		NameID: idp.NameID, SessionIndex: idp.SessionIndex}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess, idp.Assertion); err != nil {
 		return "", time.Time{}, err
 	}
 	val, err := s.codec.Encode(CookieName, []byte(id))

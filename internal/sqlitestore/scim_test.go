@@ -218,7 +218,7 @@ func TestModifyMember(t *testing.T) {
 	org, ids := seedSCIM(t, s)
 	jo := ids["jo"]
 	before, _ := s.MemberByID(ctx, org, jo)
-	if err := s.CreateSession(ctx, storage.Session{ID: "s1", MemberID: jo, Epoch: before.Epoch, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+	if err := s.CreateSession(ctx, storage.Session{ID: "s1", MemberID: jo, Epoch: before.Epoch, ExpiresAt: time.Now().Add(time.Hour).Unix()}, nil); err != nil {
 		t.Fatal(err)
 	}
 

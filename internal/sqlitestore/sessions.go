@@ -35,13 +35,27 @@ func (s *Store) PasswordHash(ctx context.Context, email string) (string, error) 
 	return h, notFound(err, "password")
 }
 
-// CreateSession records a new session.
-func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
+// CreateSession records a new session and the assertion that granted it
+// in one transaction: a sign-in costs one write, and an assertion is never
+// recorded without its session nor a session granted twice by one
+// assertion.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session, granted *storage.ConsumedAssertion) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if granted != nil {
+			if _, err := s.cached(tx).ExecContext(ctx, qInsertReplay, granted.ID, granted.ExpiresAt); err != nil {
+				if isUnique(err) {
+					return storage.ErrReplayed
+				}
+				return fmt.Errorf("recording assertion: %w", err)
+			}
+		}
 		_, err := s.cached(tx).ExecContext(ctx, qInsertSession,
 			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen, sess.NameID, sess.SessionIndex)
 		return err
 	})
+	if errors.Is(err, storage.ErrReplayed) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("creating session: %w", err)
 	}
@@ -114,6 +128,19 @@ func (s *Store) ConsumeAssertion(ctx context.Context, id string, expiresAt int64
 		return fmt.Errorf("recording assertion: %w", err)
 	}
 	return nil
+}
+
+// AssertionConsumed reports whether an assertion ID is recorded.
+func (s *Store) AssertionConsumed(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.reader().QueryRowContext(ctx, qReplaySeen, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking the replay record: %w", err)
+	}
+	return true, nil
 }
 
 // EnsureSetting returns key's value, storing value first if there is none.

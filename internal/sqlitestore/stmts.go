@@ -39,6 +39,7 @@ const (
 		WHERE m.id = ?`
 	qIdentityTeams = `SELECT t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id
 		WHERE tm.member_id = ? ORDER BY t.name`
+	qReplaySeen  = "SELECT 1 FROM replay WHERE assertion_id = ?"
 	qSessionByID = `SELECT id, member_id, epoch, created_at, expires_at, last_seen, name_id, session_index
 		FROM sessions WHERE id = ?`
 )

@@ -56,7 +56,7 @@ func TestPreparedStatements(t *testing.T) {
 						return fmt.Errorf("Identity = %+v, %v", ident, err)
 					}
 					id := fmt.Sprintf("s-%d-%d", g, i)
-					if err := s.CreateSession(ctx, storage.Session{ID: id, MemberID: m.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+					if err := s.CreateSession(ctx, storage.Session{ID: id, MemberID: m.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}, nil); err != nil {
 						return err
 					}
 					if sess, err := s.SessionByID(ctx, id); err != nil || sess.MemberID != m.ID {

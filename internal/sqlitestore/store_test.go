@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssogate/ssogate/internal/storage"
 )
@@ -185,5 +186,50 @@ func TestReplay(t *testing.T) {
 	}
 	if err := s.ConsumeAssertion(ctx, "id-1", 100); !errors.Is(err, storage.ErrReplayed) {
 		t.Fatalf("second consume: %v; want ErrReplayed", err)
+	}
+}
+
+// TestSessionGrantedByAssertion: the session and its assertion's record
+// are one write; an assertion recorded already grants no session.
+func TestSessionGrantedByAssertion(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	org, err := s.EnsureOrg(ctx, "acme", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: "jo@acme.com", Role: storage.RoleMember, Active: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	session := func(id string) storage.Session {
+		return storage.Session{ID: id, MemberID: m.ID, Epoch: m.Epoch, ExpiresAt: exp}
+	}
+	if seen, err := s.AssertionConsumed(ctx, "a-1"); err != nil || seen {
+		t.Fatalf("AssertionConsumed before = %v, %v", seen, err)
+	}
+	if err := s.CreateSession(ctx, session("s-1"), &storage.ConsumedAssertion{ID: "a-1", ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := s.AssertionConsumed(ctx, "a-1"); err != nil || !seen {
+		t.Fatalf("AssertionConsumed after = %v, %v", seen, err)
+	}
+	err = s.CreateSession(ctx, session("s-2"), &storage.ConsumedAssertion{ID: "a-1", ExpiresAt: exp})
+	if !errors.Is(err, storage.ErrReplayed) {
+		t.Fatalf("second session from the same assertion: %v; want ErrReplayed", err)
+	}
+	if _, err := s.SessionByID(ctx, "s-2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("session of a replayed assertion: %v; want none", err)
+	}
+	// An assertion recorded by a refused sign-in grants nothing later.
+	if err := s.ConsumeAssertion(ctx, "a-2", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, session("s-3"), &storage.ConsumedAssertion{ID: "a-2", ExpiresAt: exp}); !errors.Is(err, storage.ErrReplayed) {
+		t.Fatalf("session from a consumed assertion: %v; want ErrReplayed", err)
+	}
+	if _, err := s.SessionByID(ctx, "s-1"); err != nil {
+		t.Fatalf("the first session: %v", err)
 	}
 }

@@ -17,6 +17,12 @@ type Identity struct {
 	SessionIndex string
 	AssertionID  string
 	Issuer       string
+	// ReplayUntil is how long AssertionID must stay recorded as used.
+	// ParseACS checks that it is not recorded yet but leaves the record to
+	// the caller: in the write that grants the session
+	// (storage.SessionStore.CreateSession), or Provider.Consume when the
+	// sign-in is refused.
+	ReplayUntil time.Time
 	// SessionNotOnOrAfter is the IdP's bound on the session, or zero.
 	SessionNotOnOrAfter time.Time
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,10 +52,47 @@ type Config struct {
 	// ClockSkew is the tolerance on the assertion's time window, at most
 	// MaxClockSkew.
 	ClockSkew time.Duration
-	// ReplayCache records consumed assertion IDs. Required.
-	ReplayCache saml.AssertionReplayCache
+	// ReplayCache is the record of consumed assertion IDs. Required.
+	ReplayCache ReplayCache
 	// Clock, if set, replaces the real clock (tests).
 	Clock *dsig.Clock
+}
+
+// ReplayCache is the one-time-use record of assertion IDs: crewjam's
+// interface, whose Consume records at once (single logout uses it so), and
+// Seen, with which ParseACS checks an assertion without recording it, so
+// that the record can go into the same write as the session it grants.
+type ReplayCache interface {
+	saml.AssertionReplayCache
+	// Seen reports whether id is recorded.
+	Seen(id string) (bool, error)
+}
+
+// pendingReplay is the replay cache of one ACS post: crewjam's Consume
+// checks the assertion and keeps its ID for the caller to record.
+type pendingReplay struct {
+	cache ReplayCache
+	id    string
+	until time.Time
+}
+
+func (c *pendingReplay) Consume(id string, until time.Time) error {
+	seen, err := c.cache.Seen(id)
+	if err != nil {
+		return err
+	}
+	if seen {
+		return saml.ErrAssertionReplayed
+	}
+	c.id, c.until = id, until
+	return nil
+}
+
+// Replayed is the refusal of an assertion found recorded when the sign-in
+// it grants is written.
+func Replayed(id string) *Refusal {
+	return refuse(CodeReplayed, "the identity provider's response is not valid",
+		fmt.Errorf("assertion %q: %w", id, saml.ErrAssertionReplayed))
 }
 
 // maxCachedSPs bounds the per-origin service providers kept.
@@ -345,11 +381,12 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	if r.PostForm.Get("SAMLart") != "" || r.Form.Get("SAMLart") != "" {
 		return nil, refuse(CodeUnsupported, "artifact binding is not supported", nil)
 	}
-	raw := r.PostForm.Get("SAMLResponse")
-	if raw == "" {
+	b64 := r.PostForm.Get("SAMLResponse")
+	if b64 == "" {
 		return nil, refuse(CodeMalformed, "no SAMLResponse in the form", nil)
 	}
-	if err := checkShape(raw); err != nil {
+	raw, err := checkShape(b64)
+	if err != nil {
 		return nil, err
 	}
 	acs := p.ACSURL(origin)
@@ -357,12 +394,14 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	if unsolicited && !p.cfg.AllowIDPInitiated {
 		return nil, refuse(CodeUnsolicited, "IdP-initiated login is not allowed; start from the app", nil)
 	}
-	sp := p.serviceProvider(origin, acs, unsolicited)
-	// crewjam compares the response's Destination with req.URL or AcsURL;
-	// give it the configured ACS URL, never one rebuilt from Host headers.
-	parseReq := r.Clone(r.Context())
-	parseReq.URL = acs
-	assertion, err := sp.ParseResponse(parseReq, requestIDs)
+	// A copy of the cached provider with this post's own replay cache.
+	sp := *p.serviceProvider(origin, acs, unsolicited)
+	pending := &pendingReplay{cache: p.cfg.ReplayCache}
+	sp.ReplayCache = pending
+	// The form's response, already decoded, over HTTP-POST (the only
+	// binding advertised); crewjam compares its Destination with the
+	// configured ACS URL, never one rebuilt from Host headers.
+	assertion, err := sp.ParseXMLResponse(raw, requestIDs, *acs)
 	if err != nil {
 		code := CodeInvalid
 		var ire *saml.InvalidResponseError
@@ -375,10 +414,35 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 		}
 		return nil, refuse(code, "the identity provider's response is not valid", private)
 	}
-	if err := p.checkWindow(assertion); err != nil {
+	if pending.id == "" {
+		// crewjam consumes every assertion it accepts; never grant one
+		// that could be used twice.
+		return nil, refuse(CodeInvalid, "the identity provider's response is not valid", errors.New("assertion not checked against the replay cache"))
+	}
+	var ident *Identity
+	err = p.checkWindow(assertion)
+	if err == nil {
+		ident, err = identityFrom(assertion)
+	}
+	if err != nil {
+		// Valid but refused: used up all the same.
+		if cerr := p.cfg.ReplayCache.Consume(pending.id, pending.until); cerr != nil && !errors.Is(cerr, saml.ErrAssertionReplayed) {
+			return nil, errors.Join(err, cerr)
+		}
 		return nil, err
 	}
-	return identityFrom(assertion)
+	ident.ReplayUntil = pending.until
+	return ident, nil
+}
+
+// Consume records a validated assertion as used, for a sign-in refused
+// after ParseACS (by the org's rules) that grants no session.
+func (p *Provider) Consume(ident *Identity) error {
+	err := p.cfg.ReplayCache.Consume(ident.AssertionID, ident.ReplayUntil)
+	if errors.Is(err, saml.ErrAssertionReplayed) {
+		return nil
+	}
+	return err
 }
 
 // checkWindow applies the configured clock skew, which is at most
@@ -418,63 +482,16 @@ const (
 // DOCTYPE (or any other directive), an oversized or overly deep or large
 // document, or a Response with other than exactly one assertion ("refused
 // whole", even when one of them is valid).
-func checkShape(b64 string) error {
+func checkShape(b64 string) ([]byte, error) {
 	if base64.StdEncoding.DecodedLen(len(b64)) > maxResponseXML+3 {
-		return refuse(CodeTooLarge, "the response is too large", nil)
+		return nil, refuse(CodeTooLarge, "the response is too large", nil)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
 	if err != nil {
-		return refuse(CodeMalformed, "SAMLResponse is not base64", err)
+		return nil, refuse(CodeMalformed, "SAMLResponse is not base64", err)
 	}
-	if bytes.Contains(raw, []byte("<!DOCTYPE")) || bytes.Contains(raw, []byte("<!ENTITY")) {
-		return refuse(CodeMalformed, "the response carries a DOCTYPE", nil)
+	if err := scanShape(raw); err != nil {
+		return nil, err
 	}
-	dec := xml.NewDecoder(bytes.NewReader(raw))
-	var open []xml.Name
-	roots, nodes, assertions := 0, 0, 0
-	for {
-		tok, err := dec.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return refuse(CodeMalformed, "the response is not well-formed XML", err)
-		}
-		switch tok := tok.(type) {
-		case xml.StartElement:
-			if nodes += 1 + len(tok.Attr); nodes > maxResponseNodes {
-				return refuse(CodeTooLarge, "the response has too many XML elements", fmt.Errorf("over %d elements and attributes", maxResponseNodes))
-			}
-			if len(open) >= maxResponseDepth {
-				return refuse(CodeMalformed, "the response is nested too deeply", fmt.Errorf("over %d levels", maxResponseDepth))
-			}
-			switch len(open) {
-			case 0:
-				if roots++; roots > 1 {
-					return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("more than one root element"))
-				}
-				if tok.Name.Local != "Response" {
-					return refuse(CodeMalformed, "the document is not a SAML Response", nil)
-				}
-			case 1:
-				if tok.Name.Local == "Assertion" || tok.Name.Local == "EncryptedAssertion" {
-					if assertions++; assertions > 1 {
-						return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
-					}
-				}
-			}
-			open = append(open, tok.Name)
-		case xml.EndElement:
-			if len(open) == 0 || open[len(open)-1] != tok.Name {
-				return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("mismatched end element"))
-			}
-			open = open[:len(open)-1]
-		case xml.Directive:
-			return refuse(CodeMalformed, "the response carries a DOCTYPE", errors.New("XML directive"))
-		}
-	}
-	if roots == 0 || len(open) != 0 {
-		return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("no root element, or one left open"))
-	}
-	return nil
+	return raw, nil
 }

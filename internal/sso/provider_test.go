@@ -84,7 +84,7 @@ func TestCheckShape(t *testing.T) {
 		{name: "lower-case doctype", b64: b64(`<!doctype samlp:Response>` + openResp + assertion + closeResp), code: CodeMalformed, status: 400},
 		{name: "directive inside the Response", b64: b64(openResp + `<!x>` + assertion + closeResp), code: CodeMalformed, status: 400},
 		{name: "directive after the Response", b64: b64(openResp + assertion + closeResp + `<!doctype x>`), code: CodeMalformed, status: 400},
-		{name: "undefined entity", b64: b64(openResp + `&x;` + closeResp), code: CodeMalformed, status: 400},
+		{name: "undefined entity (left to crewjam's parser: TestParseACSUndefinedEntity)", b64: b64(openResp + `&x;` + assertion + closeResp)},
 		{name: "root is an Assertion", b64: b64(`<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"/>`), code: CodeMalformed, status: 400},
 		{name: "root is a LogoutResponse", b64: b64(`<samlp:LogoutResponse ` + protoNS + `/>`), code: CodeMalformed, status: 400},
 		{name: "two roots", b64: b64(openResp + closeResp + openResp + assertion + closeResp), code: CodeMalformed, status: 400},
@@ -98,7 +98,7 @@ func TestCheckShape(t *testing.T) {
 		{name: "over the decoded size bound", b64: strings.Repeat("A", (maxResponseXML+6)/3*4), code: CodeTooLarge, status: 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkShape(tc.b64)
+			_, err := checkShape(tc.b64)
 			if got := refusalCode(err); got != tc.code {
 				t.Fatalf("checkShape = %v (code %q), want code %q", err, got, tc.code)
 			}
@@ -111,7 +111,7 @@ func TestCheckShape(t *testing.T) {
 	}
 }
 
-// memReplayCache is an in-memory saml.AssertionReplayCache.
+// memReplayCache is an in-memory ReplayCache.
 type memReplayCache struct {
 	mu   sync.Mutex
 	seen map[string]bool
@@ -130,6 +130,12 @@ func (c *memReplayCache) Consume(id string, _ time.Time) error {
 	}
 	c.seen[id] = true
 	return nil
+}
+
+func (c *memReplayCache) Seen(id string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[id], nil
 }
 
 func readFixture(t testing.TB, name string) []byte {
@@ -207,11 +213,21 @@ func TestParseACSEntraFixtures(t *testing.T) {
 				NameID: "alice@contoso.example", SessionIndex: entraAssertionID, AssertionID: entraAssertionID,
 				Issuer: "https://sts.windows.net/8c3a9b2e-4f1d-4e6a-9b7c-2d5e8f1a3c4b/",
 			}
-			id.SessionNotOnOrAfter = time.Time{}
+			if id.ReplayUntil.IsZero() {
+				t.Fatal("no ReplayUntil: the assertion could not be recorded")
+			}
+			id.SessionNotOnOrAfter, id.ReplayUntil = time.Time{}, time.Time{}
 			if *id != want {
 				t.Fatalf("identity = %+v\nwant       %+v", *id, want)
 			}
-			// One use only.
+			// ParseACS checks the replay cache but leaves the record
+			// to the caller's write; once recorded, one use only.
+			if again, err := p.ParseACS(r, entraOrigin, ids); err != nil || again.AssertionID != id.AssertionID {
+				t.Fatalf("second ParseACS before the record = %v, %v", again, err)
+			}
+			if err := p.Consume(id); err != nil {
+				t.Fatalf("Consume: %v", err)
+			}
 			_, err = p.ParseACS(r, entraOrigin, ids)
 			if got := refusalCode(err); got != CodeReplayed {
 				t.Fatalf("second ParseACS = %v, want %s", err, CodeReplayed)
@@ -272,7 +288,34 @@ func TestParseACSEntraRefusals(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.errSubstr) {
 				t.Errorf("error %q does not mention %q", err, tc.errSubstr)
 			}
+			// A valid assertion refused by our own checks is used up; one
+			// crewjam refused was never accepted, so never recorded.
+			if seen, _ := p.cfg.ReplayCache.Seen(entraAssertionID); seen != (tc.code == CodeTime) {
+				t.Errorf("assertion recorded as used: %v, want %v", seen, tc.code == CodeTime)
+			}
 		})
+	}
+}
+
+// TestParseACSUndefinedEntity: what the shape check leaves to crewjam's
+// parser is refused there, before any signature work.
+func TestParseACSUndefinedEntity(t *testing.T) {
+	raw := string(readFixture(t, "TestSPCanHandleEntraIDResponse_response_and_assertion_signed"))
+	i := strings.Index(raw, "<saml:Assertion")
+	if i < 0 {
+		i = strings.Index(raw, "<Assertion")
+	}
+	if i < 0 {
+		t.Fatal("no assertion in the fixture")
+	}
+	bad := raw[:i] + "&x;" + raw[i:]
+	p := entraProvider(t, 20*time.Second, false)
+	id, err := p.ParseACS(acsRequest(url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString([]byte(bad))}}), entraOrigin, []string{entraRequestID})
+	if got := refusalCode(err); got != CodeInvalid || id != nil {
+		t.Fatalf("ParseACS = %+v, %v; want %s", id, err, CodeInvalid)
+	}
+	if !strings.Contains(err.Error(), "entity") {
+		t.Errorf("error %q does not name the entity", err)
 	}
 }
 

@@ -159,8 +159,10 @@ type CredentialStore interface {
 // SessionStore keeps sign-in sessions, so that they survive restarts and are
 // shared by processes.
 type SessionStore interface {
-	// CreateSession records a new session.
-	CreateSession(ctx context.Context, s Session) error
+	// CreateSession records a new session and, when granted is not nil,
+	// the assertion that granted it, in one write: it returns ErrReplayed
+	// (and records no session) when that assertion is recorded already.
+	CreateSession(ctx context.Context, s Session, granted *ConsumedAssertion) error
 	// SessionByID returns a session or ErrNotFound.
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// TouchSessions records the last time each session was seen.
@@ -177,6 +179,8 @@ type ReplayStore interface {
 	// ConsumeAssertion records id until expiresAt (unix seconds); it returns
 	// ErrReplayed when id is recorded already.
 	ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error
+	// AssertionConsumed reports whether id is recorded.
+	AssertionConsumed(ctx context.Context, id string) (bool, error)
 }
 
 // SettingStore keeps small values the processes must agree on, such as the

@@ -161,6 +161,13 @@ type Session struct {
 	SessionIndex string
 }
 
+// ConsumedAssertion is an assertion ID recorded as used until ExpiresAt
+// (unix seconds), after which the assertion is refused anyway.
+type ConsumedAssertion struct {
+	ID        string
+	ExpiresAt int64
+}
+
 // Page selects part of a list: 1-based StartIndex and Count.
 type Page struct {
 	StartIndex int
