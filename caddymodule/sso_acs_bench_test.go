@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,9 +194,9 @@ func TestACSFixture(t *testing.T) {
 //	ParseResponse  crewjam/saml's ParseForm and ParseResponse alone, same settings, no replay cache
 //	ParseACS       ours: checkShape, ParseResponse with the SQLite replay record, time window, identity
 //	full           serveACS: form, tracker cookie, ParseACS, domain and member checks, session issue, cookie
-//	full-vs-ParseResponse  the two alternating, with their ratio (x-parse)
+//	full-vs-ParseResponse  the two alternating, with the ratio of their medians (x-parse)
 //	replay-record  the replay cache's SQLite insert alone
-//	admit          domain claim, member lookup and identity alone
+//	admit          domain claim and member lookup alone
 //	session-issue  a session's and its assertion's SQLite inserts (one transaction) and cookie encoding alone
 //
 // Run: go test -run '^$' -bench BenchmarkACS -benchtime 500x ./caddymodule
@@ -252,13 +253,16 @@ func BenchmarkACS(b *testing.B) {
 			}
 		}
 	})
-	// The two side by side, alternating within each iteration, so that a
-	// machine busy with other work slows both alike: ns/op is the full
-	// sign-in, parse-ns/op crewjam's ParseResponse alone, x-parse their
-	// ratio.
+	// The two side by side, alternating which goes first within each
+	// iteration, so that a machine busy with other work, and the garbage
+	// collections the minting leaves behind, slow both alike. ns/op and
+	// parse-ns/op are means; full-p50-ns and parse-p50-ns medians, and
+	// x-parse their ratio, the figure compared with the 1.2x target
+	// (medians, since one collection in a 4 ms op moves a mean).
 	b.Run("full-vs-ParseResponse", func(b *testing.B) {
 		sp := f.plainSP()
-		var parse time.Duration
+		fulls := make([]time.Duration, 0, b.N)
+		parses := make([]time.Duration, 0, b.N)
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			l, lp := f.mint(b), f.mint(b)
@@ -273,16 +277,18 @@ func BenchmarkACS(b *testing.B) {
 				if _, err := sp.ParseResponse(lp.acs, []string{lp.requestID}); err != nil {
 					b.Fatal(err)
 				}
-				parse += time.Since(t0)
+				parses = append(parses, time.Since(t0))
 			}
 			if i%2 == 1 {
 				timeParse()
 			}
 			w := httptest.NewRecorder()
 			b.StartTimer()
+			t0 := time.Now()
 			if err := f.h.serveACS(w, l.acs); err != nil {
 				b.Fatal(err)
 			}
+			fulls = append(fulls, time.Since(t0))
 			b.StopTimer()
 			if w.Code != http.StatusSeeOther {
 				b.Fatalf("ACS = %d: %s", w.Code, w.Body)
@@ -293,10 +299,16 @@ func BenchmarkACS(b *testing.B) {
 			b.StartTimer()
 		}
 		b.StopTimer()
-		parseNs := float64(parse.Nanoseconds()) / float64(b.N)
-		b.ReportMetric(parseNs, "parse-ns/op")
-		if b.Elapsed() > 0 {
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/parseNs, "x-parse")
+		var parseSum time.Duration
+		for _, d := range parses {
+			parseSum += d
+		}
+		b.ReportMetric(float64(parseSum.Nanoseconds())/float64(b.N), "parse-ns/op")
+		fullMed, parseMed := medianDuration(fulls), medianDuration(parses)
+		b.ReportMetric(float64(fullMed.Nanoseconds()), "full-p50-ns")
+		b.ReportMetric(float64(parseMed.Nanoseconds()), "parse-p50-ns")
+		if parseMed > 0 {
+			b.ReportMetric(float64(fullMed)/float64(parseMed), "x-parse")
 		}
 	})
 	b.Run("replay-record", func(b *testing.B) {
@@ -332,4 +344,13 @@ func BenchmarkACS(b *testing.B) {
 			}
 		}
 	})
+}
+
+// medianDuration returns the median of ds, which it sorts.
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
