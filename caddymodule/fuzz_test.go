@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,6 +69,53 @@ func FuzzCaddyfile(f *testing.F) {
 				_, _ = parseGlobalOption(caddyfile.NewDispenser(tokens), v)
 			}
 			_, _ = parseGlobalOption(caddyfile.NewDispenser(tokens), httpcaddyfile.App{Name: "ssogate", Value: json.RawMessage(`{"database":{"driver":"sqlite","path":"/x"}}`)})
+		}
+	})
+}
+
+// FuzzDropSessionCookie feeds arbitrary Cookie lines (a client sends
+// them) through the rewrite that keeps the session cookie from the app:
+// no ssogate_session pair may be left, and every other pair must reach
+// the app, in order.
+func FuzzDropSessionCookie(f *testing.F) {
+	for _, s := range []string{
+		"ssogate_session=abc", "a=1; ssogate_session=abc; b=2", "ssogate_session=abc;a=1 ;  b=2",
+		";; ssogate_session=abc ;", "xssogate_session=1; ssogate_sessionx=2", "a=1\x00; ssogate_session=;b",
+		"ssogate_session", " \t;ssogate_session=1;\tssogate_session=2; c=3",
+	} {
+		f.Add(s, "b=2")
+	}
+	pairs := func(lines []string) []string {
+		var out []string
+		for _, line := range lines {
+			for _, p := range strings.Split(line, ";") {
+				if p = strings.Trim(p, " \t"); p != "" && !isCookiePair(p, "ssogate_session") {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, line, second string) {
+		in := []string{line, second}
+		want := pairs(in)
+		hdr := http.Header{"Cookie": slices.Clone(in)}
+		dropSessionCookie(hdr)
+		got := hdr["Cookie"]
+		for _, l := range got {
+			if l == "" {
+				t.Fatalf("an empty Cookie line is left: %q", got)
+			}
+		}
+		if !slices.Equal(pairs(got), want) {
+			t.Fatalf("Cookie %q -> %q: pairs %q, want %q", in, got, pairs(got), want)
+		}
+		for _, l := range got {
+			for _, p := range strings.Split(l, ";") {
+				if isCookiePair(strings.Trim(p, " \t"), "ssogate_session") {
+					t.Fatalf("session pair left in %q", got)
+				}
+			}
 		}
 	})
 }

@@ -481,6 +481,7 @@ func (h *SSOHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return h.unauthenticated(w, r)
 	}
 	setIdentity(r, e)
+	dropSessionCookie(r.Header)
 	return next.ServeHTTP(w, r)
 }
 
@@ -551,8 +552,8 @@ func cookieValue(hdr http.Header, name string) string {
 			} else {
 				part, line = line, ""
 			}
-			part = strings.TrimSpace(part)
-			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+			part = strings.Trim(part, " \t") // as dropSessionCookie
+			if isCookiePair(part, name) {
 				v := part[len(name)+1:]
 				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 					v = v[1 : len(v)-1]
@@ -562,6 +563,100 @@ func cookieValue(hdr http.Header, name string) string {
 		}
 	}
 	return ""
+}
+
+// dropSessionCookie removes the gate's session cookie from a request
+// going upstream: the app has no use for it, and an app that logs its
+// request headers would otherwise log a credential for the gate. The
+// header's lines are rewritten in place; only a session cookie between
+// two of the app's cookies costs an allocation (the line is rejoined).
+func dropSessionCookie(hdr http.Header) {
+	lines, ok := hdr["Cookie"]
+	if !ok {
+		return
+	}
+	n := 0
+	for _, line := range lines {
+		if strings.Contains(line, gate.CookieName) {
+			line = withoutCookie(line, gate.CookieName)
+		}
+		if line != "" {
+			lines[n] = line
+			n++
+		}
+	}
+	if n == 0 {
+		delete(hdr, "Cookie")
+		return
+	}
+	hdr["Cookie"] = lines[:n]
+}
+
+// withoutCookie returns a Cookie header line without the pairs named
+// name: a substring of line when the pairs left are next to each other,
+// else those pairs joined with "; ".
+func withoutCookie(line, name string) string {
+	first, last := -1, -1 // extent of the pairs kept
+	dropped, gap := false, false
+	size := -2 // of the pairs kept, joined with "; "
+	for i := 0; i < len(line); {
+		j := strings.IndexByte(line[i:], ';')
+		if j < 0 {
+			j = len(line)
+		} else {
+			j += i
+		}
+		start, end := trimmedSpan(line, i, j)
+		switch part := line[start:end]; {
+		case part == "":
+		case isCookiePair(part, name):
+			dropped = dropped || first >= 0
+		default:
+			if first < 0 {
+				first = start
+			}
+			gap = gap || dropped
+			last = end
+			size += 2 + len(part)
+		}
+		i = j + 1
+	}
+	if first < 0 {
+		return ""
+	}
+	if !gap {
+		return line[first:last]
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for rest := line[first:last]; rest != ""; {
+		part, after, _ := strings.Cut(rest, ";")
+		rest = after
+		if part = strings.Trim(part, " \t"); part == "" || isCookiePair(part, name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// trimmedSpan returns line[i:j]'s bounds without surrounding spaces.
+func trimmedSpan(line string, i, j int) (int, int) {
+	for i < j && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	for j > i && (line[j-1] == ' ' || line[j-1] == '\t') {
+		j--
+	}
+	return i, j
+}
+
+// isCookiePair reports whether a trimmed "name=value" pair is named name.
+func isCookiePair(pair, name string) bool {
+	return len(pair) > len(name) && pair[len(name)] == '=' && pair[:len(name)] == name
 }
 
 // setIdentity sets the identity headers and placeholders.

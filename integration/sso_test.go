@@ -2,6 +2,7 @@ package integration
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -52,6 +53,16 @@ func TestSPInitiatedLogin(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("upstream saw (-want +got):\n%s", diff)
+	}
+	// The app's own cookies reach it; the gate's session cookie does not.
+	gateURL, _ := url.Parse(e.gate)
+	b.c.Jar.SetCookies(gateURL, []*http.Cookie{{Name: "app_theme", Value: "dark", Path: "/"}})
+	readBody(t, b.do(http.MethodGet, e.gate+"/reports", nil, nil))
+	e.upstream.mu.Lock()
+	cookies := e.upstream.last.Values("Cookie")
+	e.upstream.mu.Unlock()
+	if len(cookies) != 1 || !strings.Contains(cookies[0], "app_theme=dark") || strings.Contains(cookies[0], "ssogate_session") {
+		t.Errorf("upstream got Cookie %q; want the app's cookie without ssogate_session", cookies)
 	}
 
 	code, info := b.getJSON(e.gate+"/sso/userinfo", nil)
