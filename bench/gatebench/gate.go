@@ -26,6 +26,7 @@ type target struct {
 	teams      int
 	retried    int  // runs measured again because of other work
 	control    bool // bare Caddy setting the gate's headers itself
+	aa         bool // a second bare Caddy: the method's own spread
 	runs       []measured
 }
 
@@ -88,6 +89,9 @@ func (b *bench) gatePhase(ctx context.Context) error {
 		{name: "bare Caddy reverse_proxy", g: b.bare, cookie: cookie(alice)},
 		{name: "saml_sso, member in 1 team", g: b.gate, cookie: cookie(alice), identified: true, teams: 1},
 		{name: fmt.Sprintf("saml_sso, member in %d teams", cfg.teams), g: b.gate, cookie: cookie(bob), identified: true, teams: cfg.teams},
+	}
+	if cfg.aa {
+		targets = append(targets, &target{name: "A/A: a second bare Caddy", g: b.bare2, cookie: cookie(alice), aa: true})
 	}
 	if cfg.control {
 		// The controls: bare Caddy setting, with request_header, the very
@@ -180,7 +184,7 @@ func (b *bench) concurrentRounds(ctx context.Context, targets []*target) error {
 	fmt.Printf("\n== side by side: bare Caddy and the gate driven at once, wrk -t%d -c%d each ==\n", cfg.threads, half)
 	var gates []*target
 	for _, t := range targets[1:] {
-		if !t.control {
+		if !t.control && !t.aa {
 			gates = append(gates, t)
 		}
 	}
@@ -408,7 +412,8 @@ func fetchProfile(ctx context.Context, admin string, d time.Duration, path strin
 }
 
 // startControl starts bare Caddy setting the identity headers of h
-// (request_header, static values) before reverse_proxy.
+// (request_header, static values) and, as the gate does, keeping the
+// Cookie header from the upstream, before reverse_proxy.
 func (b *bench) startControl(h http.Header, teams int) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
@@ -423,6 +428,7 @@ func (b *bench) startControl(h http.Header, teams int) (*gateway, error) {
 		}
 		lines = append(lines, fmt.Sprintf("\trequest_header %s \"%s\"", k, v))
 	}
+	lines = append(lines, "\trequest_header -Cookie")
 	admin := "off"
 	if b.cfg.profile {
 		p, err := freePort()

@@ -13,7 +13,9 @@
 //	       front of the same reverse_proxy. A real session comes from a real
 //	       SP-initiated login against the embedded test IdP. wrk -t1 -c32
 //	       drives bare, gate (member in 1 team) and gate (member in 200
-//	       teams) in alternating rounds; each run is checked (no wrk error
+//	       teams) in alternating rounds, with controls: a second bare Caddy
+//	       (A/A, the method's own spread) and bare Caddy setting the gate's
+//	       headers itself; each run is checked (no wrk error
 //	       or status >= 400, the upstream's own count matches wrk's, and
 //	       every request the gate passed carried the identity). CPU per
 //	       request is the gateway process's utime+stime over the run.
@@ -57,6 +59,7 @@ type config struct {
 	teams      int
 	pin        bool
 	control    bool
+	aa         bool
 	concurrent bool
 	maxOthers  float64
 	retries    int
@@ -86,8 +89,8 @@ func main() {
 	var phases string
 	flag.StringVar(&cfg.bin, "bin", "", "the ssogate binary (default: go build ./cmd/ssogate into the work directory)")
 	flag.StringVar(&phases, "phases", "gate,deact,scim,acs", "which measurements to run, comma-separated: gate, deact, scim, acs")
-	flag.IntVar(&cfg.rounds, "rounds", 5, "alternating rounds of bare, gate and gate with -teams teams")
-	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	flag.IntVar(&cfg.rounds, "rounds", 9, "alternating rounds of bare, gate and gate with -teams teams (and the controls)")
+	flag.DurationVar(&cfg.duration, "duration", 6*time.Second, "length of each wrk run (whole seconds); more short rounds beat fewer long ones on a machine whose speed drifts")
 	flag.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unrecorded wrk run per configuration before the rounds")
 	flag.IntVar(&cfg.threads, "threads", 1, "wrk threads")
 	flag.IntVar(&cfg.conns, "connections", 32, "wrk connections")
@@ -95,6 +98,7 @@ func main() {
 	flag.Float64Var(&cfg.maxOthers, "max-others", 0.10, "measure a run again when other processes used more than this share of the CPUs during it")
 	flag.IntVar(&cfg.retries, "retries", 3, "at most this many extra tries per run because of other processes")
 	flag.BoolVar(&cfg.concurrent, "side-by-side", true, "after the alternating rounds, as many rounds driving bare Caddy and each gate at once (half the connections each)")
+	flag.BoolVar(&cfg.aa, "aa", true, "also drive a second bare Caddy like the first: its ratio to bare Caddy is the method's own spread on this machine")
 	flag.BoolVar(&cfg.control, "control", true, "also drive two controls: bare Caddy setting the gate's identity headers itself (request_header)")
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the gateways to CPU 1 and wrk and the upstream to CPU 0 (taskset): steadier figures, one core for the gateway")
 	flag.IntVar(&cfg.trials, "trials", 10, "deactivation trials")
@@ -138,6 +142,7 @@ type bench struct {
 	idp    *testidp.IdP
 	idpURL string
 	bare   *gateway
+	bare2  *gateway // the A/A control: bare Caddy again
 	gate   *gateway
 	scim   string // the scim_server site of the gate process
 	dbPath string
@@ -235,7 +240,7 @@ func (b *bench) start(ctx context.Context) error {
 		return err
 	}
 
-	ports := make([]int, 5)
+	ports := make([]int, 7)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
@@ -254,18 +259,7 @@ func (b *bench) start(ctx context.Context) error {
 	// needs, with the scim_server site on another port that the gate's
 	// requests never reach). Logging at WARN: saml_sso logs sign-ins at
 	// INFO, and no access log is on in either.
-	bareCfg := fmt.Sprintf(`{
-	admin %s
-	storage file_system %s
-	log {
-		level WARN
-	}
-}
-
-%s {
-	reverse_proxy %s
-}
-`, bareAdmin, filepath.Join(b.dir, "caddy-bare"), bareURL, b.up.addr)
+	bareCfg := b.bareConfig("bare", bareAdmin, bareURL)
 	gateCfg := fmt.Sprintf(`{
 	admin %s
 	storage file_system %s
@@ -300,11 +294,37 @@ func (b *bench) start(ctx context.Context) error {
 	if b.bare, err = b.startGateway("bare", bareCfg, bareURL, bareAdmin); err != nil {
 		return err
 	}
+	if b.cfg.aa {
+		bare2URL := fmt.Sprintf("http://127.0.0.1:%d", ports[5])
+		bare2Admin := "off"
+		if b.cfg.profile {
+			bare2Admin = fmt.Sprintf("127.0.0.1:%d", ports[6])
+		}
+		if b.bare2, err = b.startGateway("bare2", b.bareConfig("bare2", bare2Admin, bare2URL), bare2URL, bare2Admin); err != nil {
+			return err
+		}
+	}
 	if b.gate, err = b.startGateway("gate", gateCfg, gateURL, admin); err != nil {
 		return err
 	}
 	b.idp.TrustSPMetadataURL(gateURL + "/sso/metadata")
 	return nil
+}
+
+// bareConfig is bare Caddy's Caddyfile: reverse_proxy alone.
+func (b *bench) bareConfig(name, admin, url string) string {
+	return fmt.Sprintf(`{
+	admin %s
+	storage file_system %s
+	log {
+		level WARN
+	}
+}
+
+%s {
+	reverse_proxy %s
+}
+`, admin, filepath.Join(b.dir, "caddy-"+name), url, b.up.addr)
 }
 
 func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, error) {

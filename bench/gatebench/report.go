@@ -93,7 +93,13 @@ func (r *report) print(cfg *config) {
 		}
 		fmt.Println()
 		for _, t := range r.targets[1:] {
-			if t.control {
+			if t.aa {
+				fmt.Printf("- %s: throughput %.3f, CPU %+.1f µs/request, p99 %.2f×: what this method reads on this machine when nothing differs\n", t.name,
+					median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() })),
+					median(paired(t, base, func(m, b measured) float64 { return m.cpuUS - b.cpuUS })),
+					median(paired(t, base, func(m, b measured) float64 { return m.wrk.P99US / b.wrk.P99US })))
+			}
+			if t.control || t.aa {
 				continue
 			}
 			ratio := median(paired(t, base, func(m, b measured) float64 { return m.wrk.rps() / b.wrk.rps() }))
