@@ -170,16 +170,11 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 // member it signs in.
 func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Identity, error) {
 	domain := sso.EmailDomain(ident.Email)
-	ok, err := h.store.DomainVerified(ctx, h.org.ID, domain)
-	if err != nil {
-		return storage.Identity{}, err
-	}
-	if !ok {
+	verified, m, err := h.store.SignInLookup(ctx, h.org.ID, domain, ident.Email)
+	switch {
+	case err == nil && !verified:
 		return storage.Identity{}, sso.Refuse(sso.CodeDomain,
 			fmt.Sprintf("the email domain %s is not claimed by this organization", domain))
-	}
-	m, err := h.store.MemberByEmail(ctx, h.org.ID, ident.Email)
-	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		if h.IDPManagedAccess {
 			return storage.Identity{}, sso.Refuse(sso.CodeNotProvisioned,

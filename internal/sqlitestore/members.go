@@ -49,6 +49,20 @@ func (s *Store) MemberByEmail(ctx context.Context, orgID int64, email string) (s
 	return m, notFound(err, fmt.Sprintf("member %q", email))
 }
 
+// SignInLookup is a sign-in's domain and member reads, on the writer
+// connection (see warmReader).
+func (s *Store) SignInLookup(ctx context.Context, orgID int64, domain, email string) (bool, storage.Member, error) {
+	var n int
+	if err := (warmReader{s}).QueryRowContext(ctx, qDomainVerified, orgID, domain).Scan(&n); err != nil {
+		return false, storage.Member{}, fmt.Errorf("checking domain %q: %w", domain, err)
+	}
+	if n == 0 {
+		return false, storage.Member{}, nil
+	}
+	m, err := scanMember(warmReader{s}.QueryRowContext(ctx, qMemberByEmail, orgID, email))
+	return true, m, notFound(err, fmt.Sprintf("member %q", email))
+}
+
 // MemberByID returns the org's member with this ID.
 func (s *Store) MemberByID(ctx context.Context, orgID int64, id string) (storage.Member, error) {
 	return memberByID(ctx, s.reader(), orgID, id)

@@ -133,7 +133,7 @@ func (s *Store) ConsumeAssertion(ctx context.Context, id string, expiresAt int64
 // AssertionConsumed reports whether an assertion ID is recorded.
 func (s *Store) AssertionConsumed(ctx context.Context, id string) (bool, error) {
 	var one int
-	err := s.reader().QueryRowContext(ctx, qReplaySeen, id).Scan(&one)
+	err := warmReader{s}.QueryRowContext(ctx, qReplaySeen, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -231,5 +232,47 @@ func TestSessionGrantedByAssertion(t *testing.T) {
 	}
 	if _, err := s.SessionByID(ctx, "s-1"); err != nil {
 		t.Fatalf("the first session: %v", err)
+	}
+}
+
+func TestSignInLookup(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	org, err := s.EnsureOrg(ctx, "acme", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncConfigDomains(ctx, org.ID, []string{"acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: "jo@acme.com", Role: storage.RoleMember, Active: true}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		domain, email string
+		verified      bool
+		err           error
+	}{
+		{"acme.com", "jo@acme.com", true, nil},
+		{"acme.com", "new@acme.com", true, storage.ErrNotFound},
+		{"evil.test", "jo@evil.test", false, nil},
+	} {
+		verified, m, err := s.SignInLookup(ctx, org.ID, tc.domain, tc.email)
+		if verified != tc.verified || !errors.Is(err, tc.err) || (err == nil && verified && m.Email != tc.email) {
+			t.Errorf("SignInLookup(%s, %s) = %v, %+v, %v; want %v, %v", tc.domain, tc.email, verified, m, err, tc.verified, tc.err)
+		}
+	}
+	// Inside a sign-in's sequence: the reads, then the write, then the
+	// next sign-in's reads, all on the one writer connection.
+	for i := range 3 {
+		if _, _, err := s.SignInLookup(ctx, org.ID, "acme.com", "jo@acme.com"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AssertionConsumed(ctx, fmt.Sprint("a-", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ConsumeAssertion(ctx, fmt.Sprint("a-", i), time.Now().Add(time.Hour).Unix()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

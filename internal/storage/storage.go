@@ -38,6 +38,7 @@ type Store interface {
 	CredentialStore
 	SessionStore
 	ReplayStore
+	SignInStore
 	SettingStore
 	ChangeFeed
 	SCIMStore
@@ -179,8 +180,19 @@ type ReplayStore interface {
 	// ConsumeAssertion records id until expiresAt (unix seconds); it returns
 	// ErrReplayed when id is recorded already.
 	ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error
-	// AssertionConsumed reports whether id is recorded.
+	// AssertionConsumed reports whether id is recorded. Like SignInStore's
+	// reads, it must not be called from inside another store call.
 	AssertionConsumed(ctx context.Context, id string) (bool, error)
+}
+
+// SignInStore holds the reads a SAML sign-in makes before it writes its
+// session. A backend may serve them where that write keeps its cache warm
+// (the SQLite store: on its one writer connection), so they must never be
+// made from inside another store call's callback.
+type SignInStore interface {
+	// SignInLookup reports whether the org has verified domain and, when
+	// it has, returns the org's member with email (ErrNotFound when none).
+	SignInLookup(ctx context.Context, orgID int64, domain, email string) (verified bool, m Member, err error)
 }
 
 // SettingStore keeps small values the processes must agree on, such as the
