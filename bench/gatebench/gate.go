@@ -438,19 +438,7 @@ func (b *bench) startControl(h http.Header, teams int) (*gateway, error) {
 		admin = fmt.Sprintf("127.0.0.1:%d", p)
 	}
 	name := fmt.Sprintf("control%d", teams)
-	cfg := fmt.Sprintf(`{
-	admin %s
-	storage file_system %s
-	log {
-		level WARN
-	}
-}
-
-%s {
-%s
-	reverse_proxy %s
-}
-`, admin, filepath.Join(b.dir, "caddy-"+name), url, strings.Join(lines, "\n"), b.up.addr)
+	cfg := b.plainConfig(name, admin, url, strings.Join(lines, "\n"))
 	return b.startGateway(name, cfg, url, admin)
 }
 

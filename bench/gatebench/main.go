@@ -313,6 +313,12 @@ func (b *bench) start(ctx context.Context) error {
 
 // bareConfig is bare Caddy's Caddyfile: reverse_proxy alone.
 func (b *bench) bareConfig(name, admin, url string) string {
+	return b.plainConfig(name, admin, url, "")
+}
+
+// plainConfig is a Caddyfile without ssogate's modules: the handlers
+// lines, then reverse_proxy to the upstream.
+func (b *bench) plainConfig(name, admin, url, handlers string) string {
 	return fmt.Sprintf(`{
 	admin %s
 	storage file_system %s
@@ -322,9 +328,10 @@ func (b *bench) bareConfig(name, admin, url string) string {
 }
 
 %s {
+%s
 	reverse_proxy %s
 }
-`, admin, filepath.Join(b.dir, "caddy-"+name), url, b.up.addr)
+`, admin, filepath.Join(b.dir, "caddy-"+name), url, handlers, b.up.addr)
 }
 
 func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, error) {

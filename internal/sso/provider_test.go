@@ -22,6 +22,9 @@ const (
 	protoNS   = `xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"`
 	openResp  = `<samlp:Response ` + protoNS + ` ID="r" Version="2.0">`
 	closeResp = `</samlp:Response>`
+
+	shapeAssertion = `<saml:Assertion ID="a"><saml:Issuer>x</saml:Issuer></saml:Assertion>`
+	shapeEncrypted = `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion>`
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -37,15 +40,19 @@ func refusalCode(err error) string {
 	return ""
 }
 
+// nestedResponse is a Response n elements deep, itself included.
+func nestedResponse(n int) string {
+	return openResp + strings.Repeat("<a>", n-1) + strings.Repeat("</a>", n-1) + closeResp
+}
+
+// wideResponse is a Response of nodes elements and attributes, its own
+// included (the Response: 1 element, 4 attributes).
+func wideResponse(nodes int) string {
+	return openResp + strings.Repeat("<a/>", nodes-5) + closeResp
+}
+
 func TestCheckShape(t *testing.T) {
-	assertion := `<saml:Assertion ID="a"><saml:Issuer>x</saml:Issuer></saml:Assertion>`
-	encrypted := `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion>`
-	nest := func(n int) string { // n elements in all, the Response included
-		return openResp + strings.Repeat("<a>", n-1) + strings.Repeat("</a>", n-1) + closeResp
-	}
-	wide := func(nodes int) string { // nodes elements and attributes, the Response's included
-		return openResp + strings.Repeat("<a/>", nodes-5) + closeResp // the Response: 1 element, 4 attributes
-	}
+	assertion, encrypted, nest, wide := shapeAssertion, shapeEncrypted, nestedResponse, wideResponse
 	wrapped := func(s string) string { // base64 as some IdPs send it: 76 columns, CRLF
 		enc := b64(s)
 		var out strings.Builder

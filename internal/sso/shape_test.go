@@ -92,14 +92,7 @@ type shapeCase struct {
 }
 
 func shapeCases() []shapeCase {
-	assertion := `<saml:Assertion ID="a"><saml:Issuer>x</saml:Issuer></saml:Assertion>`
-	encrypted := `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion>`
-	nest := func(n int) string { // n elements in all, the Response included
-		return openResp + strings.Repeat("<a>", n-1) + strings.Repeat("</a>", n-1) + closeResp
-	}
-	wide := func(nodes int) string { // nodes elements and attributes, the Response's included
-		return openResp + strings.Repeat("<a/>", nodes-5) + closeResp // the Response: 1 element, 4 attributes
-	}
+	assertion, encrypted, nest, wide := shapeAssertion, shapeEncrypted, nestedResponse, wideResponse
 	return []shapeCase{
 		{name: "one Assertion", xml: `<?xml version="1.0" encoding="UTF-8"?>` + openResp + assertion + closeResp},
 		{name: "one EncryptedAssertion", xml: openResp + encrypted + closeResp},
