@@ -181,25 +181,37 @@ func machineTicks() (busy, total int64, err error) {
 	return busy, busy + v[3] + v[4], nil
 }
 
-// memKiB returns VmRSS and VmHWM (peak RSS) of the process in KiB.
-func memKiB(pid int) (rss, hwm int64, err error) {
+// memInfo is a process's memory in KiB, from /proc/PID/status.
+type memInfo struct {
+	rss, hwm   int64 // VmRSS and VmHWM (peak RSS)
+	anon, file int64 // RssAnon, RssFile: the process's own memory, and file pages it maps (the database, with mmap)
+}
+
+// memKiB reads the process's memInfo.
+func memKiB(pid int) (memInfo, error) {
+	var m memInfo
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
 		switch f[0] {
 		case "VmRSS:":
-			rss, _ = strconv.ParseInt(f[1], 10, 64)
+			m.rss = v
 		case "VmHWM:":
-			hwm, _ = strconv.ParseInt(f[1], 10, 64)
+			m.hwm = v
+		case "RssAnon:":
+			m.anon = v
+		case "RssFile:":
+			m.file = v
 		}
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 func freePort() (int, error) {

@@ -29,7 +29,7 @@ type scimResult struct {
 	seedTime                     time.Duration
 	lookupLat, pageLat           []time.Duration
 	dbBytes                      int64
-	rssBeforeKiB, rssKiB, hwmKiB int64
+	memBefore, mem memInfo // the gateway's, before the phase and at the end
 	createOthers                 float64 // share of the CPUs other processes used during the creates
 }
 
@@ -43,7 +43,7 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	res := &scimResult{creates: cfg.creates, clients: cfg.clients}
 	b.report.scim = res
 	var err error
-	if res.rssBeforeKiB, _, err = memKiB(b.gate.pid()); err != nil {
+	if res.memBefore, err = memKiB(b.gate.pid()); err != nil {
 		return err
 	}
 	token, err := scimToken(ctx, b.dbPath, "gatebench load")
@@ -198,14 +198,14 @@ func (b *bench) scimPhase(ctx context.Context) error {
 	fmt.Printf("GET /Users?startIndex=N&count=100: %d sequential requests at random N, p50 %v, p99 %v\n", cfg.pages,
 		pct(res.pageLat, 50).Round(time.Microsecond), pct(res.pageLat, 99).Round(time.Microsecond))
 
-	if res.rssKiB, res.hwmKiB, err = memKiB(b.gate.pid()); err != nil {
+	if res.mem, err = memKiB(b.gate.pid()); err != nil {
 		return err
 	}
 	if res.dbBytes, err = dbSize(ctx, b.dbPath); err != nil {
 		return err
 	}
-	fmt.Printf("database %.1f MiB after a checkpoint; gateway RSS %.0f MiB (peak %.0f MiB; %.0f MiB before this phase)\n",
-		float64(res.dbBytes)/(1<<20), float64(res.rssKiB)/1024, float64(res.hwmKiB)/1024, float64(res.rssBeforeKiB)/1024)
+	fmt.Printf("database %.1f MiB after a checkpoint; gateway RSS %.0f MiB (anonymous %.0f, file-mapped %.0f; peak %.0f MiB; %.0f MiB before this phase)\n",
+		float64(res.dbBytes)/(1<<20), mib(res.mem.rss), mib(res.mem.anon), mib(res.mem.file), mib(res.mem.hwm), mib(res.memBefore.rss))
 	return nil
 }
 
@@ -320,3 +320,5 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	}
 	return s[i]
 }
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
