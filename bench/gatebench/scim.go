@@ -22,15 +22,15 @@ import (
 )
 
 type scimResult struct {
-	creates, clients             int
-	createTime                   time.Duration
-	createLat                    []time.Duration
-	members                      int
-	seedTime                     time.Duration
-	lookupLat, pageLat           []time.Duration
-	dbBytes                      int64
-	memBefore, mem memInfo // the gateway's, before the phase and at the end
-	createOthers                 float64 // share of the CPUs other processes used during the creates
+	creates, clients   int
+	createTime         time.Duration
+	createLat          []time.Duration
+	members            int
+	seedTime           time.Duration
+	lookupLat, pageLat []time.Duration
+	dbBytes            int64
+	memBefore, mem     memInfo // the gateway's, before the phase and at the end
+	createOthers       float64 // share of the CPUs other processes used during the creates
 }
 
 // scimPhase measures the scim_server site of the gate process over HTTP:
