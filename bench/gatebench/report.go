@@ -209,7 +209,7 @@ func (r *report) print(cfg *config) {
 		if parse > 0 {
 			fmt.Printf("\nThe two first rows ran side by side, alternating each op. Run one after the other: ParseResponse %s, ParseACS %s, full %s.\n",
 				ms(a.get("BenchmarkACS/ParseResponse", "ns/op")), ms(a.get("BenchmarkACS/ParseACS", "ns/op")), ms(a.get("BenchmarkACS/full", "ns/op")))
-			fmt.Printf("\n- target ≤ 1.2× ParseResponse: %s (%.2f×)\n", verdict(full/parse <= 1.2), full/parse)
+			fmt.Printf("\n- target ≤ 1.2× ParseResponse: %s (%.3f×)\n", verdict(full/parse <= 1.2), full/parse)
 		}
 	}
 }
