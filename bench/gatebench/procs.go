@@ -184,7 +184,7 @@ func machineTicks() (busy, total int64, err error) {
 // memInfo is a process's memory in KiB, from /proc/PID/status.
 type memInfo struct {
 	rss, hwm   int64 // VmRSS and VmHWM (peak RSS)
-	anon, file int64 // RssAnon, RssFile: the process's own memory, and file pages it maps (the database, with mmap)
+	anon, file int64 // RssAnon, RssFile: the process's own memory, and file pages it maps (its executable)
 }
 
 // memKiB reads the process's memInfo.

@@ -183,7 +183,7 @@ func (r *report) print(cfg *config) {
 		fmt.Printf("| page of 100 (`startIndex=N&count=100`, random N), p50 / p99 (%d sequential) | %s / %s | p99 < 10 ms: %s |\n", len(s.pageLat),
 			ms(pct(s.pageLat, 50)), ms(pct(s.pageLat, 99)), verdict(pct(s.pageLat, 99) < 10*time.Millisecond))
 		fmt.Printf("| database size at %d members (after a WAL checkpoint) | %.1f MiB | |\n", s.members, float64(s.dbBytes)/(1<<20))
-		fmt.Printf("| gateway RSS at that size: the process's own memory + database pages it maps (mmap, shared with the page cache); peak | %.0f + %.0f = %.0f MiB; peak %.0f MiB | |\n",
+		fmt.Printf("| gateway RSS at that size: the process's own memory + the file pages it maps (its executable); peak | %.0f + %.0f = %.0f MiB; peak %.0f MiB | |\n",
 			mib(s.mem.anon), mib(s.mem.file), mib(s.mem.rss), mib(s.mem.hwm))
 	}
 	if a := r.acs; a != nil && len(a.order) > 0 {

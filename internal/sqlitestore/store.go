@@ -99,10 +99,6 @@ func dsn(path string, readOnly bool) string {
 	// transactions but never corrupts the file.
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	// Pages of the database file are read through a memory map, not a
-	// read(2) each: a reader's page cache starts over after every write in
-	// WAL mode, and system calls are what such reads cost most.
-	q.Add("_pragma", "mmap_size(268435456)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
