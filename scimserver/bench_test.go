@@ -98,6 +98,16 @@ func BenchmarkFilterUserName(b *testing.B) {
 			}
 		}
 	})
+	b.Run("page-of-100", func(b *testing.B) {
+		// A page anywhere in the org, as an IdP's full import reads it.
+		for i := 0; i < b.N; i++ {
+			start := 1 + rand.IntN(len(emails)-100)
+			r := e.do("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=100", start), e.scim, nil)
+			if r.status != http.StatusOK || r.body["itemsPerPage"] != float64(100) {
+				b.Fatalf("page = %d %s", r.status, r.raw)
+			}
+		}
+	})
 	b.Run("work-email", func(b *testing.B) {
 		// Entra's other matching attribute: not indexed, a scan of the
 		// org's emails lists (run with -benchtime 10x).
