@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh: the ssogate benchmark harness (README, "Performance").
 #
-#   bench/run.sh                    # everything, with the defaults (about 15 minutes)
+#   bench/run.sh                    # everything, with the defaults (about 10 minutes)
 #   bench/run.sh -rounds 1 -duration 2s -members 10000 -creates 2000   # a quick look
 #   bench/run.sh -phases gate       # one phase: gate, deact, scim or acs
 #   bench/run.sh -h                 # every flag

@@ -3,7 +3,7 @@
 // "Performance" section. Run it with bench/run.sh, which installs wrk and
 // builds the binaries:
 //
-//	bench/run.sh                                  # the full run, about 12 minutes
+//	bench/run.sh                                  # the full run, about 10 minutes
 //	bench/run.sh -rounds 1 -duration 2s -members 10000   # a quick look
 //
 // Phases (-phases, default all of them, in this order):
