@@ -276,3 +276,42 @@ type noTXT struct{}
 func (noTXT) LookupTXT(context.Context, string) ([]string, error) {
 	return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
 }
+
+// FuzzOutputDoc: a response built from the stored attributes left raw
+// (outputDoc) must say exactly what the fully decoded document
+// (memberDoc) says, for any stored attributes and member columns.
+func FuzzOutputDoc(f *testing.F) {
+	for _, s := range []string{
+		`{"name":{"givenName":"Jo","formatted":"Jo X","x":1.50},"emails":[{"value":"jo@acme.com","primary":true}],"title":"<b>"}`,
+		`{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"7","manager":{"value":"m1"}},"n":12345678901234567890}`,
+		`{"name":"not an object","active":"yes","userName":"other@acme.com","emails":null}`,
+		`{"name":null}`, `null`, `[]`, `{}`, `{"a":1}{"b":2}`, `{"é\u00e9":"\ud800"}`,
+	} {
+		f.Add([]byte(s), "Jo", "")
+	}
+	encode := func(t *testing.T, doc map[string]any) any {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(doc); err != nil {
+			t.Fatalf("encoding: %v", err)
+		}
+		dec := json.NewDecoder(&buf)
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("decoding: %v", err)
+		}
+		return v
+	}
+	f.Fuzz(func(t *testing.T, attrs []byte, given, family string) {
+		if !json.Valid(attrs) {
+			return // the store only ever holds what json.Marshal wrote
+		}
+		m := fuzzMember
+		m.Attrs, m.GivenName, m.FamilyName = attrs, given, family
+		if got, want := encode(t, outputDoc(m)), encode(t, memberDoc(m)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("attrs %s:\noutputDoc %v\nmemberDoc %v", attrs, got, want)
+		}
+	})
+}

@@ -438,6 +438,34 @@ func memberDoc(m storage.Member) map[string]any {
 			doc = map[string]any{}
 		}
 	}
+	return overlayMember(doc, m)
+}
+
+// outputDoc is memberDoc for a response without a projection: the stored
+// attributes stay raw JSON, decoded one level only (and name, which the
+// member's columns merge into). Decoding every member's attributes into
+// maps and encoding them back was 3 of the 5 ms of CPU of a page of 100.
+func outputDoc(m storage.Member) map[string]any {
+	doc := map[string]any{}
+	var raw map[string]json.RawMessage
+	if len(m.Attrs) > 0 && json.Unmarshal(m.Attrs, &raw) == nil {
+		for k, v := range raw {
+			doc[k] = v
+		}
+		if v, ok := raw["name"]; ok {
+			var name any
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			if dec.Decode(&name) == nil {
+				doc["name"] = name
+			}
+		}
+	}
+	return overlayMember(doc, m)
+}
+
+// overlayMember sets on doc what the member's columns hold.
+func overlayMember(doc map[string]any, m storage.Member) map[string]any {
 	doc["userName"] = m.Email
 	name, _ := doc["name"].(map[string]any)
 	if name == nil {
@@ -467,7 +495,12 @@ func memberDoc(m storage.Member) map[string]any {
 
 // userResource is the User as the client sees it.
 func userResource(rq *request, m storage.Member, proj projection) map[string]any {
-	doc := memberDoc(m)
+	var doc map[string]any
+	if proj.requested() {
+		doc = memberDoc(m) // the projection works on decoded values
+	} else {
+		doc = outputDoc(m)
+	}
 	doc["id"] = m.ID
 	schemas := []any{userSchema}
 	for _, ext := range userExtensions {
