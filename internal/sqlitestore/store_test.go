@@ -190,19 +190,31 @@ func TestReplay(t *testing.T) {
 	}
 }
 
-// TestSessionGrantedByAssertion: the session and its assertion's record
-// are one write; an assertion recorded already grants no session.
-func TestSessionGrantedByAssertion(t *testing.T) {
+// acmeWithJo makes the org acme, with acme.com claimed, and its active
+// member jo@acme.com.
+func acmeWithJo(t *testing.T, s *Store) (storage.Org, storage.Member) {
+	t.Helper()
 	ctx := context.Background()
-	s := openTest(t)
 	org, err := s.EnsureOrg(ctx, "acme", true)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncConfigDomains(ctx, org.ID, []string{"acme.com"}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: "jo@acme.com", Role: storage.RoleMember, Active: true}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return org, m
+}
+
+// TestSessionGrantedByAssertion: the session and its assertion's record
+// are one write; an assertion recorded already grants no session.
+func TestSessionGrantedByAssertion(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	_, m := acmeWithJo(t, s)
 	exp := time.Now().Add(time.Hour).Unix()
 	session := func(id string) storage.Session {
 		return storage.Session{ID: id, MemberID: m.ID, Epoch: m.Epoch, ExpiresAt: exp}
@@ -216,7 +228,7 @@ func TestSessionGrantedByAssertion(t *testing.T) {
 	if seen, err := s.AssertionConsumed(ctx, "a-1"); err != nil || !seen {
 		t.Fatalf("AssertionConsumed after = %v, %v", seen, err)
 	}
-	err = s.CreateSession(ctx, session("s-2"), &storage.ConsumedAssertion{ID: "a-1", ExpiresAt: exp})
+	err := s.CreateSession(ctx, session("s-2"), &storage.ConsumedAssertion{ID: "a-1", ExpiresAt: exp})
 	if !errors.Is(err, storage.ErrReplayed) {
 		t.Fatalf("second session from the same assertion: %v; want ErrReplayed", err)
 	}
@@ -238,16 +250,7 @@ func TestSessionGrantedByAssertion(t *testing.T) {
 func TestSignInLookup(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
-	org, err := s.EnsureOrg(ctx, "acme", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SyncConfigDomains(ctx, org.ID, []string{"acme.com"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: "jo@acme.com", Role: storage.RoleMember, Active: true}, false); err != nil {
-		t.Fatal(err)
-	}
+	org, _ := acmeWithJo(t, s)
 	for _, tc := range []struct {
 		domain, email string
 		verified      bool
