@@ -376,7 +376,9 @@ const maxResponseXML = 768 << 10
 // ParseACS validates the SAMLResponse posted to the ACS at origin. The
 // request's form must be parsed already, from a body bounded by
 // MaxACSBody. requestIDs are the IDs of requests this browser started
-// (none for an IdP-initiated login).
+// (none for an IdP-initiated login). The assertion is checked against the
+// replay cache but not recorded: the caller records it (see
+// Identity.ReplayUntil).
 func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []string) (*Identity, error) {
 	if r.PostForm.Get("SAMLart") != "" || r.Form.Get("SAMLart") != "" {
 		return nil, refuse(CodeUnsupported, "artifact binding is not supported", nil)
@@ -431,7 +433,8 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 		}
 		return nil, err
 	}
-	ident.ReplayUntil = pending.until
+	// The ID checked is the ID to record.
+	ident.AssertionID, ident.ReplayUntil = pending.id, pending.until
 	return ident, nil
 }
 
