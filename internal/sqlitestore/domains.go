@@ -74,9 +74,14 @@ func (s *Store) SyncConfigDomains(ctx context.Context, orgID int64, domains []st
 
 // DomainVerified reports whether the org has the domain verified.
 func (s *Store) DomainVerified(ctx context.Context, orgID int64, domain string) (bool, error) {
+	return domainVerified(ctx, s.reader(), orgID, domain)
+}
+
+// domainVerified is DomainVerified on q (the reader pool, or the writer
+// connection for SignInLookup).
+func domainVerified(ctx context.Context, q queryRower, orgID int64, domain string) (bool, error) {
 	var n int
-	err := s.reader().QueryRowContext(ctx, qDomainVerified, orgID, domain).Scan(&n)
-	if err != nil {
+	if err := q.QueryRowContext(ctx, qDomainVerified, orgID, domain).Scan(&n); err != nil {
 		return false, fmt.Errorf("checking domain %q: %w", domain, err)
 	}
 	return n > 0, nil

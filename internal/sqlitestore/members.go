@@ -45,22 +45,24 @@ func attrsText(raw json.RawMessage) string {
 
 // MemberByEmail returns the org's member with this email.
 func (s *Store) MemberByEmail(ctx context.Context, orgID int64, email string) (storage.Member, error) {
-	m, err := scanMember(s.reader().QueryRowContext(ctx, qMemberByEmail, orgID, email))
+	return memberByEmail(ctx, s.reader(), orgID, email)
+}
+
+func memberByEmail(ctx context.Context, q queryRower, orgID int64, email string) (storage.Member, error) {
+	m, err := scanMember(q.QueryRowContext(ctx, qMemberByEmail, orgID, email))
 	return m, notFound(err, fmt.Sprintf("member %q", email))
 }
 
 // SignInLookup is a sign-in's domain and member reads, on the writer
 // connection (see warmReader).
 func (s *Store) SignInLookup(ctx context.Context, orgID int64, domain, email string) (bool, storage.Member, error) {
-	var n int
-	if err := (warmReader{s}).QueryRowContext(ctx, qDomainVerified, orgID, domain).Scan(&n); err != nil {
-		return false, storage.Member{}, fmt.Errorf("checking domain %q: %w", domain, err)
+	w := warmReader{s}
+	verified, err := domainVerified(ctx, w, orgID, domain)
+	if err != nil || !verified {
+		return false, storage.Member{}, err
 	}
-	if n == 0 {
-		return false, storage.Member{}, nil
-	}
-	m, err := scanMember(warmReader{s}.QueryRowContext(ctx, qMemberByEmail, orgID, email))
-	return true, m, notFound(err, fmt.Sprintf("member %q", email))
+	m, err := memberByEmail(ctx, w, orgID, email)
+	return true, m, err
 }
 
 // MemberByID returns the org's member with this ID.
