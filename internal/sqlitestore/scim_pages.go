@@ -75,11 +75,7 @@ func (s *Store) findAllMembers(ctx context.Context, orgID int64, q storage.Query
 	if err != nil {
 		return nil, 0, fmt.Errorf("counting members: %w", err)
 	}
-	offset := max(q.StartIndex-1, 0)
-	limit := q.Count
-	if limit < 0 {
-		limit = -1
-	}
+	offset, limit := queryBounds(q)
 	if limit == 0 || offset >= total {
 		return nil, total, nil
 	}
@@ -93,12 +89,11 @@ func (s *Store) findAllMembers(ctx context.Context, orgID int64, q storage.Query
 			query, args = qMembersFromAnchor, []any{orgID, key.createdAt, key.id, limit, offset - a*memberAnchorStep}
 		}
 	}
-	var out []storage.Member
-	err = s.query(ctx, query, args, func(rows *sql.Rows) error {
-		m, err := scanMember(rows)
-		out = append(out, m)
-		return err
-	})
+	rows, err := s.reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing members: %w", err)
+	}
+	out, err := collect(rows, scanMember)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing members: %w", err)
 	}

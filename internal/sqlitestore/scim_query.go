@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -19,12 +18,7 @@ func (s *Store) FindMembers(ctx context.Context, orgID int64, q storage.Query) (
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
-	var out []storage.Member
-	total, err := s.findPage(ctx, q, pageQuery, countQuery, args, func(rows *sql.Rows) error {
-		m, err := scanMember(rows)
-		out = append(out, m)
-		return err
-	})
+	out, total, err := findPage(ctx, s, q, pageQuery, countQuery, args, scanMember)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
@@ -61,14 +55,9 @@ func (s *Store) FindTeams(ctx context.Context, orgID int64, q storage.Query) ([]
 	}
 	where := " FROM teams t WHERE t.org_id = ? AND " + cond
 	args = append([]any{orgID}, args...)
-	var out []storage.Team
-	total, err := s.findPage(ctx, q,
+	out, total, err := findPage(ctx, s, q,
 		"SELECT t.id, t.org_id, t.name, t.external_id, t.created_at, t.updated_at, t.version"+where+" ORDER BY t.name, t.id LIMIT ? OFFSET ?",
-		"SELECT COUNT(*)"+where, args, func(rows *sql.Rows) error {
-			t, err := scanTeam(rows)
-			out = append(out, t)
-			return err
-		})
+		"SELECT COUNT(*)"+where, args, scanTeam)
 	if err == nil && !q.OmitMembers && len(out) > 0 {
 		err = s.loadMemberIDs(ctx, out)
 	}
@@ -78,31 +67,39 @@ func (s *Store) FindTeams(ctx context.Context, orgID int64, q storage.Query) ([]
 	return out, total, nil
 }
 
-// findPage reads one page with pageQuery and returns the total. The page
-// alone tells the total when it is not full and is not past the end:
-// that saves the COUNT for the lookups IdPs make before every push
+// findPage reads one page with pageQuery and returns it and the total.
+// The page alone tells the total when it is not full and is not past the
+// end: that saves the COUNT for the lookups IdPs make before every push
 // (userName eq, displayName eq), which match one record or none. Else
 // countQuery runs; it may see writes made since the page was read, which
 // at worst shifts a paging client by the records just added.
-func (s *Store) findPage(ctx context.Context, q storage.Query, pageQuery, countQuery string, args []any, each func(*sql.Rows) error) (int, error) {
-	offset := max(q.StartIndex-1, 0)
-	limit := q.Count
-	if limit < 0 {
-		limit = -1
-	}
-	n := 0
+func findPage[T any](ctx context.Context, s *Store, q storage.Query, pageQuery, countQuery string, args []any,
+	scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
+	offset, limit := queryBounds(q)
+	var out []T
 	if limit != 0 {
-		pageArgs := append(append([]any(nil), args...), limit, offset)
-		if err := s.query(ctx, pageQuery, pageArgs, func(rows *sql.Rows) error { n++; return each(rows) }); err != nil {
-			return 0, err
+		rows, err := s.reader().QueryContext(ctx, pageQuery, append(append([]any(nil), args...), limit, offset)...)
+		if err != nil {
+			return nil, 0, err
 		}
-		if (limit < 0 || n < limit) && (offset == 0 || n > 0) {
-			return offset + n, nil
+		if out, err = collect(rows, scan); err != nil {
+			return nil, 0, err
+		}
+		if n := len(out); (limit < 0 || n < limit) && (offset == 0 || n > 0) {
+			return out, offset + n, nil
 		}
 	}
 	var total int
-	err := s.query(ctx, countQuery, args, func(rows *sql.Rows) error { return rows.Scan(&total) })
-	return total, err
+	if err := s.reader().QueryRowContext(ctx, countQuery, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// queryBounds returns OFFSET and LIMIT for q: a Count of 0 stays 0 (SCIM's
+// count=0 asks for the total alone), unlike pageBounds's.
+func queryBounds(q storage.Query) (offset, limit int) {
+	return max(q.StartIndex-1, 0), max(q.Count, -1)
 }
 
 // loadMemberIDs fills in the member IDs of teams, sorted, reading a few

@@ -44,23 +44,3 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, func(), 
 	c.stmts[query] = st
 	return st, func() {}, nil
 }
-
-// query runs a cached reader statement.
-func (s *Store) query(ctx context.Context, query string, args []any, each func(*sql.Rows) error) error {
-	st, done, err := s.readStmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer done()
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
