@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -288,30 +289,22 @@ func likeEscape(s string) string {
 // the result to a few members through an index: an equality on the ID,
 // the email, the external ID, or one of the emails.
 func selective(f storage.Filter) bool {
-	switch f := f.(type) {
-	case storage.Compare:
-		switch f.Field {
-		case storage.FieldID, storage.FieldEmail, storage.FieldExternalID:
-			return f.Op == storage.OpEq
-		}
-	case storage.AnyEmail:
-		return selectiveEmail(f.Filter)
-	case storage.And:
-		return selective(f.Left) || selective(f.Right)
-	case storage.Or:
-		return selective(f.Left) && selective(f.Right)
-	}
-	return false
+	return pins(f, storage.FieldID, storage.FieldEmail, storage.FieldExternalID)
 }
 
-func selectiveEmail(f storage.Filter) bool {
+// pins reports whether f holds an equality on one of fields in every
+// branch of its ORs; inside emails, that is one on the email's value.
+// (memberWhere has refused emails inside emails before this runs.)
+func pins(f storage.Filter, fields ...storage.Field) bool {
 	switch f := f.(type) {
 	case storage.Compare:
-		return f.Field == storage.FieldEmailValue && f.Op == storage.OpEq
+		return f.Op == storage.OpEq && slices.Contains(fields, f.Field)
+	case storage.AnyEmail:
+		return pins(f.Filter, storage.FieldEmailValue)
 	case storage.And:
-		return selectiveEmail(f.Left) || selectiveEmail(f.Right)
+		return pins(f.Left, fields...) || pins(f.Right, fields...)
 	case storage.Or:
-		return selectiveEmail(f.Left) && selectiveEmail(f.Right)
+		return pins(f.Left, fields...) && pins(f.Right, fields...)
 	}
 	return false
 }

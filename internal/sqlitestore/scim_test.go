@@ -277,7 +277,6 @@ func TestModifyMember(t *testing.T) {
 // walk through the org's members, which is what a plan searching
 // memberships by org_id alone amounts to.
 func TestFindMembersUsesIndexes(t *testing.T) {
-	ctx := context.Background()
 	s := openTest(t)
 	email := func(v string) storage.Filter {
 		return storage.Compare{Field: storage.FieldEmailValue, Op: storage.OpEq, Value: v}
@@ -295,20 +294,7 @@ func TestFindMembersUsesIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+pageQuery, append(args, 100, 0)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, pageQuery, append(args, 100, 0)...)
 		joined := strings.Join(plan, "; ")
 		if len(plan) == 0 || strings.Contains(joined, "SCAN") || strings.Contains(joined, "SEARCH m USING INDEX memberships_org") ||
 			strings.Contains(joined, "(org_id=?)") {
@@ -357,4 +343,27 @@ func TestMemberEmailsFollowAttrs(t *testing.T) {
 	if err := s.r.QueryRow("SELECT COUNT(*) FROM member_emails WHERE member_id = ?", ids["bob"]).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("emails of a deleted member: %d, %v", n, err)
 	}
+}
+
+// queryPlan returns the detail lines of query's plan.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
