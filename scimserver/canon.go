@@ -20,11 +20,11 @@ import (
 func canonicalUser(in map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(in))
 	for k, v := range in {
+		ext := extensionSchema(k)
 		switch {
 		case containsFold(readOnlyAttrs, k), containsFold(ignoredUserAttrs, k):
 			continue
-		case extensionSchema(k) != nil:
-			ext := extensionSchema(k)
+		case ext != nil:
 			if v == nil {
 				continue
 			}

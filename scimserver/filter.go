@@ -92,9 +92,7 @@ func simpleEq(s string) (*filter.AttributeExpression, bool) {
 	}
 	spaces := func() bool {
 		start := i
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
+		i = skipSpaces(s, i)
 		return i > start
 	}
 	if !spaces() || i+2 > len(s) || !strings.EqualFold(s[i:i+2], "eq") {

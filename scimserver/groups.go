@@ -37,7 +37,7 @@ func (s *Server) listGroups(rq *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	proj := parseProjection(rq.URL.Query(), groupResourceSchema, nil)
+	proj := parseProjection(rq.query, groupResourceSchema, nil)
 	teams, total, err := s.store.FindTeams(rq.ctx(), rq.org, storage.Query{
 		Filter: f, StartIndex: start, Count: count, OmitMembers: proj.omits("members"),
 	})
@@ -59,7 +59,7 @@ func (s *Server) getGroup(rq *request, id string) (response, error) {
 	if etagMatches(rq.Header.Get("If-None-Match"), t.Version) {
 		return response{status: http.StatusNotModified, etag: etag(t.Version)}, nil
 	}
-	proj := parseProjection(rq.URL.Query(), groupResourceSchema, nil)
+	proj := parseProjection(rq.query, groupResourceSchema, nil)
 	return response{status: http.StatusOK, body: groupResource(rq, t, proj), etag: etag(t.Version)}, nil
 }
 
@@ -94,7 +94,7 @@ func (s *Server) replaceGroup(rq *request, id string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	proj := parseProjection(rq.URL.Query(), groupResourceSchema, nil)
+	proj := parseProjection(rq.query, groupResourceSchema, nil)
 	return response{status: http.StatusOK, body: groupResource(rq, t, proj), etag: etag(t.Version)}, nil
 }
 
@@ -103,11 +103,7 @@ func (s *Server) replaceGroup(rq *request, id string) (response, error) {
 // group concurrently, and none may be lost. The answer is 204, which Entra
 // prefers, unless the client asked for attributes.
 func (s *Server) patchGroup(rq *request, id string) (response, error) {
-	body, err := readObject(rq)
-	if err != nil {
-		return response{}, err
-	}
-	ops, err := parsePatch(body)
+	ops, err := readPatch(rq)
 	if err != nil {
 		return response{}, err
 	}
@@ -115,7 +111,7 @@ func (s *Server) patchGroup(rq *request, id string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	proj := parseProjection(rq.URL.Query(), groupResourceSchema, nil)
+	proj := parseProjection(rq.query, groupResourceSchema, nil)
 	if !proj.requested() {
 		return response{status: http.StatusNoContent, etag: etag(t.Version)}, nil
 	}

@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -27,6 +28,15 @@ type patchPath struct {
 	Raw    string
 	Schema string
 	Path   filter.Path
+}
+
+// readPatch reads a PatchOp body (PATCH of a User or a Group).
+func readPatch(rq *request) ([]patchOp, error) {
+	body, err := readObject(rq)
+	if err != nil {
+		return nil, err
+	}
+	return parsePatch(body)
 }
 
 // parsePatch reads a PatchOp body. It is lenient where IdPs differ from
@@ -330,39 +340,22 @@ func (p userPatcher) apply(op string, t target, value any, hasValue bool) error 
 			delete(c, name)
 		}
 		return nil
-	case t.attr.Type == typeComplex:
-		if op == "remove" {
-			delete(c, name)
-			return nil
-		}
-		v, ok, err := canonicalSingle(t.attr, value, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			// Entra clears the manager with a replace of "" or {"value":""}.
-			delete(c, name)
-			return nil
-		}
-		// Sub-attributes not given are kept (RFC 7644 section 3.5.2.3).
-		obj, _ := c[name].(map[string]any)
-		if obj == nil {
-			obj = map[string]any{}
-			c[name] = obj
-		}
-		for k, sv := range v.(map[string]any) {
-			obj[k] = sv
-		}
+	case op == "remove":
+		delete(c, name)
 		return nil
 	default:
-		if op == "remove" {
-			delete(c, name)
-			return nil
-		}
 		v, ok, err := canonicalSingle(t.attr, value, name)
 		if err != nil {
 			return err
 		}
+		// A complex value merges into the one there: sub-attributes not
+		// given are kept (RFC 7644 section 3.5.2.3).
+		if obj, _ := c[name].(map[string]any); ok && obj != nil && t.attr.Type == typeComplex {
+			maps.Copy(obj, v.(map[string]any))
+			return nil
+		}
+		// An absent value clears: Entra clears the manager with a replace
+		// of "" or {"value":""}.
 		setOrDelete(c, name, v, ok)
 		return nil
 	}
@@ -442,9 +435,7 @@ func applyMulti(c map[string]any, op string, t target, value any, hasValue bool)
 						i = len(list) - 1
 					} else if obj, isObj := el.(map[string]any); isObj {
 						merged := cloneMap(asObject(list[i]))
-						for k, sv := range obj {
-							merged[k] = sv
-						}
+						maps.Copy(merged, obj)
 						list[i] = merged
 					}
 					if isPrimary(list[i]) {
@@ -476,11 +467,8 @@ func applyMulti(c map[string]any, op string, t target, value any, hasValue bool)
 			matched = []int{len(list) - 1}
 		}
 		for _, i := range matched {
-			obj, _ := list[i].(map[string]any)
-			merged := cloneMap(obj)
-			for k, sv := range v.(map[string]any) {
-				merged[k] = sv
-			}
+			merged := cloneMap(asObject(list[i]))
+			maps.Copy(merged, v.(map[string]any))
 			list[i] = merged
 			if isPrimary(merged) {
 				written = i

@@ -22,6 +22,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -108,6 +109,9 @@ type request struct {
 	// base is the absolute URL of /scim/v2 (or /api/v1) as the client
 	// reached it, for Location headers and meta.location.
 	base string
+	// query is the parsed query string, parsed once: paging, the filter
+	// and the projection of a list all read it.
+	query url.Values
 }
 
 func (rq *request) ctx() context.Context { return rq.Context() }
@@ -218,7 +222,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePa
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	rq := &request{Request: r, w: w, org: tok.OrgID, base: scheme + "://" + r.Host + basePath}
+	rq := &request{Request: r, w: w, org: tok.OrgID, base: scheme + "://" + r.Host + basePath, query: r.URL.Query()}
 	segs := splitPath(rest)
 	var resp response
 	if which == apiSCIM {
@@ -336,16 +340,15 @@ func bodyError(err error) error {
 // maxResults, and a larger one is capped there. A value that is not an
 // integer is 400.
 func page(rq *request) (start, count int, err error) {
-	q := rq.URL.Query()
 	start, count = 1, maxResults
-	if v := q.Get("startIndex"); v != "" {
+	if v := rq.query.Get("startIndex"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			return 0, 0, badRequest(scimInvalidValue, "startIndex must be an integer, not %q", v)
 		}
 		start = max(n, 1)
 	}
-	if v := q.Get("count"); v != "" {
+	if v := rq.query.Get("count"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			return 0, 0, badRequest(scimInvalidValue, "count must be an integer, not %q", v)

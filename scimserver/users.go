@@ -76,7 +76,7 @@ func (s *Server) listUsers(rq *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	proj := parseProjection(rq.URL.Query(), userResourceSchema, userExtensions)
+	proj := parseProjection(rq.query, userResourceSchema, userExtensions)
 	members, total, err := s.store.FindMembers(rq.ctx(), rq.org, storage.Query{Filter: f, StartIndex: start, Count: count})
 	if err != nil {
 		return response{}, fmt.Errorf("listing users: %w", err)
@@ -90,7 +90,7 @@ func (s *Server) listUsers(rq *request) (response, error) {
 
 // queryFilter reads the filter parameter of a list request.
 func queryFilter(rq *request, ft filterTranslator) (storage.Filter, error) {
-	raw := strings.TrimSpace(rq.URL.Query().Get("filter"))
+	raw := strings.TrimSpace(rq.query.Get("filter"))
 	if raw == "" {
 		return nil, nil
 	}
@@ -145,7 +145,7 @@ func (s *Server) getUser(rq *request, id string) (response, error) {
 	if etagMatches(rq.Header.Get("If-None-Match"), m.Version) {
 		return response{status: http.StatusNotModified, etag: etag(m.Version)}, nil
 	}
-	proj := parseProjection(rq.URL.Query(), userResourceSchema, userExtensions)
+	proj := parseProjection(rq.query, userResourceSchema, userExtensions)
 	return response{status: http.StatusOK, body: userResource(rq, m, proj), etag: etag(m.Version)}, nil
 }
 
@@ -164,11 +164,7 @@ func (s *Server) replaceUser(rq *request, id string) (response, error) {
 // patchUser applies PATCH operations, atomically: to a copy of the user,
 // validated as a whole, stored in one write or not at all.
 func (s *Server) patchUser(rq *request, id string) (response, error) {
-	body, err := readObject(rq)
-	if err != nil {
-		return response{}, err
-	}
-	ops, err := parsePatch(body)
+	ops, err := readPatch(rq)
 	if err != nil {
 		return response{}, err
 	}
@@ -209,7 +205,7 @@ func (s *Server) modifyUser(rq *request, id string, next func(*storage.Member) (
 		s.log.Info("member active changed", zap.Int64("org_id", rq.org), zap.String("member_id", m.ID),
 			zap.Bool("active", m.Active), zap.String("method", rq.Method))
 	}
-	proj := parseProjection(rq.URL.Query(), userResourceSchema, userExtensions)
+	proj := parseProjection(rq.query, userResourceSchema, userExtensions)
 	return response{status: http.StatusOK, body: userResource(rq, m, proj), etag: etag(m.Version)}, nil
 }
 
