@@ -86,14 +86,28 @@ func (e *env) addOrg(name string, domains ...string) (storage.Org, string, strin
 
 func (e *env) token(org storage.Org, scope storage.Scope) string {
 	e.t.Helper()
+	tok, _ := e.revocableToken(org, scope)
+	return tok
+}
+
+// revocableToken makes a token of org and returns it with a function
+// that revokes it.
+func (e *env) revocableToken(org storage.Org, scope storage.Scope) (string, func()) {
+	e.t.Helper()
 	tok, hash, err := apitoken.New()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.store.CreateToken(context.Background(), org.ID, "test", scope, hash); err != nil {
+	rec, err := e.store.CreateToken(context.Background(), org.ID, "test", scope, hash)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tok
+	return tok, func() {
+		e.t.Helper()
+		if err := e.store.RevokeToken(context.Background(), org.ID, rec.ID); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 // result is a response with its body decoded.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ssogate/ssogate/internal/apitoken"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/scimserver"
 )
@@ -259,17 +258,8 @@ func TestOrgIsolation(t *testing.T) {
 // TestAuth: 401 without a valid token, 403 with the wrong scope.
 func TestAuth(t *testing.T) {
 	e := newEnv(t)
-	revoked, hash, err := apitoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := e.store.CreateToken(context.Background(), e.org.ID, "old", storage.ScopeSCIM, hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.RevokeToken(context.Background(), e.org.ID, rec.ID); err != nil {
-		t.Fatal(err)
-	}
+	revoked, revoke := e.revocableToken(e.org, storage.ScopeSCIM)
+	revoke()
 	tests := []struct {
 		name, path, auth string
 		status           int
@@ -308,20 +298,11 @@ func TestAuth(t *testing.T) {
 // of its revocation (the server trusts a looked-up token that long).
 func TestRevocationTakesEffect(t *testing.T) {
 	e := newEnv(t)
-	tok, hash, err := apitoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := e.store.CreateToken(context.Background(), e.org.ID, "soon revoked", storage.ScopeSCIM, hash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, revoke := e.revocableToken(e.org, storage.ScopeSCIM)
 	if r := e.do("GET", "/scim/v2/Users", tok, nil); r.status != 200 {
 		t.Fatalf("before revocation = %d", r.status)
 	}
-	if err := e.store.RevokeToken(context.Background(), e.org.ID, rec.ID); err != nil {
-		t.Fatal(err)
-	}
+	revoke()
 	time.Sleep(1100 * time.Millisecond)
 	if r := e.do("GET", "/scim/v2/Users", tok, nil); r.status != 401 {
 		t.Fatalf("1.1 s after revocation = %d, want 401", r.status)
