@@ -545,15 +545,10 @@ func (h *SSOHandler) session(r *http.Request) *gate.Entry {
 // allocating) all of them, as r.Cookie would.
 func cookieValue(hdr http.Header, name string) string {
 	for _, line := range hdr["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.Trim(part, " \t") // as dropSessionCookie
-			if isCookiePair(part, name) {
+		for i := 0; i < len(line); {
+			start, end, next := nextCookiePair(line, i)
+			i = next
+			if part := line[start:end]; isCookiePair(part, name) {
 				v := part[len(name)+1:]
 				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 					v = v[1 : len(v)-1]
@@ -563,6 +558,25 @@ func cookieValue(hdr http.Header, name string) string {
 		}
 	}
 	return ""
+}
+
+// nextCookiePair finds the pair of a Cookie line that starts at or after
+// i: its bounds without surrounding spaces, and where the next one starts.
+func nextCookiePair(line string, i int) (start, end, next int) {
+	j := strings.IndexByte(line[i:], ';')
+	if j < 0 {
+		j = len(line)
+	} else {
+		j += i
+	}
+	start, end = i, j
+	for start < end && (line[start] == ' ' || line[start] == '\t') {
+		start++
+	}
+	for end > start && (line[end-1] == ' ' || line[end-1] == '\t') {
+		end--
+	}
+	return start, end, j + 1
 }
 
 // dropSessionCookie removes the gate's session cookie from a request
@@ -600,13 +614,8 @@ func withoutCookie(line, name string) string {
 	dropped, gap := false, false
 	size := -2 // of the pairs kept, joined with "; "
 	for i := 0; i < len(line); {
-		j := strings.IndexByte(line[i:], ';')
-		if j < 0 {
-			j = len(line)
-		} else {
-			j += i
-		}
-		start, end := trimmedSpan(line, i, j)
+		start, end, next := nextCookiePair(line, i)
+		i = next
 		switch part := line[start:end]; {
 		case part == "":
 		case isCookiePair(part, name):
@@ -619,7 +628,6 @@ func withoutCookie(line, name string) string {
 			last = end
 			size += 2 + len(part)
 		}
-		i = j + 1
 	}
 	if first < 0 {
 		return ""
@@ -629,29 +637,17 @@ func withoutCookie(line, name string) string {
 	}
 	var b strings.Builder
 	b.Grow(size)
-	for rest := line[first:last]; rest != ""; {
-		part, after, _ := strings.Cut(rest, ";")
-		rest = after
-		if part = strings.Trim(part, " \t"); part == "" || isCookiePair(part, name) {
-			continue
+	for i := first; i < last; {
+		start, end, next := nextCookiePair(line, i)
+		i = next
+		if part := line[start:end]; part != "" && !isCookiePair(part, name) {
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
 		}
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(part)
 	}
 	return b.String()
-}
-
-// trimmedSpan returns line[i:j]'s bounds without surrounding spaces.
-func trimmedSpan(line string, i, j int) (int, int) {
-	for i < j && (line[i] == ' ' || line[i] == '\t') {
-		i++
-	}
-	for j > i && (line[j-1] == ' ' || line[j-1] == '\t') {
-		j--
-	}
-	return i, j
 }
 
 // isCookiePair reports whether a trimmed "name=value" pair is named name.

@@ -215,15 +215,32 @@ func BenchmarkGate(b *testing.B) {
 	h, cookie := gateFixture(b)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	r := newGateRequest(cookie, http.Header{"Accept": {"text/html"}, "User-Agent": {"bench"}})
-	cookieLine, original := r.Header["Cookie"], r.Header.Get("Cookie") // the gate rewrites it before next
+	benchGate(b, h, r, next)
+}
+
+// benchGate serves r through the gate in a benchmark loop. The gate
+// rewrites the Cookie line before next, so each turn puts it back; every
+// turn must reach next, or the loop measured a refusal.
+func benchGate(b *testing.B, h *SSOHandler, r *http.Request, next caddyhttp.Handler) {
+	cookieLine, original := r.Header["Cookie"], r.Header.Get("Cookie")
+	passed := 0
+	counted := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		passed++
+		return next.ServeHTTP(w, r)
+	})
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
 	b.ResetTimer()
+	turns := 0
 	for b.Loop() {
+		turns++
 		cookieLine[0] = original
 		r.Header["Cookie"] = cookieLine
-		if err := h.ServeHTTP(w, r, next); err != nil {
+		if err := h.ServeHTTP(w, r, counted); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if passed != turns {
+		b.Fatalf("%d of %d requests passed the gate", passed, turns)
 	}
 }

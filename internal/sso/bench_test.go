@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/crewjam/saml/samlsp"
 
 	"github.com/ssogate/ssogate/internal/testidp"
 )
@@ -32,11 +31,9 @@ func mintResponse(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	spMD, err := samlsp.ParseMetadata(md)
-	if err != nil {
+	if err := idp.AddSPMetadata(md); err != nil {
 		tb.Fatal(err)
 	}
-	idp.AddSP(spMD)
 	u, _, err := p.StartLogin(origin, "relay")
 	if err != nil {
 		tb.Fatal(err)

@@ -138,6 +138,16 @@ func (p *IdP) AddSP(md *saml.EntityDescriptor) {
 	p.mu.Unlock()
 }
 
+// AddSPMetadata registers an SP from its metadata document.
+func (p *IdP) AddSPMetadata(doc []byte) error {
+	md, err := samlsp.ParseMetadata(doc)
+	if err != nil {
+		return fmt.Errorf("SP metadata: %w", err)
+	}
+	p.AddSP(md)
+	return nil
+}
+
 // GetServiceProvider implements saml.ServiceProviderProvider.
 func (p *IdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
 	p.mu.Lock()
