@@ -38,23 +38,7 @@ func (b *bench) deactPhase(ctx context.Context) error {
 	}
 	sidecarURL := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfgPath := filepath.Join(b.dir, "sidecar.Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{
-	admin off
-	storage file_system %s
-	log {
-		level WARN
-	}
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
-	scim_server {
-		rate_limit 1000000 1000000
-	}
-}
-`, filepath.Join(b.dir, "caddy-sidecar"), b.dbPath, sidecarURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(b.ssogateConfig("sidecar", "off", "", sidecarURL)), 0o600); err != nil {
 		return err
 	}
 	side, err := startProc("sidecar", filepath.Join(b.dir, "sidecar-home"), b.bin, "run", "--config", cfgPath, "--adapter", "caddyfile")

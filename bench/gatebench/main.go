@@ -176,41 +176,28 @@ func run(ctx context.Context, cfg *config) error {
 	b.report.machine = machineLine()
 	fmt.Println(b.report.machine)
 
-	if cfg.phases["acs"] && len(cfg.phases) == 1 { // no binary needed
-		if err := b.acsPhase(ctx); err != nil {
-			return err
+	// The acs phase alone needs neither the binary nor the processes.
+	if !cfg.phases["acs"] || len(cfg.phases) > 1 {
+		if b.bin = cfg.bin; b.bin == "" {
+			b.bin = filepath.Join(dir, "ssogate")
+			fmt.Println("building ./cmd/ssogate ...")
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/ssogate")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("go build ./cmd/ssogate (run from the repository root): %v\n%s", err, out)
+			}
 		}
-		b.report.print(cfg)
-		return nil
-	}
-	if b.bin = cfg.bin; b.bin == "" {
-		b.bin = filepath.Join(dir, "ssogate")
-		fmt.Println("building ./cmd/ssogate ...")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/ssogate")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/ssogate (run from the repository root): %v\n%s", err, out)
-		}
-	}
-	if err := b.start(ctx); err != nil {
-		return err
-	}
-	if cfg.phases["gate"] {
-		if err := b.gatePhase(ctx); err != nil {
+		if err := b.start(ctx); err != nil {
 			return err
 		}
 	}
-	if cfg.phases["deact"] {
-		if err := b.deactPhase(ctx); err != nil {
-			return err
+	for _, p := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"gate", b.gatePhase}, {"deact", b.deactPhase}, {"scim", b.scimPhase}, {"acs", b.acsPhase}} {
+		if !cfg.phases[p.name] {
+			continue
 		}
-	}
-	if cfg.phases["scim"] {
-		if err := b.scimPhase(ctx); err != nil {
-			return err
-		}
-	}
-	if cfg.phases["acs"] {
-		if err := b.acsPhase(ctx); err != nil {
+		if err := p.run(ctx); err != nil {
 			return err
 		}
 	}
@@ -260,18 +247,7 @@ func (b *bench) start(ctx context.Context) error {
 	// requests never reach). Logging at WARN: saml_sso logs sign-ins at
 	// INFO, and no access log is on in either.
 	bareCfg := b.bareConfig("bare", bareAdmin, bareURL)
-	gateCfg := fmt.Sprintf(`{
-	admin %s
-	storage file_system %s
-	log {
-		level WARN
-	}
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
+	gateCfg := b.ssogateConfig("gate", admin, fmt.Sprintf(`%s {
 	saml_sso {
 		org acme
 		idp_sso_url %s
@@ -282,14 +258,7 @@ func (b *bench) start(ctx context.Context) error {
 	}
 	reverse_proxy %s
 }
-
-%s {
-	scim_server {
-		rate_limit 1000000 1000000
-	}
-}
-`, admin, filepath.Join(b.dir, "caddy-gate"), b.dbPath, gateURL, b.idp.SSOURL(), b.idp.EntityID(), certPath,
-		gateURL, b.up.addr, b.scim)
+`, gateURL, b.idp.SSOURL(), b.idp.EntityID(), certPath, gateURL, b.up.addr), b.scim)
 
 	if b.bare, err = b.startGateway("bare", bareCfg, bareURL, bareAdmin); err != nil {
 		return err
@@ -332,6 +301,30 @@ func (b *bench) plainConfig(name, admin, url, handlers string) string {
 	reverse_proxy %s
 }
 `, admin, filepath.Join(b.dir, "caddy-"+name), url, handlers, b.up.addr)
+}
+
+// ssogateConfig is a Caddyfile of the ssogate app on the shared database:
+// the sites, then a scim_server site at scimURL whose rate limit the
+// load never reaches.
+func (b *bench) ssogateConfig(name, admin, sites, scimURL string) string {
+	return fmt.Sprintf(`{
+	admin %s
+	storage file_system %s
+	log {
+		level WARN
+	}
+	ssogate {
+		database sqlite %s
+	}
+}
+
+%s
+%s {
+	scim_server {
+		rate_limit 1000000 1000000
+	}
+}
+`, admin, filepath.Join(b.dir, "caddy-"+name), b.dbPath, sites, scimURL)
 }
 
 func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, error) {

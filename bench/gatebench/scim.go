@@ -152,18 +152,10 @@ func (b *bench) scimPhase(ctx context.Context) error {
 		}
 		return d, nil
 	}
-	for i := 0; i < 200 && i < len(emails); i++ { // warm connections and caches
-		if _, err := lookup(emails[rand.IntN(len(emails))]); err != nil {
-			return err
-		}
-	}
-	res.lookupLat = make([]time.Duration, 0, cfg.lookups)
-	for range cfg.lookups {
-		d, err := lookup(emails[rand.IntN(len(emails))])
-		if err != nil {
-			return err
-		}
-		res.lookupLat = append(res.lookupLat, d)
+	if res.lookupLat, err = sample(min(200, len(emails)), cfg.lookups, func() (time.Duration, error) {
+		return lookup(emails[rand.IntN(len(emails))])
+	}); err != nil {
+		return err
 	}
 	fmt.Printf("GET /Users?filter=userName eq …: %d sequential requests, p50 %v, p99 %v\n", cfg.lookups,
 		pct(res.lookupLat, 50).Round(time.Microsecond), pct(res.lookupLat, 99).Round(time.Microsecond))
@@ -182,18 +174,10 @@ func (b *bench) scimPhase(ctx context.Context) error {
 		}
 		return d, nil
 	}
-	for range 20 {
-		if _, err := page(1 + rand.IntN(res.members-100)); err != nil {
-			return err
-		}
-	}
-	res.pageLat = make([]time.Duration, 0, cfg.pages)
-	for range cfg.pages {
-		d, err := page(1 + rand.IntN(res.members-100))
-		if err != nil {
-			return err
-		}
-		res.pageLat = append(res.pageLat, d)
+	if res.pageLat, err = sample(20, cfg.pages, func() (time.Duration, error) {
+		return page(1 + rand.IntN(res.members-100))
+	}); err != nil {
+		return err
 	}
 	fmt.Printf("GET /Users?startIndex=N&count=100: %d sequential requests at random N, p50 %v, p99 %v\n", cfg.pages,
 		pct(res.pageLat, 50).Round(time.Microsecond), pct(res.pageLat, 99).Round(time.Microsecond))
@@ -305,6 +289,25 @@ func dbSize(ctx context.Context, dbPath string) (int64, error) {
 }
 
 // pct returns the p-th percentile (nearest rank) of ds.
+// sample calls f warm times unrecorded (to warm connections and caches),
+// then n times, and returns those n durations.
+func sample(warm, n int, f func() (time.Duration, error)) ([]time.Duration, error) {
+	for range warm {
+		if _, err := f(); err != nil {
+			return nil, err
+		}
+	}
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		d, err := f()
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 func pct(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
