@@ -264,37 +264,29 @@ func unless(cond bool, s string) string {
 }
 
 func attackXSW(t *testing.T, ae *attackEnv) {
-	t.Run("control both signed", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, nil, []tamperCase{{name: "untouched", wantAs: attacker}})
-	})
-	t.Run("control assertion only signed", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, assertionOnly, []tamperCase{{name: "untouched", wantAs: attacker}})
-	})
-	t.Run("Response and Assertion signed", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, nil, xswCases(true))
-	})
-	t.Run("Assertion signed only", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, assertionOnly, xswCases(false))
-	})
-	// The same, with the assertion's signature made here by goxmldsig with
+	// resigned has the assertion's signature made here by goxmldsig with
 	// the IdP's key (exclusive c14n, RSA-SHA256, after the Issuer), as an
 	// IdP configured to sign only the assertion would.
 	resigned := func(t *testing.T, doc *etree.Document) {
 		removeSignature(t, doc.Root())
 		ae.idpSigner().sign(t, responseAssertion(t, doc))
 	}
-	t.Run("control assertion only signed, re-signed", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, resigned, []tamperCase{{name: "untouched", wantAs: attacker}})
-	})
-	t.Run("Assertion signed only, re-signed", func(t *testing.T) {
-		ae := ae.with(t)
-		ae.runTamper(t, attacker, resigned, xswCases(false))
-	})
+	untouched := []tamperCase{{name: "untouched", wantAs: attacker}}
+	for _, v := range []struct {
+		name  string
+		prep  func(t *testing.T, doc *etree.Document)
+		cases []tamperCase
+	}{
+		{"control both signed", nil, untouched},
+		{"control assertion only signed", assertionOnly, untouched},
+		{"Response and Assertion signed", nil, xswCases(true)},
+		{"Assertion signed only", assertionOnly, xswCases(false)},
+		{"control assertion only signed, re-signed", resigned, untouched},
+		{"Assertion signed only, re-signed", resigned, xswCases(false)},
+	} {
+		// runTamper gives each case its own ae.with(t).
+		t.Run(v.name, func(t *testing.T) { ae.runTamper(t, attacker, v.prep, v.cases) })
+	}
 	ae.stillWorks(t)
 }
 

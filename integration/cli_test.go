@@ -59,6 +59,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ssogateCmd is the binary with args, its Caddy directories inside home.
+func ssogateCmd(bin, home string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"HOME="+home,
+		"XDG_DATA_HOME="+filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
+	)
+	return cmd
+}
+
+// startSSOGate runs `ssogate run --config cfg` until the test ends and
+// waits for port to listen.
+func startSSOGate(t *testing.T, bin, home, cfg string, port int) {
+	t.Helper()
+	cmd := ssogateCmd(bin, home, "run", "--config", cfg)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	waitForPort(t, port, &logs)
+}
+
 type cliRun struct {
 	code           int
 	stdout, stderr string
@@ -68,12 +96,7 @@ type cliRun struct {
 // Caddy directories are inside the test's temporary directory.
 func runSSOGate(t *testing.T, bin, home, stdin string, args ...string) cliRun {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"HOME="+home,
-		"XDG_DATA_HOME="+filepath.Join(home, "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-	)
+	cmd := ssogateCmd(bin, home, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -406,10 +406,3 @@ func (b *browser) getJSON(rawURL string, hdr map[string]string) (int, map[string
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
-
-func prefixNewline(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "\n" + s
-}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -173,18 +172,7 @@ func TestDeactivationOtherProcess(t *testing.T) {
 `, filepath.Join(e.dir, "sidecar-caddy"), e.dbPath, sidecar)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "HOME="+e.dir, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(e.dir, "config"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	waitForPort(t, port, &logs)
+	startSSOGate(t, bin, e.dir, cfg, port)
 
 	// A role change made by another process (the set-role subcommand)
 	// reaches the headers without a new sign-in, within a second.

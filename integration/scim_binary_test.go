@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,18 +47,7 @@ http://127.0.0.1:%d {
 		t.Fatal(err)
 	}
 	// The org and its domain line come from the Caddyfile when it loads.
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	waitForPort(t, port, &logs)
+	startSSOGate(t, bin, home, cfg, port)
 
 	tokenOf := func(scope string) string {
 		r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", scope, "--db", db)

@@ -18,7 +18,7 @@ import (
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
-// loginWorks signs alice in and reports the ACS status.
+// loginStatus signs alice in and reports the ACS status.
 func loginStatus(e *env) int {
 	resp := e.spLogin(newBrowser(e.t), "/", "alice@acme.com")
 	readBody(e.t, resp)
