@@ -33,6 +33,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -113,14 +114,8 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "print wrk's own output for every run")
 	flag.BoolVar(&cfg.markdown, "markdown", true, "print the final tables as Markdown")
 	flag.Parse()
-	cfg.phases = map[string]bool{}
-	for _, p := range strings.Split(phases, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.phases[p] = true
-		}
-	}
-	if cfg.duration < time.Second || cfg.rounds < 1 {
-		fmt.Fprintln(os.Stderr, "gatebench: -duration must be at least 1s and -rounds at least 1")
+	if err := cfg.parse(phases); err != nil {
+		fmt.Fprintln(os.Stderr, "gatebench:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -131,6 +126,44 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gatebench:", err)
 		os.Exit(1)
 	}
+}
+
+// parse reads -phases and checks the flags, so that a bad value stops the
+// harness at once with a reason, not minutes into a run.
+func (c *config) parse(phases string) error {
+	c.phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "":
+		case "gate", "deact", "scim", "acs":
+			c.phases[p] = true
+		default:
+			return fmt.Errorf("-phases: unknown phase %q (gate, deact, scim or acs)", p)
+		}
+	}
+	minConns := c.threads
+	if c.concurrent {
+		minConns = 2 * c.threads // half the connections for each side
+	}
+	for _, check := range []struct {
+		ok  bool
+		msg string
+	}{
+		{len(c.phases) > 0, "-phases names no phase"},
+		{c.duration >= time.Second && c.rounds >= 1, "-duration must be at least 1s and -rounds at least 1"},
+		{c.warmup >= 0 && c.retries >= 0, "-warmup and -retries cannot be negative"},
+		{c.threads >= 1 && c.conns >= minConns, fmt.Sprintf("-threads must be at least 1 and -connections at least %d (wrk needs a connection per thread, per side with -side-by-side)", minConns)},
+		{c.teams >= 1, "-teams must be at least 1"},
+		{c.maxOthers >= 0 && c.maxOthers <= 1, "-max-others is a share of the CPUs, from 0 to 1"},
+		{c.trials >= 1 && c.clients >= 1 && c.lookups >= 1 && c.pages >= 1, "-trials, -clients, -lookups and -pages must be at least 1"},
+		{c.creates >= 1 && c.members >= c.creates && c.members > 100, "-creates must be at least 1, and -members more than 100 and at least -creates"},
+		{c.benchtime != "", "-benchtime cannot be empty"},
+	} {
+		if !check.ok {
+			return errors.New(check.msg)
+		}
+	}
+	return nil
 }
 
 // bench is the running setup shared by the phases.
