@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"testing"
 
-
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
