@@ -16,6 +16,7 @@ import (
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func init() {
@@ -164,6 +165,10 @@ func (a *App) Cleanup() error {
 // Store returns the store.
 func (a *App) Store() storage.Store { return a.shared }
 
+// Registry returns the orgs with their connections and verified domains,
+// kept current by the change feed.
+func (a *App) Registry() *tenant.Registry { return a.shared.registry }
+
 // Resolver returns the resolver for domain-claim checks.
 func (a *App) Resolver() domainclaim.Resolver { return domainclaim.NewResolver(a.DNSResolver) }
 
@@ -192,12 +197,14 @@ func (a *App) subscribe(fn func(memberIDs []string)) (unsubscribe func()) {
 	return a.shared.feed.subscribe(fn)
 }
 
-// sharedStore is the pooled store with its change feed.
+// sharedStore is the pooled store with its change feed and the registry
+// of orgs the feed keeps current.
 type sharedStore struct {
 	*sqlitestore.Store
-	feed *changeFeed
-	stop context.CancelFunc
-	done chan struct{}
+	feed     *changeFeed
+	registry *tenant.Registry
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
@@ -208,11 +215,19 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 		return nil, err
 	}
 	s := &sharedStore{Store: st, stop: cancel, done: make(chan struct{})}
-	s.feed = newChangeFeed(st, logger)
+	s.registry = tenant.NewRegistry(st)
+	s.feed = newChangeFeed(st, s.registry, logger)
+	// The feed's position first, then the registry: a change between the
+	// two is read twice, never missed.
 	if err := s.feed.init(ctx); err != nil {
 		cancel()
 		st.Close()
 		return nil, err
+	}
+	if err := s.registry.Load(ctx); err != nil {
+		cancel()
+		st.Close()
+		return nil, fmt.Errorf("loading organizations: %w", err)
 	}
 	// Writes made through this process reach the caches before the write
 	// call returns; writes by other processes are found by polling.
@@ -250,10 +265,12 @@ func (s *sharedStore) Destruct() error {
 	return s.Store.Close()
 }
 
-// changeFeed fans the store's change feed out to the session caches.
+// changeFeed fans the store's change feed out: org changes to the
+// registry, member changes to the session caches.
 type changeFeed struct {
-	store  storage.ChangeFeed
-	logger *zap.Logger
+	store    storage.ChangeFeed
+	registry *tenant.Registry
+	logger   *zap.Logger
 
 	pollMu sync.Mutex // one poll at a time, so seq only moves forward
 	seq    int64
@@ -263,8 +280,8 @@ type changeFeed struct {
 	subs   map[int]func([]string)
 }
 
-func newChangeFeed(st storage.ChangeFeed, logger *zap.Logger) *changeFeed {
-	return &changeFeed{store: st, logger: logger, subs: map[int]func([]string){}}
+func newChangeFeed(st storage.ChangeFeed, reg *tenant.Registry, logger *zap.Logger) *changeFeed {
+	return &changeFeed{store: st, registry: reg, logger: logger, subs: map[int]func([]string){}}
 }
 
 func (f *changeFeed) init(ctx context.Context) error {
@@ -276,14 +293,22 @@ func (f *changeFeed) init(ctx context.Context) error {
 func (f *changeFeed) poll(ctx context.Context) {
 	f.pollMu.Lock()
 	defer f.pollMu.Unlock()
-	ids, seq, err := f.store.ChangesSince(ctx, f.seq)
+	ch, seq, err := f.store.ChangesSince(ctx, f.seq)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.logger.Warn("reading change feed", zap.Error(err))
 		}
 		return
 	}
+	if err := f.registry.Refresh(ctx, ch.Orgs); err != nil {
+		// Keep the position: the next poll reads these changes again.
+		if ctx.Err() == nil {
+			f.logger.Warn("refreshing organizations", zap.Error(err))
+		}
+		return
+	}
 	f.seq = seq
+	ids := ch.Members
 	if len(ids) == 0 {
 		return
 	}

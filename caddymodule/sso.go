@@ -531,7 +531,7 @@ func (h *SSOHandler) session(r *http.Request) *gate.Entry {
 	if c == "" {
 		return nil
 	}
-	e, err := h.sessions.Lookup(r.Context(), c)
+	e, err := h.sessions.Lookup(r.Context(), c, h.org.ID)
 	if err != nil {
 		if !errors.Is(err, gate.ErrNoSession) {
 			h.logger.Error("checking session", zap.Error(err))

@@ -158,7 +158,7 @@ func TestACSFixture(t *testing.T) {
 				cookie = c.Value
 			}
 		}
-		if e, err := f.h.sessions.Lookup(context.Background(), cookie); err != nil || e.Identity.Email != f.email {
+		if e, err := f.h.sessions.Lookup(context.Background(), cookie, f.h.org.ID); err != nil || e.Identity.Email != f.email {
 			t.Fatalf("session after the ACS: %v, %v", e, err)
 		}
 		// The same response again is a replay.
@@ -324,7 +324,7 @@ func BenchmarkACS(b *testing.B) {
 		exp := time.Now().Add(time.Hour).Unix()
 		for i := 0; i < b.N; i++ {
 			granted := &storage.ConsumedAssertion{ID: fmt.Sprintf("bench-issue-%d-%d", time.Now().UnixNano(), i), ExpiresAt: exp}
-			if _, _, err := f.h.sessions.Issue(ctx, ident, gate.IdPSession{Assertion: granted}); err != nil {
+			if _, _, err := f.h.sessions.Issue(ctx, ident, storage.MethodSAML, gate.IdPSession{Assertion: granted}); err != nil {
 				b.Fatal(err)
 			}
 		}

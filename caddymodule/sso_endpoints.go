@@ -17,6 +17,7 @@ import (
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // serveEndpoint serves the handler's own endpoints; sub is the path after
@@ -144,7 +145,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 		return h.refuse(w, r, err, ident.Email)
 	}
 	// The session and the assertion's one-time-use record are one write.
-	err = h.issueSession(w, r, member, gate.IdPSession{
+	err = h.issueSession(w, r, member, storage.MethodSAML, gate.IdPSession{
 		NotAfter: ident.SessionNotOnOrAfter, NameID: ident.NameID, SessionIndex: ident.SessionIndex,
 		Assertion: &storage.ConsumedAssertion{ID: ident.AssertionID, ExpiresAt: replayExpiry(ident.ReplayUntil)},
 	})
@@ -166,62 +167,24 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// admit applies the sign-in rules to a verified identity and returns the
-// member it signs in.
+// admit applies the org's sign-in rules to a verified identity and
+// returns the member it signs in.
 func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Identity, error) {
-	domain := sso.EmailDomain(ident.Email)
-	verified, m, err := h.store.SignInLookup(ctx, h.org.ID, domain, ident.Email)
-	switch {
-	case err == nil && !verified:
-		return storage.Identity{}, sso.Refuse(sso.CodeDomain,
-			fmt.Sprintf("the email domain %s is not claimed by this organization", domain))
-	case errors.Is(err, storage.ErrNotFound):
-		if h.IDPManagedAccess {
-			return storage.Identity{}, sso.Refuse(sso.CodeNotProvisioned,
-				"your account has not been provisioned for this organization; ask your administrator")
-		}
-		m, err = h.store.CreateMember(ctx, h.org.ID, storage.NewMember{
-			Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
-			Role: storage.RoleMember, Active: true,
-		}, false)
-		if errors.Is(err, storage.ErrConflict) {
-			// Created by a concurrent sign-in or provisioning; use it.
-			m, err = h.store.MemberByEmail(ctx, h.org.ID, ident.Email)
-		}
-		if err != nil {
-			return storage.Identity{}, err
-		}
-	case err != nil:
-		return storage.Identity{}, err
-	}
-	if !m.Active {
-		return storage.Identity{}, sso.Refuse(sso.CodeDeactivated, "your account is deactivated in this organization")
-	}
-	// Without SCIM the IdP is the source of the names; with
-	// idp_managed_access, provisioning is.
-	if !h.IDPManagedAccess && (ident.GivenName != "" && ident.GivenName != m.GivenName ||
-		ident.FamilyName != "" && ident.FamilyName != m.FamilyName) {
-		m.Email = ""
-		if ident.GivenName != "" {
-			m.GivenName = ident.GivenName
-		}
-		if ident.FamilyName != "" {
-			m.FamilyName = ident.FamilyName
-		}
-		if _, err := h.store.UpdateMember(ctx, h.org.ID, m); err != nil {
-			return storage.Identity{}, err
-		}
-	}
-	// A session needs only the member and its epoch; the gate loads the
-	// rest (role, teams) at the first request, as after a restart.
-	return storage.Identity{MemberID: m.ID, Email: ident.Email, Active: true, Epoch: m.Epoch}, nil
+	return tenant.Admit(ctx, h.store, h.org, h.policy(), ident)
+}
+
+// policy is the org's sign-in switches with the Caddyfile's on top.
+func (h *SSOHandler) policy() tenant.Policy {
+	p := tenant.Policy{RequireSSO: h.RequireSSO, IDPManagedAccess: h.IDPManagedAccess,
+		AllowIDPInitiated: h.AllowIDPInitiated == nil || *h.AllowIDPInitiated}
+	return p
 }
 
 // issueSession starts a session and sets its cookie.
-func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, idp gate.IdPSession) error {
+func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident storage.Identity, method string, idp gate.IdPSession) error {
 	// A fresh session ID at every sign-in: no fixation. An old cookie in
 	// this browser is ended too, once the new session exists.
-	val, exp, err := h.sessions.Issue(r.Context(), ident, idp)
+	val, exp, err := h.sessions.Issue(r.Context(), ident, method, idp)
 	if err != nil {
 		return err
 	}
@@ -267,7 +230,7 @@ func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	origin := h.origin(r)
 	var idpLogout *url.URL
 	if c := cookieValue(r.Header, gate.CookieName); c != "" {
-		if e, err := h.sessions.Lookup(r.Context(), c); err == nil {
+		if e, err := h.sessions.Lookup(r.Context(), c, h.org.ID); err == nil {
 			h.logger.Info("sign-out", zap.String("org", h.Org), zap.String("email", e.Identity.Email))
 			u, err := h.provider.Load().LogoutURL(origin, e.NameID, e.SessionIndex, "")
 			if err != nil {

@@ -45,7 +45,7 @@ func gateFixture(tb testing.TB) (*SSOHandler, string) {
 		tb.Fatal(err)
 	}
 	ident, _ := st.Identity(ctx, m.ID)
-	cookie, _, err := sessions.Issue(ctx, ident, gate.IdPSession{})
+	cookie, _, err := sessions.Issue(ctx, ident, storage.MethodPassword, gate.IdPSession{})
 	if err != nil {
 		tb.Fatal(err)
 	}

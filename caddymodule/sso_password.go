@@ -164,7 +164,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := h.issueSession(w, r, ident, gate.IdPSession{}); err != nil {
+	if err := h.issueSession(w, r, ident, storage.MethodPassword, gate.IdPSession{}); err != nil {
 		return err
 	}
 	h.audit(r, email, ip, true, "ok")

@@ -9,6 +9,13 @@
 // per cookie and dropped whenever the store's change feed names the member:
 // at once for writes made in this process, within one poll interval for
 // writes made by another process on the same database.
+//
+// A session belongs to one org. The org's ID is inside the cookie's signed
+// and encrypted envelope with the session ID, and Lookup is told which org
+// the asking gate serves: a gate pinned to an org refuses every other
+// org's cookie before any store read, and the store's session record must
+// name the same org as the cookie and the member. This is the one place
+// where the gate decides whose session a request carries.
 package gate
 
 import (
@@ -18,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +41,14 @@ const CookieName = "ssogate_session"
 
 // ErrNoSession reports a missing, forged, expired or revoked session.
 var ErrNoSession = errors.New("no valid session")
+
+// ErrOtherOrg reports the session of another org than the one asked for.
+// It matches ErrNoSession too.
+var ErrOtherOrg = fmt.Errorf("%w: the session belongs to another organization", ErrNoSession)
+
+// AnyOrg, given to Lookup, accepts the session of any org (a shared gate,
+// which says whose it is in X-Forwarded-Org).
+const AnyOrg int64 = 0
 
 // Config sets the session rules.
 type Config struct {
@@ -133,9 +149,13 @@ type IdPSession struct {
 	Assertion *storage.ConsumedAssertion
 }
 
-// Issue starts a session for the member and returns the cookie value and
-// when the session ends.
-func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, idp IdPSession) (string, time.Time, error) {
+// Issue starts a session for the member in its org (ident.OrgID) and
+// returns the cookie value and when the session ends. method says how the
+// person signed in (storage.MethodSAML or MethodPassword).
+func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, method string, idp IdPSession) (string, time.Time, error) {
+	if ident.OrgID == AnyOrg {
+		return "", time.Time{}, errors.New("issuing a session: the member's org is not set")
+	}
 	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", time.Time{}, err
@@ -146,21 +166,44 @@ func (s *Sessions) Issue(ctx context.Context, ident storage.Identity, idp IdPSes
 	if !idp.NotAfter.IsZero() && idp.NotAfter.Before(exp) {
 		exp = idp.NotAfter
 	}
-	sess := storage.Session{ID: id, MemberID: ident.MemberID, Epoch: ident.Epoch,
+	sess := storage.Session{ID: id, MemberID: ident.MemberID, OrgID: ident.OrgID, Method: method, Epoch: ident.Epoch,
 		CreatedAt: now.Unix(), ExpiresAt: exp.Unix(), LastSeen: now.Unix(),
 		NameID: idp.NameID, SessionIndex: idp.SessionIndex}
 	if err := s.store.CreateSession(ctx, sess, idp.Assertion); err != nil {
 		return "", time.Time{}, err
 	}
-	val, err := s.codec.Encode(CookieName, []byte(id))
+	val, err := s.codec.Encode(CookieName, cookiePayload(ident.OrgID, id))
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("encoding session cookie: %w", err)
 	}
 	return val, exp, nil
 }
 
-// Lookup returns the live session named by the cookie value.
-func (s *Sessions) Lookup(ctx context.Context, cookie string) (*Entry, error) {
+// cookiePayload is what the cookie's envelope holds: "<org ID>.<session ID>".
+func cookiePayload(orgID int64, sessionID string) []byte {
+	return []byte(strconv.FormatInt(orgID, 10) + "." + sessionID)
+}
+
+// decode opens a cookie and returns the org and session it names.
+func (s *Sessions) decode(cookie string) (orgID int64, sessionID string, ok bool) {
+	var raw []byte
+	if err := s.codec.Decode(CookieName, cookie, &raw); err != nil {
+		return 0, "", false
+	}
+	org, id, found := strings.Cut(string(raw), ".")
+	if !found || id == "" {
+		return 0, "", false
+	}
+	orgID, err := strconv.ParseInt(org, 10, 64)
+	if err != nil || orgID <= 0 {
+		return 0, "", false
+	}
+	return orgID, id, true
+}
+
+// Lookup returns the live session named by the cookie value, when it
+// belongs to org (AnyOrg: to any org).
+func (s *Sessions) Lookup(ctx context.Context, cookie string, org int64) (*Entry, error) {
 	if cookie == "" || len(cookie) > 512 {
 		return nil, ErrNoSession
 	}
@@ -169,13 +212,16 @@ func (s *Sessions) Lookup(ctx context.Context, cookie string) (*Entry, error) {
 	e := s.byCookie[cookie]
 	s.mu.RUnlock()
 	if e != nil {
+		if org != AnyOrg && e.Identity.OrgID != org {
+			return nil, ErrOtherOrg
+		}
 		if s.alive(e, now) {
 			return e, nil
 		}
 		s.drop(cookie, e)
 		return nil, ErrNoSession
 	}
-	return s.load(ctx, cookie, now)
+	return s.load(ctx, cookie, org, now)
 }
 
 // alive checks the time limits and records use for the idle timeout.
@@ -199,13 +245,16 @@ func (s *Sessions) alive(e *Entry, now int64) bool {
 
 // load checks a cookie the cache does not know: decode it, read the
 // session and the member's identity from the store.
-func (s *Sessions) load(ctx context.Context, cookie string, now int64) (*Entry, error) {
-	var raw []byte
-	if err := s.codec.Decode(CookieName, cookie, &raw); err != nil {
+func (s *Sessions) load(ctx context.Context, cookie string, org, now int64) (*Entry, error) {
+	cookieOrg, id, ok := s.decode(cookie)
+	if !ok {
 		return nil, ErrNoSession
 	}
+	if org != AnyOrg && cookieOrg != org {
+		return nil, ErrOtherOrg
+	}
 	gen := s.gen.Load()
-	sess, err := s.store.SessionByID(ctx, string(raw))
+	sess, err := s.store.SessionByID(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNoSession
 	}
@@ -218,6 +267,11 @@ func (s *Sessions) load(ctx context.Context, cookie string, now int64) (*Entry, 
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The cookie, the session record and the membership must all name
+	// the same org.
+	if sess.OrgID != cookieOrg || ident.OrgID != cookieOrg {
+		return nil, ErrOtherOrg
 	}
 	// A deactivation (or deletion and re-creation) bumps the epoch, so a
 	// session from before it never comes back, even after reactivation.
@@ -337,8 +391,8 @@ func (s *Sessions) Invalidate(memberIDs []string) {
 
 // End ends the session named by the cookie (logout).
 func (s *Sessions) End(ctx context.Context, cookie string) error {
-	var raw []byte
-	if err := s.codec.Decode(CookieName, cookie, &raw); err != nil {
+	_, id, ok := s.decode(cookie)
+	if !ok {
 		return nil
 	}
 	s.mu.Lock()
@@ -346,7 +400,7 @@ func (s *Sessions) End(ctx context.Context, cookie string) error {
 		s.removeLocked(cookie, e)
 	}
 	s.mu.Unlock()
-	return s.store.DeleteSession(ctx, string(raw))
+	return s.store.DeleteSession(ctx, id)
 }
 
 // Flush writes the recorded last-seen times to the store, so the idle

@@ -46,8 +46,8 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	}
 	st.OnChange(func() {
 		// The same wiring as the Caddy app: the feed names changed members.
-		ids, _, _ := st.ChangesSince(ctx, 0)
-		s.Invalidate(ids)
+		ch, _, _ := st.ChangesSince(ctx, 0)
+		s.Invalidate(ch.Members)
 	})
 	return &fixture{store: st, org: org, member: m, s: s}
 }
@@ -58,7 +58,7 @@ func (f *fixture) issue(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.s.Issue(context.Background(), ident, IdPSession{})
+	c, _, err := f.s.Issue(context.Background(), ident, storage.MethodPassword, IdPSession{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,25 +68,25 @@ func (f *fixture) issue(t testing.TB) string {
 func TestLookup(t *testing.T) {
 	f := newFixture(t, Config{})
 	c := f.issue(t)
-	e, err := f.s.Lookup(context.Background(), c)
+	e, err := f.s.Lookup(context.Background(), c, f.org.ID)
 	if err != nil {
 		t.Fatalf("Lookup of a fresh session: %v", err)
 	}
 	if e.Identity.Email != "alice@acme.com" || e.Name != "Alice Archer" || e.HRole[0] != "member" || e.HOrg[0] != "acme" {
 		t.Errorf("entry = %+v", e)
 	}
-	again, _ := f.s.Lookup(context.Background(), c)
+	again, _ := f.s.Lookup(context.Background(), c, f.org.ID)
 	if again != e {
 		t.Error("second Lookup did not come from the cache")
 	}
 	for _, bad := range []string{"", "garbage", c[:len(c)-2] + "xx", string(make([]byte, 600))} {
-		if _, err := f.s.Lookup(context.Background(), bad); !errors.Is(err, ErrNoSession) {
+		if _, err := f.s.Lookup(context.Background(), bad, f.org.ID); !errors.Is(err, ErrNoSession) {
 			t.Errorf("Lookup(%.20q) = %v, want ErrNoSession", bad, err)
 		}
 	}
 	// A cookie made with another key is refused.
 	other := newFixture(t, Config{Key: []byte("another key another key another key!")})
-	if _, err := other.s.Lookup(context.Background(), c); !errors.Is(err, ErrNoSession) {
+	if _, err := other.s.Lookup(context.Background(), c, AnyOrg); !errors.Is(err, ErrNoSession) {
 		t.Errorf("cookie under another key: %v, want ErrNoSession", err)
 	}
 }
@@ -95,22 +95,22 @@ func TestDeactivationEndsSessions(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, Config{})
 	c := f.issue(t)
-	if _, err := f.s.Lookup(ctx, c); err != nil {
+	if _, err := f.s.Lookup(ctx, c, f.org.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.SetActive(ctx, f.org.ID, f.member.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Lookup(ctx, c); !errors.Is(err, ErrNoSession) {
+	if _, err := f.s.Lookup(ctx, c, f.org.ID); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("Lookup after deactivation = %v, want ErrNoSession", err)
 	}
 	if _, err := f.store.SetActive(ctx, f.org.ID, f.member.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Lookup(ctx, c); !errors.Is(err, ErrNoSession) {
+	if _, err := f.s.Lookup(ctx, c, f.org.ID); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("Lookup after reactivation = %v; an old session must not come back", err)
 	}
-	if _, err := f.s.Lookup(ctx, f.issue(t)); err != nil {
+	if _, err := f.s.Lookup(ctx, f.issue(t), f.org.ID); err != nil {
 		t.Fatalf("a new session after reactivation: %v", err)
 	}
 }
@@ -119,13 +119,13 @@ func TestRoleChangeShowsOnNextRequest(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, Config{})
 	c := f.issue(t)
-	if _, err := f.s.Lookup(ctx, c); err != nil {
+	if _, err := f.s.Lookup(ctx, c, f.org.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.SetRole(ctx, f.org.ID, f.member.ID, storage.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	e, err := f.s.Lookup(ctx, c)
+	e, err := f.s.Lookup(ctx, c, f.org.ID)
 	if err != nil || e.HRole[0] != "admin" {
 		t.Fatalf("after set-role, Lookup = %+v, %v; want role admin", e, err)
 	}
@@ -146,7 +146,7 @@ func TestTimeLimits(t *testing.T) {
 		{11 * time.Minute, false}, // idle passed
 	} {
 		now = now.Add(step.advance)
-		_, err := f.s.Lookup(ctx, c)
+		_, err := f.s.Lookup(ctx, c, f.org.ID)
 		if (err == nil) != step.alive {
 			t.Fatalf("after %s: Lookup = %v, want alive=%v", step.advance, err, step.alive)
 		}
@@ -154,7 +154,7 @@ func TestTimeLimits(t *testing.T) {
 	c = f.issue(t)
 	for i := 0; i < 7; i++ { // used every 9 minutes, never idle, but absolute lifetime ends it
 		now = now.Add(9 * time.Minute)
-		_, err := f.s.Lookup(ctx, c)
+		_, err := f.s.Lookup(ctx, c, f.org.ID)
 		if want := i < 6; (err == nil) != want {
 			t.Fatalf("at %d min: Lookup = %v, want alive=%v", (i+1)*9, err, want)
 		}
@@ -165,7 +165,7 @@ func TestIssueRespectsIdPBound(t *testing.T) {
 	f := newFixture(t, Config{Lifetime: 12 * time.Hour})
 	ident, _ := f.store.Identity(context.Background(), f.member.ID)
 	bound := time.Now().Add(time.Hour)
-	_, exp, err := f.s.Issue(context.Background(), ident, IdPSession{NotAfter: bound})
+	_, exp, err := f.s.Issue(context.Background(), ident, storage.MethodPassword, IdPSession{NotAfter: bound})
 	if err != nil || !exp.Equal(bound) {
 		t.Fatalf("Issue with SessionNotOnOrAfter = %v, %v; want %v", exp, err, bound)
 	}
@@ -174,7 +174,7 @@ func TestIssueRespectsIdPBound(t *testing.T) {
 func TestCacheIsBounded(t *testing.T) {
 	f := newFixture(t, Config{MaxCached: 10})
 	for i := 0; i < 50; i++ {
-		if _, err := f.s.Lookup(context.Background(), f.issue(t)); err != nil {
+		if _, err := f.s.Lookup(context.Background(), f.issue(t), f.org.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,13 +187,13 @@ func BenchmarkLookupCached(b *testing.B) {
 	f := newFixture(b, Config{})
 	c := f.issue(b)
 	ctx := context.Background()
-	if _, err := f.s.Lookup(ctx, c); err != nil {
+	if _, err := f.s.Lookup(ctx, c, f.org.ID); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := f.s.Lookup(ctx, c); err != nil {
+		if _, err := f.s.Lookup(ctx, c, f.org.ID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -230,7 +230,7 @@ func TestHeaderValuesHaveNoControlCharacters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := f.s.Lookup(ctx, f.issue(t))
+	e, err := f.s.Lookup(ctx, f.issue(t), f.org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,7 @@ func (s *Store) SyncConfigDomains(ctx context.Context, orgID int64, domains []st
 	if err != nil {
 		return fmt.Errorf("syncing config domains: %w", err)
 	}
+	s.changed()
 	return nil
 }
 
@@ -127,6 +128,7 @@ func (s *Store) MarkDomainVerified(ctx context.Context, orgID int64, domain stri
 	if err != nil {
 		return d, fmt.Errorf("verifying domain %q: %w", domain, err)
 	}
+	s.changed()
 	return d, nil
 }
 
@@ -150,5 +152,19 @@ func (s *Store) RemoveDomain(ctx context.Context, orgID int64, domain string) er
 	if err := s.execOne(ctx, "DELETE FROM domains WHERE org_id = ? AND name = ?", orgID, domain); err != nil {
 		return fmt.Errorf("removing domain %q: %w", domain, err)
 	}
+	s.changed()
 	return nil
+}
+
+// ListVerifiedDomains returns every verified domain with its org, by name.
+func (s *Store) ListVerifiedDomains(ctx context.Context) ([]storage.VerifiedDomain, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT name, org_id FROM domains WHERE status = 'verified' ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("listing verified domains: %w", err)
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (storage.VerifiedDomain, error) {
+		var d storage.VerifiedDomain
+		err := row.Scan(&d.Name, &d.OrgID)
+		return d, err
+	})
 }

@@ -157,6 +157,16 @@ func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member
 // deactivation the same way.
 func (s *Store) updateMember(ctx context.Context, tx *sql.Tx, orgID int64, cur, in storage.Member) (storage.Member, error) {
 	if in.Email != "" && in.Email != cur.Email {
+		// The email is the account's, which other orgs may share: only
+		// an org that has the account to itself may change it.
+		var others int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM memberships WHERE account_id = ? AND org_id != ?",
+			cur.AccountID, orgID).Scan(&others); err != nil {
+			return storage.Member{}, err
+		}
+		if others > 0 {
+			return storage.Member{}, storage.ErrSharedAccount
+		}
 		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET email = ? WHERE id = ?", in.Email, cur.AccountID); err != nil {
 			if isUnique(err) {
 				return storage.Member{}, fmt.Errorf("email %q is taken: %w", in.Email, storage.ErrConflict)
@@ -198,13 +208,23 @@ func (s *Store) SetActive(ctx context.Context, orgID int64, id string, active bo
 func (s *Store) SetRole(ctx context.Context, orgID int64, id string, role storage.Role) (storage.Member, error) {
 	var m storage.Member
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE memberships SET role = ?, updated_at = ?, version = version + 1 WHERE org_id = ? AND id = ?",
-			string(role), unix(s.now()), orgID, id)
+		cur, err := memberByID(ctx, s.cached(tx), orgID, id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
+		if cur.Role == storage.RoleOwner && role != storage.RoleOwner {
+			var owners int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'",
+				orgID).Scan(&owners); err != nil {
+				return err
+			}
+			if owners <= 1 {
+				return storage.ErrLastOwner
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE memberships SET role = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+			string(role), unix(s.now()), id); err != nil {
+			return err
 		}
 		m, err = memberByID(ctx, s.cached(tx), orgID, id)
 		return err
@@ -284,7 +304,7 @@ func pageBounds(p storage.Page) (offset, limit int) {
 func (s *Store) Identity(ctx context.Context, memberID string) (storage.Identity, error) {
 	var id storage.Identity
 	var role string
-	err := s.reader().QueryRowContext(ctx, qIdentity, memberID).Scan(&id.MemberID, &id.OrgName, &id.Email, &id.GivenName, &id.FamilyName, &role, &id.Active, &id.Epoch)
+	err := s.reader().QueryRowContext(ctx, qIdentity, memberID).Scan(&id.MemberID, &id.OrgID, &id.OrgName, &id.Email, &id.GivenName, &id.FamilyName, &role, &id.Active, &id.Epoch)
 	if err != nil {
 		return id, notFound(err, fmt.Sprintf("member %q", memberID))
 	}
@@ -295,11 +315,12 @@ func (s *Store) Identity(ctx context.Context, memberID string) (storage.Identity
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var name, teamRole string
+		if err := rows.Scan(&name, &teamRole); err != nil {
 			return id, err
 		}
 		id.Teams = append(id.Teams, name)
+		id.Role = storage.EffectiveRole(id.Role, storage.Role(teamRole))
 	}
 	return id, rows.Err()
 }

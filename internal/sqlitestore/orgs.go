@@ -35,6 +35,7 @@ func (s *Store) EnsureOrg(ctx context.Context, name string, fromConfig bool) (st
 	if err != nil {
 		return storage.Org{}, fmt.Errorf("ensuring org %q: %w", name, err)
 	}
+	s.changed()
 	return o, nil
 }
 
@@ -53,6 +54,7 @@ func (s *Store) CreateOrg(ctx context.Context, name string) (storage.Org, error)
 	if err != nil {
 		return storage.Org{}, fmt.Errorf("creating org %q: %w", name, err)
 	}
+	s.changed()
 	return o, nil
 }
 
@@ -61,6 +63,15 @@ func (s *Store) OrgByName(ctx context.Context, name string) (storage.Org, error)
 	o, err := scanOrg(s.r.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM orgs WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("org %q: %w", name, storage.ErrNotFound)
+	}
+	return o, err
+}
+
+// OrgByID returns the org with this ID or ErrNotFound.
+func (s *Store) OrgByID(ctx context.Context, id int64) (storage.Org, error) {
+	o, err := scanOrg(s.r.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM orgs WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, fmt.Errorf("org %d: %w", id, storage.ErrNotFound)
 	}
 	return o, err
 }

@@ -50,7 +50,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session, granted
 			}
 		}
 		_, err := s.cached(tx).ExecContext(ctx, qInsertSession,
-			sess.ID, sess.MemberID, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen, sess.NameID, sess.SessionIndex)
+			sess.ID, sess.MemberID, sess.OrgID, sess.Method, sess.Epoch, sess.CreatedAt, sess.ExpiresAt, sess.LastSeen, sess.NameID, sess.SessionIndex)
 		return err
 	})
 	if errors.Is(err, storage.ErrReplayed) {
@@ -66,7 +66,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session, granted
 func (s *Store) SessionByID(ctx context.Context, id string) (storage.Session, error) {
 	var sess storage.Session
 	err := s.reader().QueryRowContext(ctx, qSessionByID, id).
-		Scan(&sess.ID, &sess.MemberID, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen, &sess.NameID, &sess.SessionIndex)
+		Scan(&sess.ID, &sess.MemberID, &sess.OrgID, &sess.Method, &sess.Epoch, &sess.CreatedAt, &sess.ExpiresAt, &sess.LastSeen, &sess.NameID, &sess.SessionIndex)
 	return sess, notFound(err, "session")
 }
 
@@ -156,4 +156,23 @@ func (s *Store) EnsureSetting(ctx context.Context, key string, value []byte) ([]
 		return nil, fmt.Errorf("reading setting %q: %w", key, err)
 	}
 	return out, err
+}
+
+// PutSetting stores value under key.
+func (s *Store) PutSetting(ctx context.Context, key string, value []byte) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storing setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// Setting returns the value stored under key.
+func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := s.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&out)
+	return out, notFound(err, fmt.Sprintf("setting %q", key))
 }

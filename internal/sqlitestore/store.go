@@ -56,6 +56,12 @@ var _ storage.Store = (*Store)(nil)
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, 0)
+}
+
+// open is Open with the schema brought up to version upTo (0: the newest),
+// for tests that make a database as an older binary left it.
+func open(ctx context.Context, path string, upTo int) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("database path is empty")
 	}
@@ -71,7 +77,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, upTo); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
 	}
@@ -83,6 +89,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	s.r = r
+	if upTo > 0 {
+		// An old schema is only for writing rows by hand; the prepared
+		// statements need the newest.
+		return s, nil
+	}
 	if err := s.prepareWriter(ctx); err != nil {
 		r.Close()
 		w.Close()
@@ -121,8 +132,9 @@ func (s *Store) Close() error {
 }
 
 // migrate applies, in order, every embedded migration newer than the
-// database's user_version, each in its own transaction.
-func (s *Store) migrate(ctx context.Context) error {
+// database's user_version (up to version upTo, when not 0), each in its
+// own transaction.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
@@ -137,7 +149,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for i, name := range names {
 		version := i + 1
-		if version <= current {
+		if version <= current || upTo > 0 && version > upTo {
 			continue
 		}
 		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
@@ -224,29 +236,36 @@ func (s *Store) changed() {
 	}
 }
 
-// ChangesSince returns member IDs changed after seq and the newest seq.
-func (s *Store) ChangesSince(ctx context.Context, seq int64) ([]string, int64, error) {
+// ChangesSince returns the members and orgs changed after seq and the
+// newest seq.
+func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
 	var last int64
 	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
-		return nil, 0, fmt.Errorf("reading change feed: %w", err)
+		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
 	}
 	if seq < 0 || last <= seq {
-		return nil, last, nil
+		return storage.Changes{}, last, nil
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
+	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading change feed: %w", err)
+		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
+	var ch storage.Changes
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, 0, err
+		var member string
+		var org int64
+		if err := rows.Scan(&member, &org); err != nil {
+			return storage.Changes{}, 0, err
 		}
-		ids = append(ids, id)
+		if member != "" {
+			ch.Members = append(ch.Members, member)
+		}
+		if org != 0 {
+			ch.Orgs = append(ch.Orgs, org)
+		}
 	}
-	return ids, last, rows.Err()
+	return ch, last, rows.Err()
 }
 
 // isUnique reports whether err is a SQLite uniqueness violation.

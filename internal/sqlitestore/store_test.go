@@ -89,9 +89,9 @@ func TestMemberLifecycle(t *testing.T) {
 	if d.Active || d.Epoch != m.Epoch+1 {
 		t.Fatalf("deactivated = %+v; want inactive with a new epoch", d)
 	}
-	ids, _, err := s.ChangesSince(ctx, seq)
-	if err != nil || len(ids) != 1 || ids[0] != m.ID {
-		t.Fatalf("ChangesSince = %v, %v; want [%s]", ids, err, m.ID)
+	ch, _, err := s.ChangesSince(ctx, seq)
+	if err != nil || len(ch.Members) != 1 || ch.Members[0] != m.ID || len(ch.Orgs) != 0 {
+		t.Fatalf("ChangesSince = %+v, %v; want members [%s] and no orgs", ch, err, m.ID)
 	}
 	r, err := s.SetActive(ctx, acme.ID, m.ID, true)
 	if err != nil || !r.Active || r.Epoch != d.Epoch {

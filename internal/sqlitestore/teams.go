@@ -11,12 +11,14 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-const teamColumns = "id, org_id, name, external_id, created_at, updated_at, version"
+const teamColumns = "id, org_id, name, external_id, role, created_at, updated_at, version"
 
 func scanTeam(row interface{ Scan(...any) error }) (storage.Team, error) {
 	var t storage.Team
 	var created, updated int64
-	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &created, &updated, &t.Version)
+	var role string
+	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &role, &created, &updated, &t.Version)
+	t.Role = storage.Role(role)
 	t.CreatedAt, t.UpdatedAt = fromUnix(created), fromUnix(updated)
 	return t, err
 }
@@ -184,6 +186,32 @@ func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(
 	})
 	if err != nil {
 		return out, fmt.Errorf("updating team %q: %w", id, err)
+	}
+	s.changed()
+	return out, nil
+}
+
+// SetTeamRole sets the role the team grants its members; a trigger puts
+// its members on the change feed, so their next request shows it.
+func (s *Store) SetTeamRole(ctx context.Context, orgID int64, id string, role storage.Role) (storage.Team, error) {
+	if role == storage.RoleOwner {
+		return storage.Team{}, fmt.Errorf("setting role of team %q: a team cannot grant owner: %w", id, storage.ErrConflict)
+	}
+	var out storage.Team
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE teams SET role = ?, updated_at = ?, version = version + 1 WHERE org_id = ? AND id = ?",
+			string(role), unix(s.now()), orgID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("team %q: %w", id, storage.ErrNotFound)
+		}
+		out, err = teamByID(ctx, tx, orgID, id)
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("setting role of team %q: %w", id, err)
 	}
 	s.changed()
 	return out, nil

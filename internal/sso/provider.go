@@ -109,7 +109,7 @@ type Provider struct {
 
 // New checks cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
-	if cfg.IDP == nil || len(cfg.IDP.IDPSSODescriptors) == 0 {
+	if cfg.IDP == nil {
 		return nil, errors.New("no identity provider configured")
 	}
 	if cfg.ReplayCache == nil {
@@ -118,13 +118,28 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.ClockSkew > MaxClockSkew {
 		return nil, fmt.Errorf("clock skew %s is above the supported %s", cfg.ClockSkew, MaxClockSkew)
 	}
-	if n, err := countSigningCerts(cfg.IDP); err != nil || n == 0 {
-		return nil, fmt.Errorf("identity provider has no usable signing certificate: %v", err)
-	}
-	if idpSSOURL(cfg.IDP) == "" {
-		return nil, errors.New("identity provider has no HTTP-Redirect SingleSignOnService")
+	if err := CheckIDP(cfg.IDP); err != nil {
+		return nil, err
 	}
 	return &Provider{cfg: cfg, sps: map[string]*saml.ServiceProvider{}}, nil
+}
+
+// CheckIDP reports what makes IdP metadata unusable for sign-in: no IdP
+// role, no signing certificate that parses, or no HTTP-Redirect
+// SingleSignOnService.
+func CheckIDP(ed *saml.EntityDescriptor) error {
+	if ed == nil || len(ed.IDPSSODescriptors) == 0 {
+		return errors.New("the metadata describes no identity provider (no IDPSSODescriptor)")
+	}
+	if n, err := countSigningCerts(ed); err != nil {
+		return fmt.Errorf("the identity provider's signing certificate does not parse: %v", err)
+	} else if n == 0 {
+		return errors.New("the identity provider has no signing certificate")
+	}
+	if idpSSOURL(ed) == "" {
+		return errors.New("the identity provider has no HTTP-Redirect SingleSignOnService")
+	}
+	return nil
 }
 
 // IDPMetadata builds IdP metadata from the three values an IdP's setup page

@@ -5,6 +5,28 @@
 // PostgreSQL backend for several replicas would implement the same
 // interface.
 //
+// Tenant isolation. Orgs are tenants: nothing one org's people, tokens or
+// IdP do may read or change what another org sees. The rule that keeps it
+// so, for every backend and every caller:
+//
+//   - Every method that reads or writes an org's records takes the org's ID
+//     and matches every row on it, IDs from a URL included: a member, team,
+//     token, domain or test ID of another org is ErrNotFound, never a row.
+//   - That org ID comes only from what the request proves, never from what
+//     it says: the bearer token's record (TokenByHash) in the sidecar, the
+//     session's record (SessionByID, whose OrgID the gate compares with the
+//     org its cookie is bound to) or the gate's pinned org in the gate, and
+//     the org named by the ACS path only after that org's own IdP signed the
+//     response. A body, query or header never names the org.
+//   - What several orgs share (an account: its email and password) changes
+//     only where no other org sees it: UpdateMember refuses a new email for
+//     an account that is a member of another org (ErrSharedAccount). Names,
+//     external IDs, roles and states are kept per membership.
+//   - Methods without an org (Identity, SessionByID, TokenByHash,
+//     ListConnections, ListVerifiedDomains) serve the gate, the sidecar's
+//     authentication and the tenant registry; their callers scope what they
+//     return by the org the record itself names.
+//
 // Errors: a method returns ErrNotFound when the thing it names does not exist
 // (in the org it was asked about), ErrConflict when a uniqueness rule would be
 // broken, and wraps either with context. Any other error is a technical
@@ -42,6 +64,7 @@ type Store interface {
 	SettingStore
 	ChangeFeed
 	SCIMStore
+	ConnectionStore
 
 	// Close releases the backend's resources.
 	Close() error
@@ -56,6 +79,8 @@ type OrgStore interface {
 	CreateOrg(ctx context.Context, name string) (Org, error)
 	// OrgByName returns the named org or ErrNotFound.
 	OrgByName(ctx context.Context, name string) (Org, error)
+	// OrgByID returns the org with this ID or ErrNotFound.
+	OrgByID(ctx context.Context, id int64) (Org, error)
 	// ListOrgs returns every org, by name.
 	ListOrgs(ctx context.Context) ([]Org, error)
 }
@@ -82,15 +107,17 @@ type MemberStore interface {
 	// SetActive activates or deactivates a member. Deactivation bumps the
 	// epoch, ending the member's sessions.
 	SetActive(ctx context.Context, orgID int64, id string, active bool) (Member, error)
-	// SetRole changes a member's role.
+	// SetRole changes a member's role; ErrLastOwner when it would leave
+	// the org without an owner.
 	SetRole(ctx context.Context, orgID int64, id string, role Role) (Member, error)
 	// DeleteMember removes the membership, ends its sessions, and removes the
 	// account when it belongs to no other org.
 	DeleteMember(ctx context.Context, orgID int64, id string) error
 	// ListMembers returns a page of the org's members in a stable order.
 	ListMembers(ctx context.Context, orgID int64, page Page) ([]Member, int, error)
-	// Identity returns what the gate tells the app about a member: the
-	// current names, role, team names and state.
+	// Identity returns what the gate tells the app about a member: its
+	// org, current names, effective role (the highest of its own and its
+	// teams' roles), team names and state.
 	Identity(ctx context.Context, memberID string) (Identity, error)
 }
 
@@ -107,8 +134,11 @@ type TeamStore interface {
 	DeleteTeam(ctx context.Context, orgID int64, id string) error
 	// UpdateTeam applies fn to the team and its member IDs inside one
 	// transaction, then stores the result. Concurrent updates to one team
-	// are serialized, so none is lost.
+	// are serialized, so none is lost. The team's role is not changed.
 	UpdateTeam(ctx context.Context, orgID int64, id string, fn func(*Team) error) (Team, error)
+	// SetTeamRole sets the role the team grants its members: admin,
+	// member, or "" for none. A team never grants owner.
+	SetTeamRole(ctx context.Context, orgID int64, id string, role Role) (Team, error)
 }
 
 // DomainStore manages claimed email domains.
@@ -134,6 +164,8 @@ type DomainStore interface {
 	ListDomains(ctx context.Context, orgID int64) ([]Domain, error)
 	// RemoveDomain deletes the org's claim.
 	RemoveDomain(ctx context.Context, orgID int64, domain string) error
+	// ListVerifiedDomains returns every verified domain with its org.
+	ListVerifiedDomains(ctx context.Context) ([]VerifiedDomain, error)
 }
 
 // TokenStore manages bearer tokens for the sidecar. Only a hash of each
@@ -147,6 +179,8 @@ type TokenStore interface {
 	ListTokens(ctx context.Context, orgID int64) ([]Token, error)
 	// RevokeToken deletes one of the org's tokens.
 	RevokeToken(ctx context.Context, orgID int64, id string) error
+	// TouchToken records that the token was used at (unix seconds).
+	TouchToken(ctx context.Context, id string, at int64) error
 }
 
 // CredentialStore keeps password hashes of accounts.
@@ -201,14 +235,19 @@ type SettingStore interface {
 	// EnsureSetting returns the stored value of key, storing value first
 	// if there is none. Every caller gets the same value.
 	EnsureSetting(ctx context.Context, key string, value []byte) ([]byte, error)
+	// PutSetting stores value under key, replacing what was there.
+	PutSetting(ctx context.Context, key string, value []byte) error
+	// Setting returns the value stored under key or ErrNotFound.
+	Setting(ctx context.Context, key string) ([]byte, error)
 }
 
-// ChangeFeed tells caches which members changed, by any process.
+// ChangeFeed tells caches which members and orgs changed, by any process.
 type ChangeFeed interface {
-	// ChangesSince returns the IDs of members whose identity (state, role,
-	// names, teams) changed after seq, and the newest seq. A seq of -1
-	// returns no IDs and the current seq.
-	ChangesSince(ctx context.Context, seq int64) ([]string, int64, error)
+	// ChangesSince returns the members whose identity (state, role, names,
+	// teams) changed after seq, the orgs whose connection, domains or
+	// existence changed, and the newest seq. A seq of -1 returns nothing
+	// and the current seq.
+	ChangesSince(ctx context.Context, seq int64) (Changes, int64, error)
 	// OnChange registers fn to run synchronously after every write made
 	// through this Store value that may change an identity.
 	OnChange(fn func())

@@ -32,6 +32,52 @@ func ParseRole(s string) (Role, error) {
 // Privileged reports whether the role may use break-glass password login.
 func (r Role) Privileged() bool { return r == RoleOwner || r == RoleAdmin }
 
+// rank orders roles; an unknown role ranks below member.
+func (r Role) rank() int {
+	switch r {
+	case RoleOwner:
+		return 3
+	case RoleAdmin:
+		return 2
+	case RoleMember:
+		return 1
+	}
+	return 0
+}
+
+// EffectiveRole is the highest of a member's own role and the roles its
+// teams grant. A team never grants owner, whatever it holds.
+func EffectiveRole(own Role, teamRoles ...Role) Role {
+	best := own
+	for _, r := range teamRoles {
+		if r == RoleOwner {
+			continue
+		}
+		if r.rank() > best.rank() {
+			best = r
+		}
+	}
+	return best
+}
+
+// ParseTeamRole returns the role a team may grant: admin, member, or ""
+// (none, also spelled "none").
+func ParseTeamRole(s string) (Role, error) {
+	switch s {
+	case "", "none":
+		return "", nil
+	case string(RoleAdmin), string(RoleMember):
+		return Role(s), nil
+	case string(RoleOwner):
+		return "", fmt.Errorf("a team cannot grant the owner role; make owners one by one")
+	}
+	return "", fmt.Errorf("unknown team role %q (want admin, member or none)", s)
+}
+
+// ErrLastOwner reports a role change that would leave an org without an
+// owner. It matches ErrConflict too.
+var ErrLastOwner = fmt.Errorf("the organization would have no owner left: %w", ErrConflict)
+
 // Scope is what a bearer token may do.
 type Scope string
 
@@ -97,12 +143,15 @@ type Member struct {
 // Identity is what the gate passes to the app about a signed-in member.
 type Identity struct {
 	MemberID   string
+	OrgID      int64
 	OrgName    string
 	Email      string
 	GivenName  string
 	FamilyName string
-	Role       Role
-	Teams      []string
+	// Role is the effective role: the highest of the member's own and its
+	// teams' roles.
+	Role  Role
+	Teams []string
 	Active     bool
 	Epoch      int64
 }
@@ -113,6 +162,9 @@ type Team struct {
 	OrgID      int64
 	Name       string
 	ExternalID string
+	// Role is what the team grants its members (admin or member), or ""
+	// for nothing.
+	Role Role
 	// MemberIDs lists member IDs, sorted.
 	MemberIDs []string
 	CreatedAt time.Time
@@ -147,10 +199,18 @@ type Token struct {
 	LastUsedAt time.Time
 }
 
-// Session is a sign-in session. Times are unix seconds.
+// Session methods: how a session began.
+const (
+	MethodSAML     = "saml"
+	MethodPassword = "password"
+)
+
+// Session is a sign-in session of one org. Times are unix seconds.
 type Session struct {
 	ID        string
 	MemberID  string
+	OrgID     int64
+	Method    string
 	Epoch     int64
 	CreatedAt int64
 	ExpiresAt int64

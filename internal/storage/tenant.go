@@ -1,0 +1,131 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ErrSharedAccount reports a change to what several orgs share (an
+// account's email) asked for by one of them. It matches ErrConflict too.
+var ErrSharedAccount = fmt.Errorf("the account is also a member of another organization: %w", ErrConflict)
+
+// ConnectionState is where an org's SSO connection is in its life:
+// draft (being set up) → tested (a test sign-in succeeded) → enabled
+// (signs people in) ⇄ disabled.
+type ConnectionState string
+
+// The connection states.
+const (
+	ConnectionDraft    ConnectionState = "draft"
+	ConnectionTested   ConnectionState = "tested"
+	ConnectionEnabled  ConnectionState = "enabled"
+	ConnectionDisabled ConnectionState = "disabled"
+)
+
+// Connection is an org's SSO connection: its IdP (explicit values, or
+// metadata by URL or document), its single-logout URL and the org's
+// sign-in switches.
+type Connection struct {
+	OrgID int64
+	// IDPSSOURL is the IdP's "Authentication URL", IDPIssuer its "Issuer
+	// URL", IDPCertificates its "Public Certificates" as PEM blocks.
+	IDPSSOURL       string
+	IDPIssuer       string
+	IDPCertificates string
+	// IDPMetadataURL is where the IdP publishes its metadata;
+	// IDPMetadataXML the document itself (as given, or the last good copy
+	// fetched from the URL).
+	IDPMetadataURL string
+	IDPMetadataXML string
+	// IDPSLOURL is the IdP's single-logout URL.
+	IDPSLOURL string
+
+	RequireSSO        bool
+	IDPManagedAccess  bool
+	AllowIDPInitiated bool
+
+	State ConnectionState
+	// Pinned names the fields a Caddyfile sets; they cannot be changed
+	// through the admin API or the CLI.
+	Pinned []string
+
+	TestedAt  time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version grows with every change.
+	Version int64
+}
+
+// NewConnection is the connection of an org that has none yet: a draft
+// that accepts IdP-initiated sign-ins once enabled, as SPEC's default.
+func NewConnection(orgID int64) Connection {
+	return Connection{OrgID: orgID, State: ConnectionDraft, AllowIDPInitiated: true}
+}
+
+// IsPinned reports whether a Caddyfile sets field.
+func (c Connection) IsPinned(field string) bool {
+	for _, p := range c.Pinned {
+		if p == field {
+			return true
+		}
+	}
+	return false
+}
+
+// SSOTest is a test sign-in of an org's connection.
+type SSOTest struct {
+	ID    string
+	OrgID int64
+	// ConnectionVersion is the version of the connection it tests: a
+	// success moves that version, and no later one, to tested.
+	ConnectionVersion int64
+	CreatedAt         time.Time
+	ExpiresAt         time.Time
+	FinishedAt        time.Time
+	OK                bool
+	// Outcome is what came back, as a JSON object (names, attributes,
+	// the rules and their results); never the assertion itself.
+	Outcome []byte
+}
+
+// ConnectionStore keeps orgs' SSO connections and their test sign-ins.
+type ConnectionStore interface {
+	// Connection returns the org's connection, or ErrNotFound when it has
+	// none yet.
+	Connection(ctx context.Context, orgID int64) (Connection, error)
+	// ListConnections returns every org's connection.
+	ListConnections(ctx context.Context) ([]Connection, error)
+	// ModifyConnection applies fn to the org's connection (NewConnection
+	// when it has none) inside one write transaction and stores the
+	// result; when fn returns an error nothing is written. When the state
+	// leaves enabled, the org's SAML sessions end in the same write.
+	ModifyConnection(ctx context.Context, orgID int64, fn func(*Connection) error) (Connection, error)
+	// CreateSSOTest records a test sign-in about to start.
+	CreateSSOTest(ctx context.Context, t SSOTest) error
+	// SSOTest returns the org's test or ErrNotFound.
+	SSOTest(ctx context.Context, orgID int64, id string) (SSOTest, error)
+	// FinishSSOTest records a test's outcome, once: ErrConflict when it is
+	// finished already. When ok and the connection is still the version
+	// tested and a draft, the connection becomes tested in the same write.
+	FinishSSOTest(ctx context.Context, orgID int64, id string, ok bool, outcome []byte) (SSOTest, error)
+	// LatestSSOTest returns the org's newest finished test or ErrNotFound.
+	LatestSSOTest(ctx context.Context, orgID int64) (SSOTest, error)
+}
+
+// VerifiedDomain is a domain verified by an org, for home-realm discovery.
+type VerifiedDomain struct {
+	Name  string
+	OrgID int64
+}
+
+// Changes is what the change feed reports: members whose identity may
+// show something else now, and orgs whose connection, domains or
+// existence changed.
+type Changes struct {
+	Members []string
+	Orgs    []int64
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool { return len(c.Members) == 0 && len(c.Orgs) == 0 }
