@@ -150,10 +150,10 @@ type Identity struct {
 	FamilyName string
 	// Role is the effective role: the highest of the member's own and its
 	// teams' roles.
-	Role  Role
-	Teams []string
-	Active     bool
-	Epoch      int64
+	Role   Role
+	Teams  []string
+	Active bool
+	Epoch  int64
 }
 
 // Team is a named set of an org's members; its ID is the SCIM Group id.
