@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,9 +68,21 @@ type App struct {
 // declarations collects what handlers declare about orgs while the config
 // is provisioned; Start writes it to the store.
 type declarations struct {
-	mu      sync.Mutex
-	orgs    map[string]bool
-	domains map[string][]string // org name → config domains
+	mu       sync.Mutex
+	orgs     map[string]*orgDeclaration
+	gateURLs map[string]string // tenant.GateURLKey → gate URL
+	err      error             // a conflict between two handlers
+}
+
+// orgDeclaration is what a Caddyfile says about one org: the domains it
+// vouches for, and what it pins of the org's connection: its IdP (nil
+// when the connection is the store's) and switches (field names).
+type orgDeclaration struct {
+	domains []string
+	idp     *storage.Connection
+	pins    []string
+	// the switches' pinned values
+	requireSSO, idpManagedAccess, allowIDPInitiated bool
 }
 
 // DatabaseConfig selects the store backend.
@@ -90,7 +104,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or joins) the store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.decl = &declarations{orgs: map[string]bool{}, domains: map[string][]string{}}
+	a.decl = &declarations{orgs: map[string]*orgDeclaration{}, gateURLs: map[string]string{}}
 	a.path = DefaultDatabasePath()
 	if a.Database != nil && a.Database.Path != "" {
 		a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
@@ -122,11 +136,16 @@ func (a *App) Validate() error {
 }
 
 // Start writes what the config declares about orgs to the store: the orgs
-// themselves and their domain lines, so that a sidecar in another process
-// sees them. A domain line removed from the config is no longer claimed.
+// themselves, their domain lines and what the Caddyfile pins of their
+// connections, so that a sidecar in another process sees them; and where
+// each gate serves. A domain line removed from the config is no longer
+// claimed; a pin removed from a gate of this config is lifted.
 func (a *App) Start() error {
 	a.decl.mu.Lock()
 	defer a.decl.mu.Unlock()
+	if a.decl.err != nil {
+		return a.decl.err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	names := make([]string, 0, len(a.decl.orgs))
@@ -135,18 +154,73 @@ func (a *App) Start() error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		d := a.decl.orgs[name]
 		org, err := a.shared.EnsureOrg(ctx, name, true)
 		if err != nil {
 			return err
 		}
-		if err := a.shared.SyncConfigDomains(ctx, org.ID, a.decl.domains[name]); err != nil {
+		if err := a.shared.SyncConfigDomains(ctx, org.ID, d.domains); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("org %q: %w", name, err)
 			}
 			return err
 		}
+		if err := a.pinConnection(ctx, org.ID, d); err != nil {
+			return fmt.Errorf("org %q: %w", name, err)
+		}
 	}
+	for key, u := range a.decl.gateURLs {
+		if cur, err := a.shared.Setting(ctx, key); err == nil && string(cur) == u {
+			continue
+		}
+		if err := a.shared.PutSetting(ctx, key, []byte(u)); err != nil {
+			return err
+		}
+	}
+	a.logger.Info("organizations loaded", zap.Stringer("registry", a.shared.registry))
 	return nil
+}
+
+// pinConnection writes what a Caddyfile sets of an org's connection, and
+// marks those fields pinned: the admin API and the CLI show them, read
+// only. Nothing is written when nothing changed, so a reload or a second
+// replica does not make every cache reload.
+func (a *App) pinConnection(ctx context.Context, orgID int64, d *orgDeclaration) error {
+	_, err := a.shared.ModifyConnection(ctx, orgID, func(c *storage.Connection) error {
+		before := *c
+		before.Pinned = append([]string(nil), c.Pinned...)
+		pins := append([]string(nil), d.pins...)
+		if d.idp != nil {
+			c.IDPSSOURL, c.IDPIssuer, c.IDPCertificates = d.idp.IDPSSOURL, d.idp.IDPIssuer, d.idp.IDPCertificates
+			c.IDPMetadataURL, c.IDPMetadataXML = d.idp.IDPMetadataURL, d.idp.IDPMetadataXML
+			c.State = storage.ConnectionEnabled
+			pins = append(pins, tenant.FieldIDPSSOURL, tenant.FieldIDPIssuer, tenant.FieldIDPCertificates,
+				tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML, tenant.FieldState)
+		}
+		for _, p := range d.pins {
+			switch p {
+			case tenant.FieldRequireSSO:
+				c.RequireSSO = d.requireSSO
+			case tenant.FieldIDPManagedAccess:
+				c.IDPManagedAccess = d.idpManagedAccess
+			case tenant.FieldAllowIDPInitiated:
+				c.AllowIDPInitiated = d.allowIDPInitiated
+			}
+		}
+		sort.Strings(pins)
+		c.Pinned = pins
+		if len(pins) == 0 {
+			c.Pinned = nil
+		}
+		if reflect.DeepEqual(before, *c) {
+			return tenant.ErrUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, tenant.ErrUnchanged) {
+		return nil
+	}
+	return err
 }
 
 // Stop does nothing; the store closes when the last config using it is
@@ -172,23 +246,52 @@ func (a *App) Registry() *tenant.Registry { return a.shared.registry }
 // Resolver returns the resolver for domain-claim checks.
 func (a *App) Resolver() domainclaim.Resolver { return domainclaim.NewResolver(a.DNSResolver) }
 
-// declareOrg records that the config names an org and vouches for these
-// domains. Handlers call it while provisioning; Start writes the union.
-func (a *App) declareOrg(name string, domains []string) {
+// declareOrg records what a handler's config says about an org. Handlers
+// call it while provisioning; Start writes the union. Two handlers that
+// pin different IdPs or switches for one org are a configuration error.
+func (a *App) declareOrg(name string, d orgDeclaration) {
 	a.decl.mu.Lock()
 	defer a.decl.mu.Unlock()
-	a.decl.orgs[name] = true
-	seen := map[string]bool{}
-	for _, d := range a.decl.domains[name] {
-		seen[d] = true
+	cur := a.decl.orgs[name]
+	if cur == nil {
+		cur = &orgDeclaration{}
+		a.decl.orgs[name] = cur
 	}
-	for _, d := range domains {
-		d = strings.ToLower(d)
-		if !seen[d] {
-			seen[d] = true
-			a.decl.domains[name] = append(a.decl.domains[name], d)
+	for _, dom := range d.domains {
+		dom = strings.ToLower(dom)
+		if !slices.Contains(cur.domains, dom) {
+			cur.domains = append(cur.domains, dom)
 		}
 	}
+	if d.idp != nil {
+		if cur.idp != nil && !sameIDP(*cur.idp, *d.idp) && a.decl.err == nil {
+			a.decl.err = fmt.Errorf("org %q: two saml_sso blocks give it different IdP settings", name)
+		}
+		cur.idp = d.idp
+	}
+	for _, p := range d.pins {
+		if !slices.Contains(cur.pins, p) {
+			cur.pins = append(cur.pins, p)
+		}
+	}
+	cur.requireSSO = cur.requireSSO || d.requireSSO
+	cur.idpManagedAccess = cur.idpManagedAccess || d.idpManagedAccess
+	if slices.Contains(d.pins, tenant.FieldAllowIDPInitiated) {
+		cur.allowIDPInitiated = d.allowIDPInitiated
+	}
+}
+
+func sameIDP(a, b storage.Connection) bool {
+	return a.IDPSSOURL == b.IDPSSOURL && a.IDPIssuer == b.IDPIssuer && a.IDPCertificates == b.IDPCertificates &&
+		a.IDPMetadataURL == b.IDPMetadataURL && a.IDPMetadataXML == b.IDPMetadataXML
+}
+
+// declareGateURL records where a gate serves an org ("" for the shared
+// gate): its base URL and path prefix.
+func (a *App) declareGateURL(org, gateURL string) {
+	a.decl.mu.Lock()
+	defer a.decl.mu.Unlock()
+	a.decl.gateURLs[tenant.GateURLKey(org)] = gateURL
 }
 
 // subscribe registers fn to receive the IDs of members that changed, and

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/internal/throttle"
 )
 
@@ -43,13 +43,25 @@ func init() {
 //     the login page;
 //   - none, anything else: 401 with {"error", "login_url"}.
 //
+// A gate is pinned or shared. A pinned gate (Org set, or IdP settings
+// given, which pin the org "default") serves one org and accepts only that
+// org's sessions; its IdP comes from the Caddyfile or, without IdP
+// settings, from the org's connection in the store. A shared gate (neither
+// Org nor IdP settings) serves every org: /sso/login asks for the work
+// email and sends the browser to the IdP of the org that verified its
+// domain, and any org's session passes, named in X-Forwarded-Org. Each org
+// has its own SP endpoints, <PathPrefix>/o/<org>/acs, /metadata (its
+// entity ID) and /logout; a pinned gate keeps <PathPrefix>/acs, /metadata
+// and /logout for its org too.
+//
 // The identity headers are always removed from the client's request first:
 //
 //	X-Forwarded-User    email
 //	X-Forwarded-Email   email
 //	X-Forwarded-Name    "First Last"
 //	X-Forwarded-Groups  team names, comma-separated
-//	X-Forwarded-Role    owner, admin or member
+//	X-Forwarded-Role    owner, admin or member (the highest of the
+//	                    member's own role and its teams' roles)
 //	X-Forwarded-Org     the org's name
 //
 // Placeholders set for later handlers and the access log:
@@ -62,8 +74,9 @@ func init() {
 //	{http.auth.user.role}        role
 //	{http.auth.user.org}         org name
 type SSOHandler struct {
-	// Org is the organization this gate serves; created in the store if
-	// absent. Default: default.
+	// Org pins the gate to this organization (a slug), created in the
+	// store if absent. Default: "default" when IdP settings are given;
+	// without them and without Org, the gate is shared by every org.
 	Org string `json:"org,omitempty"`
 
 	// IDPSSOURL is the IdP's SSO ("Authentication") URL, for the
@@ -98,13 +111,17 @@ type SSOHandler struct {
 	Domains []string `json:"domains,omitempty"`
 
 	// RequireSSO sends members to the IdP only; owners and admins keep the
-	// password form (break-glass).
+	// password form (break-glass). Set here, it holds whatever the org's
+	// connection says (on a shared gate, for every org); unset, the org's
+	// connection decides. Default: false.
 	RequireSSO bool `json:"require_sso,omitempty"`
 	// IDPManagedAccess lets in only members that exist and are active in
-	// the store; sign-in creates no account.
+	// the store; sign-in creates no account. Like RequireSSO, set here it
+	// holds over the org's own switch. Default: false.
 	IDPManagedAccess bool `json:"idp_managed_access,omitempty"`
 	// AllowIDPInitiated accepts IdP-initiated logins (Okta dashboard
-	// tiles). Default: true.
+	// tiles). Set here, it holds over the org's own switch. Default: the
+	// org's switch, which is true until its admin turns it off.
 	AllowIDPInitiated *bool `json:"allow_idp_initiated,omitempty"`
 	// AllowSHA1 accepts SHA-1 signatures from the IdP. Default: false.
 	AllowSHA1 bool `json:"allow_sha1,omitempty"`
@@ -124,20 +141,25 @@ type SSOHandler struct {
 	// PathPrefix is where the endpoints live. Default: /sso.
 	PathPrefix string `json:"path_prefix,omitempty"`
 
-	app      *App
-	store    storage.Store
-	org      storage.Org
-	baseURL  *url.URL
-	provider *atomic.Pointer[sso.Provider] // swapped when IdP metadata is refreshed
-	spConfig sso.Config
-	sessions *gate.Sessions
-	throttle *throttle.Limiter
-	csrfKey  []byte
-	tracker  *sso.Tracker
-	logger   *zap.Logger
-	unsub    func()
-	cancel   context.CancelFunc
-	done     chan struct{}
+	app       *App
+	store     storage.Store
+	registry  *tenant.Registry
+	shared    bool        // serves every org
+	org       storage.Org // the pinned org; zero (AnyOrg) on a shared gate
+	baseURL   *url.URL
+	acsURLs   []*url.URL
+	static    *atomic.Pointer[staticIDP] // the Caddyfile's IdP; nil when the org's connection is in the store
+	providers *providerCache
+	spBase    sso.Config // what every provider of this gate shares
+	sessions  *gate.Sessions
+	throttle  *throttle.Limiter
+	csrfKey   []byte
+	ticketKey []byte
+	tracker   *sso.Tracker
+	logger    *zap.Logger
+	unsub     func()
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -155,16 +177,22 @@ const (
 	sessionKeySetting      = "session_key"
 )
 
+// hasIDPSettings reports whether the Caddyfile names the IdP.
+func (h *SSOHandler) hasIDPSettings() bool {
+	return h.IDPSSOURL != "" || h.IDPIssuer != "" || len(h.IDPCertificates) > 0 ||
+		h.IDPMetadataURL != "" || h.IDPMetadataFile != ""
+}
+
 // Provision loads the IdP settings, joins the store and sets up sessions.
 func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if h.Org == "" {
+	h.shared = h.Org == "" && !h.hasIDPSettings()
+	if !h.shared && h.Org == "" {
 		h.Org = "default"
 	}
 	if h.PathPrefix == "" {
 		h.PathPrefix = "/sso"
 	}
-	h.PathPrefix = "/" + strings.Trim(h.PathPrefix, "/")
 	if h.SessionLifetime == 0 {
 		h.SessionLifetime = caddy.Duration(defaultSessionLifetime)
 	}
@@ -197,6 +225,13 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		}
 		domains = append(domains, n)
 	}
+	for _, raw := range h.RequestableACSURLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("requestable_acs_url %q must be an absolute http(s) URL", raw)
+		}
+		h.acsURLs = append(h.acsURLs, u)
+	}
 
 	appIface, err := ctx.App("ssogate")
 	if err != nil {
@@ -204,46 +239,46 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	h.store = h.app.Store()
-	h.app.declareOrg(h.Org, domains)
+	h.registry = h.app.Registry()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if h.org, err = h.store.EnsureOrg(pctx, h.Org, true); err != nil {
-		return err
-	}
 
-	idp, err := h.loadIDPMetadata(pctx)
-	if err != nil {
-		return err
+	h.spBase = sso.Config{
+		// Every provider accepts unsolicited responses; whether the org
+		// allows them is its policy, checked before the response is read.
+		AllowIDPInitiated: true,
+		AllowSHA1:         h.AllowSHA1,
+		ClockSkew:         time.Duration(h.ClockSkew),
+		ReplayCache:       replayCache{h.store},
 	}
-	var acsURLs []*url.URL
-	for _, raw := range h.RequestableACSURLs {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("requestable_acs_url %q must be an absolute http(s) URL", raw)
+	h.providers = newProviderCache()
+	decl := orgDeclaration{domains: domains, pins: h.switchPins(), requireSSO: h.RequireSSO,
+		idpManagedAccess: h.IDPManagedAccess, allowIDPInitiated: h.AllowIDPInitiated == nil || *h.AllowIDPInitiated}
+	if !h.shared {
+		if h.org, err = h.store.EnsureOrg(pctx, h.Org, true); err != nil {
+			return err
 		}
-		acsURLs = append(acsURLs, u)
+		if h.hasIDPSettings() {
+			idp, err := h.loadIDP(pctx)
+			if err != nil {
+				return err
+			}
+			st, err := h.newStaticIDP(idp.md)
+			if err != nil {
+				return err
+			}
+			h.static = new(atomic.Pointer[staticIDP])
+			h.static.Store(st)
+			decl.idp = &idp.conn
+		}
+		h.app.declareOrg(h.Org, decl)
+	} else if len(decl.pins) > 0 {
+		h.logger.Info("saml_sso serves every organization with these switches forced on top of each org's own",
+			zap.Strings("switches", decl.pins))
 	}
-	h.spConfig = sso.Config{
-		EntityID:           h.EntityID,
-		MetadataPath:       h.PathPrefix + "/metadata",
-		ACSPath:            h.PathPrefix + "/acs",
-		LogoutPath:         h.PathPrefix + "/logout",
-		RequestableACSURLs: acsURLs,
-		IDP:                idp,
-		AllowIDPInitiated:  h.AllowIDPInitiated == nil || *h.AllowIDPInitiated,
-		AllowSHA1:          h.AllowSHA1,
-		ClockSkew:          time.Duration(h.ClockSkew),
-		ReplayCache:        replayCache{h.store},
+	if h.baseURL != nil {
+		h.app.declareGateURL(h.orgKey(), h.baseURL.String()+h.PathPrefix)
 	}
-	if h.EntityID == "" && h.baseURL != nil {
-		h.spConfig.EntityID = h.baseURL.String() + h.PathPrefix + "/metadata"
-	}
-	p, err := sso.New(h.spConfig)
-	if err != nil {
-		return fmt.Errorf("setting up the service provider: %w", err)
-	}
-	h.provider = new(atomic.Pointer[sso.Provider])
-	h.provider.Store(p)
 
 	key, err := h.sessionKey(pctx)
 	if err != nil {
@@ -256,6 +291,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.csrfKey = gate.DeriveKey(key, "ssogate csrf")
+	h.ticketKey = gate.DeriveKey(key, "ssogate org choice")
 	h.throttle = throttle.New()
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.unsub = h.app.subscribe(h.sessions.Invalidate)
@@ -264,6 +300,30 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.cancel, h.done = stop, make(chan struct{})
 	go h.background(bg)
 	return nil
+}
+
+// orgKey is the org whose gate URL this gate records: its own, or "" for
+// a shared gate.
+func (h *SSOHandler) orgKey() string {
+	if h.shared {
+		return ""
+	}
+	return h.Org
+}
+
+// switchPins names the org switches this Caddyfile sets.
+func (h *SSOHandler) switchPins() []string {
+	var pins []string
+	if h.RequireSSO {
+		pins = append(pins, tenant.FieldRequireSSO)
+	}
+	if h.IDPManagedAccess {
+		pins = append(pins, tenant.FieldIDPManagedAccess)
+	}
+	if h.AllowIDPInitiated != nil {
+		pins = append(pins, tenant.FieldAllowIDPInitiated)
+	}
+	return pins
 }
 
 // sessionKey returns the configured key, or the one kept in the store.
@@ -287,63 +347,72 @@ func (h *SSOHandler) sessionKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
-// loadIDPMetadata builds the IdP metadata from whichever source is set.
-func (h *SSOHandler) loadIDPMetadata(ctx context.Context) (*saml.EntityDescriptor, error) {
-	switch {
-	case h.IDPMetadataFile != "":
-		data, err := os.ReadFile(h.IDPMetadataFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading idp_metadata_file: %w", err)
-		}
-		md, err := samlsp.ParseMetadata(data)
-		if err != nil {
-			return nil, fmt.Errorf("parsing idp_metadata_file %s: %w", h.IDPMetadataFile, err)
-		}
-		return md, nil
-	case h.IDPMetadataURL != "":
-		return fetchIDPMetadata(ctx, h.IDPMetadataURL)
-	}
-	var certs []*x509.Certificate
-	for _, c := range h.IDPCertificates {
-		parsed, err := loadCertificates(c)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, parsed...)
-	}
-	return sso.IDPMetadata(h.IDPSSOURL, h.IDPIssuer, certs), nil
+// caddyfileIDP is the IdP a Caddyfile gives: its metadata, and the same
+// as the connection fields the store keeps (pinned) for the admin API to
+// show.
+type caddyfileIDP struct {
+	md   *saml.EntityDescriptor
+	conn storage.Connection
 }
 
-// maxMetadataSize bounds a fetched metadata document.
-const maxMetadataSize = 1 << 20
-
-func fetchIDPMetadata(ctx context.Context, rawURL string) (*saml.EntityDescriptor, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("idp_metadata_url: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching IdP metadata: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching IdP metadata: %s answered %s", rawURL, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetching IdP metadata: %w", err)
-	}
-	if len(data) > maxMetadataSize {
-		return nil, fmt.Errorf("IdP metadata at %s is larger than %d bytes", rawURL, maxMetadataSize)
+// loadIDP builds the IdP metadata from whichever source is set.
+func (h *SSOHandler) loadIDP(ctx context.Context) (caddyfileIDP, error) {
+	var data []byte
+	var out caddyfileIDP
+	switch {
+	case h.IDPMetadataFile != "":
+		b, err := os.ReadFile(h.IDPMetadataFile)
+		if err != nil {
+			return out, fmt.Errorf("reading idp_metadata_file: %w", err)
+		}
+		data = b
+	case h.IDPMetadataURL != "":
+		b, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
+		if err != nil {
+			return out, err
+		}
+		data = b
+		out.conn.IDPMetadataURL = h.IDPMetadataURL
+	default:
+		var certs []*x509.Certificate
+		for _, c := range h.IDPCertificates {
+			parsed, err := loadCertificates(c)
+			if err != nil {
+				return out, err
+			}
+			certs = append(certs, parsed...)
+		}
+		out.md = sso.IDPMetadata(h.IDPSSOURL, h.IDPIssuer, certs)
+		out.conn.IDPSSOURL, out.conn.IDPIssuer, out.conn.IDPCertificates = h.IDPSSOURL, h.IDPIssuer, encodeCertificates(certs)
+		return out, nil
 	}
 	md, err := samlsp.ParseMetadata(data)
 	if err != nil {
-		return nil, fmt.Errorf("parsing IdP metadata from %s: %w", rawURL, err)
+		return out, fmt.Errorf("parsing the IdP metadata (%s): %w", h.metadataSource(), err)
 	}
-	return md, nil
+	out.md = md
+	out.conn.IDPMetadataXML = string(data)
+	return out, nil
+}
+
+func (h *SSOHandler) metadataSource() string {
+	if h.IDPMetadataFile != "" {
+		return h.IDPMetadataFile
+	}
+	return h.IDPMetadataURL
+}
+
+// maxMetadataSize bounds a fetched metadata document.
+const maxMetadataSize = tenant.MaxMetadataSize
+
+// fetchIDPMetadata fetches the Caddyfile's idp_metadata_url. The operator
+// chose it, so unlike an org admin's URL it may be any http(s) URL.
+func fetchIDPMetadata(ctx context.Context, rawURL string) ([]byte, error) {
+	data, err := tenant.FetchMetadata(http.DefaultClient)(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("fetching IdP metadata from %s: %w", rawURL, err)
+	}
+	return data, nil
 }
 
 // background flushes session last-seen times and refreshes IdP metadata
@@ -370,19 +439,22 @@ func (h *SSOHandler) background(ctx context.Context) {
 				h.logger.Warn("recording session activity", zap.Error(err))
 			}
 		case <-refresh:
-			md, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
+			data, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
 			if err != nil {
 				h.logger.Warn("refreshing IdP metadata; keeping the previous copy", zap.Error(err))
 				continue
 			}
-			cfg := h.spConfig
-			cfg.IDP = md
-			p, err := sso.New(cfg)
+			md, err := samlsp.ParseMetadata(data)
+			if err == nil {
+				var st *staticIDP
+				if st, err = h.newStaticIDP(md); err == nil {
+					h.static.Store(st)
+				}
+			}
 			if err != nil {
 				h.logger.Warn("refreshed IdP metadata is unusable; keeping the previous copy", zap.Error(err))
 				continue
 			}
-			h.provider.Store(p)
 			h.logger.Info("refreshed IdP metadata", zap.String("idp_issuer", md.EntityID))
 		}
 	}
@@ -390,6 +462,23 @@ func (h *SSOHandler) background(ctx context.Context) {
 
 // Validate checks the configuration without side effects.
 func (h *SSOHandler) Validate() error {
+	if h.Org != "" {
+		if err := tenant.ValidateOrgName(h.Org); err != nil {
+			return fmt.Errorf("saml_sso: org: %w", err)
+		}
+	}
+	if h.Org == "" && !h.hasIDPSettings() {
+		// A shared gate: every org brings its own IdP, domains and SP
+		// identity.
+		switch {
+		case len(h.Domains) > 0:
+			return errors.New("saml_sso: domain needs org: a gate without org serves every organization, and each claims its own domains")
+		case h.EntityID != "":
+			return errors.New("saml_sso: entity_id needs org: a gate without org gives each organization its own entity ID (<path_prefix>/o/<org>/metadata)")
+		case len(h.RequestableACSURLs) > 0:
+			return errors.New("saml_sso: requestable_acs_url needs org: a gate without org gives each organization its own ACS URL")
+		}
+	}
 	sources := 0
 	if h.IDPMetadataURL != "" {
 		sources++
@@ -401,10 +490,7 @@ func (h *SSOHandler) Validate() error {
 	if manual {
 		sources++
 	}
-	switch {
-	case sources == 0:
-		return errors.New("saml_sso: no identity provider: set idp_sso_url, idp_issuer and idp_certificate, or idp_metadata_url, or idp_metadata_file")
-	case sources > 1:
+	if sources > 1 {
 		return errors.New("saml_sso: set only one of idp_metadata_url, idp_metadata_file, or idp_sso_url/idp_issuer/idp_certificate")
 	}
 	if manual {
@@ -420,6 +506,9 @@ func (h *SSOHandler) Validate() error {
 	}
 	if h.SessionLifetime < 0 || h.SessionIdle < 0 || h.ClockSkew < 0 {
 		return errors.New("saml_sso: durations must not be negative")
+	}
+	if strings.Contains(h.PathPrefix, "/o/") {
+		return fmt.Errorf("saml_sso: path_prefix %q must not contain /o/, where the per-organization endpoints live", h.PathPrefix)
 	}
 	return nil
 }
@@ -531,7 +620,7 @@ func (h *SSOHandler) session(r *http.Request) *gate.Entry {
 	if c == "" {
 		return nil
 	}
-	e, err := h.sessions.Lookup(r.Context(), c, h.org.ID)
+	e, err := h.sessions.Lookup(r.Context(), c, h.sessionOrg())
 	if err != nil {
 		if !errors.Is(err, gate.ErrNoSession) {
 			h.logger.Error("checking session", zap.Error(err))
@@ -694,8 +783,10 @@ func (h *SSOHandler) unauthenticated(w http.ResponseWriter, r *http.Request) err
 	}
 	loginURL := h.PathPrefix + "/login?rd=" + url.QueryEscape(rd)
 	if isBrowserNavigation(r) {
-		if h.RequireSSO {
-			return h.startLogin(w, r, rd)
+		if !h.shared {
+			if t := h.pinned(); h.ssoEnabled(t) && h.policy(t).RequireSSO {
+				return h.startLogin(w, r, t, rd, "")
+			}
 		}
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -54,28 +55,30 @@ func newACSFixture(tb testing.TB) *acsFixture {
 		tb.Fatal(err)
 	}
 	base, _ := url.Parse("http://app.test")
-	cfg := sso.Config{
-		MetadataPath: "/sso/metadata", ACSPath: "/sso/acs",
-		IDP:               sso.IDPMetadata(idp.SSOURL(), idp.EntityID(), []*x509.Certificate{idp.Cert}),
-		AllowIDPInitiated: true, ClockSkew: defaultClockSkew, ReplayCache: replayCache{st},
-		EntityID: base.String() + "/sso/metadata",
-	}
-	p, err := sso.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	key := make([]byte, 64)
 	sessions, err := gate.New(st, gate.Config{Key: key, Lifetime: defaultSessionLifetime, Idle: defaultSessionIdle})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := &SSOHandler{
-		Org: "acme", PathPrefix: "/sso", store: st, org: org, baseURL: base,
-		provider: new(atomic.Pointer[sso.Provider]), spConfig: cfg, sessions: sessions,
-		tracker: sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes")),
-		logger:  zap.NewNop(),
+	reg := tenant.NewRegistry(st)
+	if err := reg.Load(ctx); err != nil {
+		tb.Fatal(err)
 	}
-	h.provider.Store(p)
+	h := &SSOHandler{
+		Org: "acme", PathPrefix: "/sso", store: st, org: org, baseURL: base, registry: reg,
+		spBase:   sso.Config{AllowIDPInitiated: true, ClockSkew: defaultClockSkew, ReplayCache: replayCache{st}},
+		sessions: sessions,
+		tracker:  sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes")),
+		logger:   zap.NewNop(),
+	}
+	h.providers = newProviderCache()
+	static, err := h.newStaticIDP(sso.IDPMetadata(idp.SSOURL(), idp.EntityID(), []*x509.Certificate{idp.Cert}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h.static = new(atomic.Pointer[staticIDP])
+	h.static.Store(static)
+	p := static.legacy
 	md, err := p.Metadata(base)
 	if err != nil {
 		tb.Fatal(err)
@@ -98,7 +101,7 @@ func (f *acsFixture) mint(tb testing.TB) login {
 	tb.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "http://app.test/sso/login?start=sso&rd=/reports", nil)
-	if err := f.h.startLogin(w, r, "/reports"); err != nil {
+	if err := f.h.startLogin(w, r, f.h.pinned(), "/reports", ""); err != nil {
 		tb.Fatal(err)
 	}
 	loc, err := w.Result().Location()
@@ -138,7 +141,7 @@ func (f *acsFixture) timeMinted(b *testing.B, op func(login) error) {
 // same hardening) for an SP-initiated login, without a replay cache:
 // ParseResponse alone.
 func (f *acsFixture) plainSP() *saml.ServiceProvider {
-	return f.h.provider.Load().BaselineSP(f.h.baseURL)
+	return f.h.static.Load().legacy.BaselineSP(f.h.baseURL)
 }
 
 func TestACSFixture(t *testing.T) {
@@ -146,7 +149,7 @@ func TestACSFixture(t *testing.T) {
 	for i := 0; i < 2; i++ { // the first sign-in creates the member, the second finds it
 		l := f.mint(t)
 		w := httptest.NewRecorder()
-		if err := f.h.serveACS(w, l.acs); err != nil {
+		if err := f.h.serveACS(w, l.acs, f.h.pinned(), siteLegacy); err != nil {
 			t.Fatal(err)
 		}
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/reports" {
@@ -165,7 +168,7 @@ func TestACSFixture(t *testing.T) {
 		l.acs.Body = http.NoBody
 		w = httptest.NewRecorder()
 		again := l.acs.Clone(context.Background())
-		if err := f.h.serveACS(w, again); err != nil {
+		if err := f.h.serveACS(w, again, f.h.pinned(), siteLegacy); err != nil {
 			t.Fatal(err)
 		}
 		if w.Code == http.StatusSeeOther {
@@ -200,7 +203,7 @@ func BenchmarkACS(b *testing.B) {
 	ctx := context.Background()
 	// One sign-in first, so the member exists (the usual case).
 	first := f.mint(b)
-	if err := f.h.serveACS(httptest.NewRecorder(), first.acs); err != nil {
+	if err := f.h.serveACS(httptest.NewRecorder(), first.acs, f.h.pinned(), siteLegacy); err != nil {
 		b.Fatal(err)
 	}
 	acsURL := f.h.baseURL.JoinPath("/sso/acs")
@@ -217,7 +220,7 @@ func BenchmarkACS(b *testing.B) {
 		})
 	})
 	b.Run("ParseACS", func(b *testing.B) {
-		p := f.h.provider.Load()
+		p := f.h.static.Load().legacy
 		f.timeMinted(b, func(l login) error {
 			if err := l.acs.ParseForm(); err != nil {
 				return err
@@ -229,7 +232,7 @@ func BenchmarkACS(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		f.timeMinted(b, func(l login) error {
 			w := httptest.NewRecorder()
-			if err := f.h.serveACS(w, l.acs); err != nil {
+			if err := f.h.serveACS(w, l.acs, f.h.pinned(), siteLegacy); err != nil {
 				return err
 			}
 			if w.Code != http.StatusSeeOther {
@@ -270,7 +273,7 @@ func BenchmarkACS(b *testing.B) {
 			w := httptest.NewRecorder()
 			b.StartTimer()
 			t0 := time.Now()
-			if err := f.h.serveACS(w, l.acs); err != nil {
+			if err := f.h.serveACS(w, l.acs, f.h.pinned(), siteLegacy); err != nil {
 				b.Fatal(err)
 			}
 			fulls = append(fulls, time.Since(t0))
@@ -307,7 +310,7 @@ func BenchmarkACS(b *testing.B) {
 	b.Run("admit", func(b *testing.B) {
 		ident := &sso.Identity{Email: f.email, GivenName: "Alice", FamilyName: "Archer"}
 		for i := 0; i < b.N; i++ {
-			if _, err := f.h.admit(ctx, ident); err != nil {
+			if _, err := tenant.Admit(ctx, f.h.store, f.h.org, f.h.policy(f.h.pinned()), ident); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -25,10 +24,16 @@ import (
 func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
 	w.Header().Set("Cache-Control", "no-store")
 	switch sub {
-	case "/metadata":
-		return h.serveMetadata(w, r)
-	case "/acs":
-		return h.serveACS(w, r)
+	case "/metadata", "/acs":
+		if h.shared {
+			writePage(w, http.StatusNotFound, "Not found",
+				"This gate serves several organizations; each has its own endpoints under "+h.PathPrefix+"/o/<organization>/.", "")
+			return nil
+		}
+		if sub == "/metadata" {
+			return h.serveMetadata(w, r, h.pinned(), siteLegacy)
+		}
+		return h.serveACS(w, r, h.pinned(), siteLegacy)
 	case "/login", "/login/":
 		return h.serveLogin(w, r)
 	case "/logout":
@@ -39,6 +44,24 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 		return h.serveAuth(w, r)
 	case "/password":
 		return h.servePassword(w, r)
+	}
+	if org, rest, ok := orgEndpoint(sub); ok {
+		t := h.tenantNamed(org)
+		if t == nil {
+			notServed(w)
+			return nil
+		}
+		switch rest {
+		case "/metadata":
+			return h.serveMetadata(w, r, t, siteOrg)
+		case "/acs":
+			return h.serveACS(w, r, t, siteOrg)
+		case "/logout":
+			return h.serveLogout(w, r)
+		}
+		if id, ok := strings.CutPrefix(rest, "/test/"); ok {
+			return h.serveTest(w, r, t, id)
+		}
 	}
 	writePage(w, http.StatusNotFound, "Not found", "There is nothing here.", "")
 	return nil
@@ -55,11 +78,13 @@ func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) boo
 	return false
 }
 
-func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request) error {
+// serveMetadata serves the SP metadata of an org's site. It needs no IdP:
+// an admin downloads it before setting the IdP up.
+func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, s site) error {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	md, err := h.provider.Load().Metadata(h.origin(r))
+	md, err := h.spMetadata(t, s, h.origin(r))
 	if err != nil {
 		return err
 	}
@@ -68,8 +93,13 @@ func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request) error
 	return err
 }
 
-// serveLogin starts SP-initiated login, or shows the login page.
+// serveLogin starts SP-initiated login, or shows the login page: on a
+// pinned gate "Continue with SSO" and the password form, on a shared gate
+// the work-email field of home-realm discovery.
 func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	if h.shared {
+		return h.serveDiscovery(w, r)
+	}
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
@@ -77,38 +107,58 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if !sso.SafeReturnPath(rd) {
 		rd = "/"
 	}
-	if h.RequireSSO || r.URL.Query().Get("start") == "sso" {
-		return h.startLogin(w, r, rd)
+	t := h.pinned()
+	enabled := h.ssoEnabled(t)
+	if enabled && (h.policy(t).RequireSSO || r.URL.Query().Get("start") == "sso") {
+		return h.startLogin(w, r, t, rd, "")
 	}
 	if e := h.session(r); e != nil {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return nil
 	}
-	return h.renderLogin(w, r, http.StatusOK, rd, "", true)
+	msg := ""
+	if !enabled && r.URL.Query().Get("start") == "sso" {
+		msg = "Single sign-on is not set up for this organization yet."
+	}
+	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, msg: msg, sso: enabled})
 }
 
-// startLogin redirects the browser to the IdP with a fresh AuthnRequest
-// whose ID is tied to this browser.
-func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, rd string) error {
+// startLogin redirects the browser to the org's IdP with a fresh
+// AuthnRequest whose ID is tied to this browser and to the org. test,
+// when set, is the test sign-in this login runs.
+func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, rd, test string) error {
+	s := h.loginSite(t)
+	if test != "" {
+		s = siteOrg
+		if h.staticFor(t) != nil {
+			s = siteLegacy
+		}
+	}
+	p, err := h.provider(t, s)
+	if err != nil {
+		return fmt.Errorf("org %s: %w", t.Org.Name, err)
+	}
 	relay, err := sso.NewRelayState()
 	if err != nil {
 		return err
 	}
 	origin := h.origin(r)
-	u, reqID, err := h.provider.Load().StartLogin(origin, relay)
+	u, reqID, err := p.StartLogin(origin, relay)
 	if err != nil {
 		return err
 	}
 	h.tracker.Prune(w, r, h.PathPrefix, origin.Scheme == "https")
-	if err := h.tracker.Track(w, relay, sso.Pending{RequestID: reqID, ReturnPath: rd}, origin.Scheme == "https", h.PathPrefix); err != nil {
+	pending := sso.Pending{RequestID: reqID, ReturnPath: rd, Org: t.Org.Name, Test: test}
+	if err := h.tracker.Track(w, relay, pending, origin.Scheme == "https", h.PathPrefix); err != nil {
 		return err
 	}
 	http.Redirect(w, r, u.String(), http.StatusFound)
 	return nil
 }
 
-// serveACS validates the IdP's response and starts a session.
-func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
+// serveACS validates the IdP's response for an org's site and starts a
+// session in that org, or reports a test sign-in.
+func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, s site) error {
 	if !allowMethods(w, r, http.MethodPost) {
 		return nil
 	}
@@ -116,33 +166,53 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return h.refuse(w, r, sso.Refuse(sso.CodeTooLarge, "the response is larger than 1 MiB"), "")
+			return h.refuse(w, r, t, sso.Refuse(sso.CodeTooLarge, "the response is larger than 1 MiB"), "")
 		}
-		return h.refuse(w, r, sso.Refuse(sso.CodeMalformed, "the form could not be read"), "")
+		return h.refuse(w, r, t, sso.Refuse(sso.CodeMalformed, "the form could not be read"), "")
 	}
 	origin := h.origin(r)
 	relay := r.PostForm.Get("RelayState")
 	var requestIDs []string
 	returnPath := "/"
-	if p, err := h.tracker.Resolve(r, relay); err == nil {
-		requestIDs = []string{p.RequestID}
-		returnPath = p.ReturnPath
+	pending, err := h.tracker.Resolve(r, relay)
+	if err == nil {
 		// One answer per request: the cookie goes whatever the outcome.
 		h.tracker.Forget(w, relay, h.PathPrefix, origin.Scheme == "https")
+		if pending.Org != t.Org.Name {
+			// A login started for one org answered at another's ACS: no
+			// IdP of one org completes another's login.
+			return h.refuse(w, r, t, sso.Refuse(sso.CodeWrongOrg, "this sign-in was started for another organization; start again from the app"), "")
+		}
+		if pending.Test != "" {
+			return h.finishTest(w, r, t, s, pending)
+		}
+		requestIDs = []string{pending.RequestID}
+		returnPath = pending.ReturnPath
 	} else if sso.SafeReturnPath(relay) {
 		// IdP-initiated: RelayState is at most a local path.
 		returnPath = relay
 	}
-	ident, err := h.provider.Load().ParseACS(r, origin, requestIDs)
-	if err != nil {
-		return h.refuse(w, r, err, "")
+	if !h.ssoEnabled(t) {
+		return h.refuse(w, r, t, sso.Refuse(sso.CodeNotEnabled, "single sign-on is not enabled for this organization"), "")
 	}
-	member, err := h.admit(r.Context(), ident)
+	pol := h.policy(t)
+	if len(requestIDs) == 0 && !pol.AllowIDPInitiated {
+		return h.refuse(w, r, t, sso.Refuse(sso.CodeUnsolicited, "IdP-initiated login is not allowed; start from the app"), "")
+	}
+	p, err := h.provider(t, s)
 	if err != nil {
-		if cerr := h.provider.Load().Consume(ident); cerr != nil {
+		return err
+	}
+	ident, err := p.ParseACS(r, origin, requestIDs)
+	if err != nil {
+		return h.refuse(w, r, t, err, "")
+	}
+	member, err := tenant.Admit(r.Context(), h.store, t.Org, pol, ident)
+	if err != nil {
+		if cerr := p.Consume(ident); cerr != nil {
 			h.logger.Error("recording a refused assertion as used", zap.Error(cerr))
 		}
-		return h.refuse(w, r, err, ident.Email)
+		return h.refuse(w, r, t, err, ident.Email)
 	}
 	// The session and the assertion's one-time-use record are one write.
 	err = h.issueSession(w, r, member, storage.MethodSAML, gate.IdPSession{
@@ -150,14 +220,14 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 		Assertion: &storage.ConsumedAssertion{ID: ident.AssertionID, ExpiresAt: replayExpiry(ident.ReplayUntil)},
 	})
 	if errors.Is(err, storage.ErrReplayed) {
-		return h.refuse(w, r, sso.Replayed(ident.AssertionID), ident.Email)
+		return h.refuse(w, r, t, sso.Replayed(ident.AssertionID), ident.Email)
 	}
 	if err != nil {
 		return err
 	}
 	h.logger.Info("sign-in",
 		zap.String("method", "saml"),
-		zap.String("org", h.Org),
+		zap.String("org", t.Org.Name),
 		zap.String("email", ident.Email),
 		zap.String("member_id", member.MemberID),
 		zap.Bool("idp_initiated", len(requestIDs) == 0),
@@ -165,19 +235,6 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request) error {
 	)
 	http.Redirect(w, r, returnPath, http.StatusSeeOther)
 	return nil
-}
-
-// admit applies the org's sign-in rules to a verified identity and
-// returns the member it signs in.
-func (h *SSOHandler) admit(ctx context.Context, ident *sso.Identity) (storage.Identity, error) {
-	return tenant.Admit(ctx, h.store, h.org, h.policy(), ident)
-}
-
-// policy is the org's sign-in switches with the Caddyfile's on top.
-func (h *SSOHandler) policy() tenant.Policy {
-	p := tenant.Policy{RequireSSO: h.RequireSSO, IDPManagedAccess: h.IDPManagedAccess,
-		AllowIDPInitiated: h.AllowIDPInitiated == nil || *h.AllowIDPInitiated}
-	return p
 }
 
 // issueSession starts a session and sets its cookie.
@@ -201,12 +258,12 @@ func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident 
 
 // refuse logs a refused sign-in once, with its reason code and private
 // cause, and shows the browser a short reason.
-func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, err error, email string) error {
+func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, err error, email string) error {
 	var ref *sso.Refusal
 	if !errors.As(err, &ref) {
 		return err
 	}
-	fields := []zap.Field{zap.String("org", h.Org), zap.String("reason", ref.Code)}
+	fields := []zap.Field{zap.String("org", t.Org.Name), zap.String("reason", ref.Code)}
 	if email != "" {
 		fields = append(fields, zap.String("email", email))
 	}
@@ -219,10 +276,11 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, err error, e
 	return nil
 }
 
-// serveLogout ends the session and, when the IdP has a single logout
-// endpoint and the session came from it, sends the browser there with a
-// LogoutRequest. The IdP's LogoutResponse comes back here too; the local
-// session is gone by then, so it only gets the signed-out page.
+// serveLogout ends the session and, when the org's IdP has a single
+// logout endpoint and the session came from it, sends the browser there
+// with a LogoutRequest. The IdP's LogoutResponse comes back to the org's
+// logout endpoint; the local session is gone by then, so it only gets the
+// signed-out page.
 func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 		return nil
@@ -230,13 +288,17 @@ func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	origin := h.origin(r)
 	var idpLogout *url.URL
 	if c := cookieValue(r.Header, gate.CookieName); c != "" {
-		if e, err := h.sessions.Lookup(r.Context(), c, h.org.ID); err == nil {
-			h.logger.Info("sign-out", zap.String("org", h.Org), zap.String("email", e.Identity.Email))
-			u, err := h.provider.Load().LogoutURL(origin, e.NameID, e.SessionIndex, "")
-			if err != nil {
-				h.logger.Warn("single logout", zap.Error(err))
+		if e, err := h.sessions.Lookup(r.Context(), c, h.sessionOrg()); err == nil {
+			h.logger.Info("sign-out", zap.String("org", e.Identity.OrgName), zap.String("email", e.Identity.Email))
+			if t := h.registry.ByID(e.Identity.OrgID); t != nil && e.NameID != "" {
+				if p, err := h.provider(t, h.loginSite(t)); err == nil {
+					u, err := p.LogoutURL(origin, e.NameID, e.SessionIndex, "")
+					if err != nil {
+						h.logger.Warn("single logout", zap.Error(err))
+					}
+					idpLogout = u
+				}
 			}
-			idpLogout = u
 		}
 		if err := h.sessions.End(r.Context(), c); err != nil {
 			return err

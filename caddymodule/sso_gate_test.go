@@ -16,6 +16,7 @@ import (
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // gateFixture is a saml_sso handler wired to a real store, without the
@@ -49,7 +50,11 @@ func gateFixture(tb testing.TB) (*SSOHandler, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := &SSOHandler{PathPrefix: "/sso", Org: "acme", store: st, org: org, sessions: sessions, logger: zap.NewNop()}
+	reg := tenant.NewRegistry(st)
+	if err := reg.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	h := &SSOHandler{PathPrefix: "/sso", Org: "acme", store: st, org: org, registry: reg, sessions: sessions, logger: zap.NewNop()}
 	return h, cookie
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/internal/throttle"
 )
 
@@ -74,28 +75,52 @@ func (h *SSOHandler) csrfValid(r *http.Request) bool {
 }
 
 type passwordPageData struct {
-	Org, Action, CSRF, RD, Error, StartURL string
-	ShowSSO, ShowPassword, BreakGlass      bool
+	Org, Action, CSRF, RD, Error, StartURL, Email, OrgField string
+	ShowSSO, ShowPassword, BreakGlass                       bool
+}
+
+// loginView is what a login page shows.
+type loginView struct {
+	// t is the org signing in; nil on a shared gate before it is known.
+	t     *tenant.Tenant
+	rd    string
+	msg   string
+	email string
+	// sso shows "Continue with SSO" (a pinned gate's org with SSO on).
+	sso bool
 }
 
 // renderLogin shows the login page: "Continue with SSO" and, where
 // allowed, the password form.
-func (h *SSOHandler) renderLogin(w http.ResponseWriter, r *http.Request, status int, rd, msg string, sso bool) error {
+func (h *SSOHandler) renderLogin(w http.ResponseWriter, r *http.Request, status int, v loginView) error {
 	tok, err := h.csrfToken(w, r)
 	if err != nil {
 		return err
 	}
+	d := passwordPageData{
+		Action: h.PathPrefix + "/password", CSRF: tok, RD: v.rd, Error: v.msg, Email: v.email,
+		StartURL:     h.PathPrefix + "/login?start=sso&rd=" + url.QueryEscape(v.rd),
+		ShowSSO:      v.sso,
+		ShowPassword: true,
+	}
+	if v.t != nil {
+		d.Org = v.t.Org.Name
+		d.BreakGlass = h.policy(v.t).RequireSSO
+		if h.shared {
+			d.OrgField = v.t.Org.Name
+		}
+	}
+	setPageHeaders(w)
+	w.WriteHeader(status)
+	return loginPage.Execute(w, d)
+}
+
+// setPageHeaders are the headers of every form page: no framing, no
+// script, forms only to this site.
+func setPageHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	return loginPage.Execute(w, passwordPageData{
-		Org: h.Org, Action: h.PathPrefix + "/password", CSRF: tok, RD: rd, Error: msg,
-		StartURL:     h.PathPrefix + "/login?start=sso&rd=" + url.QueryEscape(rd),
-		ShowSSO:      sso,
-		ShowPassword: true,
-		BreakGlass:   h.RequireSSO,
-	})
 }
 
 // servePassword serves the password form (GET) and signs in with it (POST).
@@ -103,12 +128,20 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 		return nil
 	}
+	var pinned *tenant.Tenant
+	if !h.shared {
+		pinned = h.pinned()
+	}
 	if r.Method != http.MethodPost {
 		rd := r.URL.Query().Get("rd")
 		if !sso.SafeReturnPath(rd) {
 			rd = "/"
 		}
-		return h.renderLogin(w, r, http.StatusOK, rd, "", !h.RequireSSO)
+		v := loginView{t: pinned, rd: rd}
+		if pinned != nil {
+			v.sso = h.ssoEnabled(pinned) && !h.policy(pinned).RequireSSO
+		}
+		return h.renderLogin(w, r, http.StatusOK, v)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxPasswordForm)
 	if err := r.ParseForm(); err != nil {
@@ -121,96 +154,263 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	}
 	ip := clientIP(r)
 	if !h.csrfValid(r) || !sameOrigin(r, h.origin(r)) {
-		h.audit(r, "", ip, false, "csrf")
+		h.audit(r, "", "", ip, false, "csrf")
 		writePage(w, http.StatusForbidden, "Sign-in failed", "The form expired or came from another site. Please try again.", h.PathPrefix+"/password?rd="+url.QueryEscape(rd))
 		return nil
 	}
+	again := func(status int, msg string, email string) error {
+		v := loginView{t: pinned, rd: rd, msg: msg, email: email}
+		if pinned != nil {
+			v.sso = h.ssoEnabled(pinned) && !h.policy(pinned).RequireSSO
+		}
+		return h.renderLogin(w, r, status, v)
+	}
 	email, ok := sso.NormalizeEmail(strings.TrimSpace(r.PostForm.Get("email")))
-	pw := r.PostForm.Get("password")
-	acctKey := "acct:" + strings.ToLower(email)
-	ipKey := "ip:" + ip
-	if wait := max(h.throttle.Wait(acctKey), h.throttle.Wait(ipKey)); wait > 0 {
-		h.audit(r, email, ip, false, "throttled")
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return h.renderLogin(w, r, http.StatusTooManyRequests, rd,
-			"Too many failed attempts. Try again in "+strconv.Itoa(secs)+" seconds.", !h.RequireSSO)
+	var members []storage.Member
+	if ticket := r.PostForm.Get("ticket"); ticket != "" && h.shared {
+		// The second step at a shared gate: the person proved the
+		// password a moment ago and now picks the org.
+		var valid bool
+		email, valid = h.openTicket(r, ticket)
+		if !valid {
+			return again(http.StatusForbidden, "That choice expired. Please sign in again.", "")
+		}
+		var err error
+		if members, err = h.store.Memberships(r.Context(), email); err != nil {
+			return err
+		}
+	} else {
+		pw := r.PostForm.Get("password")
+		acctKey := "acct:" + strings.ToLower(email)
+		ipKey := "ip:" + ip
+		if wait := max(h.throttle.Wait(acctKey), h.throttle.Wait(ipKey)); wait > 0 {
+			h.audit(r, "", email, ip, false, "throttled")
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			return again(http.StatusTooManyRequests, "Too many failed attempts. Try again in "+strconv.Itoa(secs)+" seconds.", "")
+		}
+		var reason string
+		var err error
+		members, reason, err = h.checkPassword(r.Context(), email, ok, pw)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			h.throttle.Fail(acctKey, accountRule)
+			h.throttle.Fail(ipKey, addressRule)
+			h.audit(r, "", email, ip, false, reason)
+			// One answer for an unknown email and a wrong password, after
+			// the same amount of hashing work: no user enumeration.
+			return again(http.StatusUnauthorized, "Incorrect email or password.", "")
+		}
+		// The password was right; the rules below may still refuse, and
+		// may say why, since only the account's holder gets this far.
+		h.throttle.Reset(acctKey)
 	}
-	member, reason, err := h.checkPassword(r.Context(), email, ok, pw)
-	if err != nil {
-		return err
+	member, t, choose := h.pickMembership(members, email, r.PostForm.Get("org"))
+	if choose {
+		return h.renderOrgChoice(w, r, email, rd, members)
 	}
-	if reason != "" {
-		h.throttle.Fail(acctKey, accountRule)
-		h.throttle.Fail(ipKey, addressRule)
-		h.audit(r, email, ip, false, reason)
-		// One answer for an unknown email and a wrong password, after the
-		// same amount of hashing work: no user enumeration.
-		return h.renderLogin(w, r, http.StatusUnauthorized, rd, "Incorrect email or password.", !h.RequireSSO)
+	if t == nil {
+		h.audit(r, "", email, ip, false, "unknown_account")
+		return again(http.StatusUnauthorized, "Incorrect email or password.", "")
 	}
-	// The password was right; the rules below may still refuse, and may
-	// say why, since only the account's holder gets this far.
-	h.throttle.Reset(acctKey)
-	switch {
-	case !member.Active:
-		h.audit(r, email, ip, false, sso.CodeDeactivated)
-		return h.renderLogin(w, r, http.StatusForbidden, rd, "Your account is deactivated in this organization.", !h.RequireSSO)
-	case h.RequireSSO && !member.Role.Privileged():
-		h.audit(r, email, ip, false, "sso_required")
-		return h.renderLogin(w, r, http.StatusForbidden, rd,
-			"Your organization requires single sign-on. Only owners and admins may use a password.", false)
+	view := loginView{t: t, rd: rd}
+	if !member.Active {
+		h.audit(r, t.Org.Name, email, ip, false, sso.CodeDeactivated)
+		view.msg = "Your account is deactivated in this organization."
+		return h.renderLogin(w, r, http.StatusForbidden, view)
 	}
 	ident, err := h.store.Identity(r.Context(), member.ID)
 	if err != nil {
 		return err
 	}
+	// The effective role decides: an admin by team keeps break-glass too.
+	if h.policy(t).RequireSSO && !ident.Role.Privileged() {
+		h.audit(r, t.Org.Name, email, ip, false, "sso_required")
+		view.msg = "Your organization requires single sign-on. Only owners and admins may use a password."
+		return h.renderLogin(w, r, http.StatusForbidden, view)
+	}
 	if err := h.issueSession(w, r, ident, storage.MethodPassword, gate.IdPSession{}); err != nil {
 		return err
 	}
-	h.audit(r, email, ip, true, "ok")
+	h.audit(r, t.Org.Name, email, ip, true, "ok")
 	http.Redirect(w, r, rd, http.StatusSeeOther)
 	return nil
 }
 
-// checkPassword returns the member when the password is right, or a
-// refusal reason. The hashing work is the same whether or not the account
-// exists or has a password.
-func (h *SSOHandler) checkPassword(ctx context.Context, email string, emailOK bool, pw string) (storage.Member, string, error) {
+// checkPassword returns the account's memberships this gate serves when
+// the password is right, or a refusal reason. The hashing work is the same
+// whether or not the account exists or has a password.
+func (h *SSOHandler) checkPassword(ctx context.Context, email string, emailOK bool, pw string) ([]storage.Member, string, error) {
 	if !emailOK || pw == "" || len(pw) > 1024 {
 		password.DummyVerify(pw)
-		return storage.Member{}, "bad_input", nil
+		return nil, "bad_input", nil
 	}
-	m, err := h.store.MemberByEmail(ctx, h.org.ID, email)
-	if errors.Is(err, storage.ErrNotFound) {
+	var members []storage.Member
+	if h.shared {
+		ms, err := h.store.Memberships(ctx, email)
+		if err != nil {
+			return nil, "", err
+		}
+		members = ms
+	} else {
+		m, err := h.store.MemberByEmail(ctx, h.org.ID, email)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, "", err
+		}
+		if err == nil {
+			members = []storage.Member{m}
+		}
+	}
+	if len(members) == 0 {
 		password.DummyVerify(pw)
-		return storage.Member{}, "unknown_account", nil
-	}
-	if err != nil {
-		return storage.Member{}, "", err
+		return nil, "unknown_account", nil
 	}
 	hash, err := h.store.PasswordHash(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		password.DummyVerify(pw)
-		return storage.Member{}, "no_password", nil
+		return nil, "no_password", nil
 	}
 	if err != nil {
-		return storage.Member{}, "", err
+		return nil, "", err
 	}
 	ok, err := password.Verify(pw, hash)
 	if err != nil {
-		h.logger.Error("stored password hash is unreadable", zap.String("member_id", m.ID), zap.Error(err))
-		return storage.Member{}, "bad_hash", nil
+		h.logger.Error("stored password hash is unreadable", zap.String("member_id", members[0].ID), zap.Error(err))
+		return nil, "bad_hash", nil
 	}
 	if !ok {
-		return storage.Member{}, "wrong_password", nil
+		return nil, "wrong_password", nil
 	}
-	return m, "", nil
+	return members, "", nil
+}
+
+// pickMembership chooses the membership a password sign-in is for. A
+// pinned gate has one at most. At a shared gate: the org the form names
+// (from discovery or the person's choice), else the org that verified
+// the email's domain, else the only one; choose is set when the person
+// must pick among several.
+func (h *SSOHandler) pickMembership(members []storage.Member, email, orgName string) (storage.Member, *tenant.Tenant, bool) {
+	if !h.shared {
+		if len(members) == 0 {
+			return storage.Member{}, nil, false
+		}
+		return members[0], h.pinned(), false
+	}
+	find := func(t *tenant.Tenant) (storage.Member, bool) {
+		if t == nil {
+			return storage.Member{}, false
+		}
+		for _, m := range members {
+			if m.OrgID == t.Org.ID {
+				return m, true
+			}
+		}
+		return storage.Member{}, false
+	}
+	if orgName != "" {
+		t := h.registry.ByName(orgName)
+		if m, ok := find(t); ok {
+			return m, t, false
+		}
+	}
+	if t := h.registry.Discover(email); t != nil {
+		if m, ok := find(t); ok {
+			return m, t, false
+		}
+	}
+	switch len(members) {
+	case 0:
+		return storage.Member{}, nil, false
+	case 1:
+		if t := h.registry.ByID(members[0].OrgID); t != nil {
+			return members[0], t, false
+		}
+		return storage.Member{}, nil, false
+	}
+	return storage.Member{}, nil, true
+}
+
+// ticketLifetime bounds the org choice after a password sign-in.
+const ticketLifetime = 2 * time.Minute
+
+// newTicket vouches, for ticketLifetime and for this browser only (bound
+// to its CSRF cookie), that it proved the account's password: the org
+// choice that follows needs no second password and keeps none in a form.
+func (h *SSOHandler) newTicket(r *http.Request, email string) string {
+	exp := strconv.FormatInt(time.Now().Add(ticketLifetime).Unix(), 10)
+	body := base64.RawURLEncoding.EncodeToString([]byte(email)) + "." + exp
+	return body + "." + h.ticketMAC(r, body)
+}
+
+func (h *SSOHandler) ticketMAC(r *http.Request, body string) string {
+	m := hmac.New(sha256.New, h.ticketKey)
+	m.Write([]byte(cookieValue(r.Header, csrfCookie)))
+	m.Write([]byte{0})
+	m.Write([]byte(body))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// openTicket returns the email a ticket vouches for.
+func (h *SSOHandler) openTicket(r *http.Request, ticket string) (string, bool) {
+	i := strings.LastIndexByte(ticket, '.')
+	if i < 0 || len(ticket) > 1024 {
+		return "", false
+	}
+	body, mac := ticket[:i], ticket[i+1:]
+	if !hmac.Equal([]byte(mac), []byte(h.ticketMAC(r, body))) {
+		return "", false
+	}
+	enc, exp, ok := strings.Cut(body, ".")
+	if !ok {
+		return "", false
+	}
+	until, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Now().Unix() > until {
+		return "", false
+	}
+	email, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil {
+		return "", false
+	}
+	return string(email), true
+}
+
+type orgChoice struct {
+	Name string
+}
+
+type orgChoiceData struct {
+	Action, CSRF, RD, Ticket string
+	Orgs                     []orgChoice
+}
+
+// renderOrgChoice asks a person who belongs to several orgs which one to
+// sign in to; only someone who just proved the password sees the list.
+func (h *SSOHandler) renderOrgChoice(w http.ResponseWriter, r *http.Request, email, rd string, members []storage.Member) error {
+	tok, err := h.csrfToken(w, r)
+	if err != nil {
+		return err
+	}
+	d := orgChoiceData{Action: h.PathPrefix + "/password", CSRF: tok, RD: rd, Ticket: h.newTicket(r, email)}
+	for _, m := range members {
+		if t := h.registry.ByID(m.OrgID); t != nil {
+			d.Orgs = append(d.Orgs, orgChoice{Name: t.Org.Name})
+		}
+	}
+	setPageHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	return orgChoicePage.Execute(w, d)
 }
 
 // audit writes one line per password sign-in attempt.
-func (h *SSOHandler) audit(r *http.Request, email, ip string, ok bool, reason string) {
+func (h *SSOHandler) audit(r *http.Request, org, email, ip string, ok bool, reason string) {
+	if org == "" {
+		org = h.Org
+	}
 	fields := []zap.Field{
-		zap.String("method", "password"), zap.String("org", h.Org), zap.String("email", email),
+		zap.String("method", "password"), zap.String("org", org), zap.String("email", email),
 		zap.String("remote_ip", ip), zap.String("reason", reason),
 	}
 	if ok {
@@ -247,7 +447,7 @@ func sameOrigin(r *http.Request, origin *url.URL) bool {
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in to {{.Org}}</title>
+<title>Sign in{{if .Org}} to {{.Org}}{{end}}</title>
 <style>
 body{font:16px/1.5 system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
 h1{font-size:1.6rem}
@@ -260,7 +460,7 @@ input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px 
 .note{color:#555;font-size:.9rem}
 </style></head>
 <body><main>
-<h1>Sign in to {{.Org}}</h1>
+<h1>Sign in{{if .Org}} to {{.Org}}{{end}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .ShowSSO}}<p><a class="button" id="sso" href="{{.StartURL}}">Continue with SSO</a></p>{{end}}
 {{if .ShowPassword}}
@@ -269,11 +469,35 @@ input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px 
 <form method="post" action="{{.Action}}" id="password-form">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <input type="hidden" name="rd" value="{{.RD}}">
+{{if .OrgField}}<input type="hidden" name="org" value="{{.OrgField}}">{{end}}
 <label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required>
+<input id="email" name="email" type="email" autocomplete="username" value="{{.Email}}" required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <p><button type="submit">Sign in</button></p>
+</form>
+{{end}}
+</main></body></html>
+`))
+
+var orgChoicePage = template.Must(template.New("orgs").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Choose an organization</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.6rem}
+button{display:block;width:100%;box-sizing:border-box;text-align:center;background:#2557d6;color:#fff;padding:.7rem 1.2rem;border-radius:.4rem;border:0;font-size:1rem;cursor:pointer;margin:.6rem 0}
+button:focus{outline:3px solid #f4b400;outline-offset:2px}
+</style></head>
+<body><main>
+<h1>Choose an organization</h1>
+<p>You belong to several organizations. Which one do you want to sign in to?</p>
+{{range .Orgs}}<form method="post" action="{{$.Action}}">
+<input type="hidden" name="csrf" value="{{$.CSRF}}">
+<input type="hidden" name="rd" value="{{$.RD}}">
+<input type="hidden" name="ticket" value="{{$.Ticket}}">
+<input type="hidden" name="org" value="{{.Name}}">
+<button type="submit">{{.Name}}</button>
 </form>
 {{end}}
 </main></body></html>

@@ -79,6 +79,15 @@ func memberByID(ctx context.Context, q queryRower, orgID int64, id string) (stor
 	return m, notFound(err, fmt.Sprintf("member %q", id))
 }
 
+// Memberships returns the account's memberships in every org.
+func (s *Store) Memberships(ctx context.Context, email string) ([]storage.Member, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+memberColumns+memberFrom+"WHERE a.email = ? ORDER BY m.created_at, m.id", email)
+	if err != nil {
+		return nil, fmt.Errorf("listing memberships of %q: %w", email, err)
+	}
+	return collect(rows, scanMember)
+}
+
 // AccountExists reports whether an account has this email.
 func (s *Store) AccountExists(ctx context.Context, email string) (bool, error) {
 	var n int

@@ -16,6 +16,8 @@ const (
 	CodeDomain             = "domain_not_claimed"
 	CodeDeactivated        = "member_deactivated"
 	CodeNotProvisioned     = "member_not_provisioned"
+	CodeNotEnabled         = "sso_not_enabled"
+	CodeWrongOrg           = "other_organization"
 )
 
 // Refusal is a refused sign-in: Reason is safe to show the browser, Err

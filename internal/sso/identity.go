@@ -25,6 +25,46 @@ type Identity struct {
 	ReplayUntil time.Time
 	// SessionNotOnOrAfter is the IdP's bound on the session, or zero.
 	SessionNotOnOrAfter time.Time
+	// NameIDFormat is the NameID's Format, when it has one.
+	NameIDFormat string
+
+	assertion *saml.Assertion
+}
+
+// Limits on what Attributes reports.
+const (
+	maxReportedAttributes = 64
+	maxReportedValues     = 32
+	maxReportedValueLen   = 512
+)
+
+// Attributes returns the verified assertion's attributes by name, for a
+// test sign-in's report (bounded: a group attribute may be long).
+func (id *Identity) Attributes() map[string][]string {
+	if id.assertion == nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, st := range id.assertion.AttributeStatements {
+		for _, attr := range st.Attributes {
+			if _, ok := out[attr.Name]; !ok && len(out) >= maxReportedAttributes {
+				continue
+			}
+			vals := out[attr.Name]
+			for _, v := range attr.Values {
+				if len(vals) >= maxReportedValues {
+					break
+				}
+				val := v.Value
+				if len(val) > maxReportedValueLen {
+					val = strings.ToValidUTF8(val[:maxReportedValueLen], "") + "…"
+				}
+				vals = append(vals, val)
+			}
+			out[attr.Name] = vals
+		}
+	}
+	return out
 }
 
 // The attribute names each value is taken from, in order of preference:
@@ -52,9 +92,10 @@ var (
 // comes from exactly one place: the first email attribute present (which
 // must hold exactly one value), else an emailAddress-format NameID.
 func identityFrom(a *saml.Assertion) (*Identity, error) {
-	id := &Identity{AssertionID: a.ID, Issuer: a.Issuer.Value}
+	id := &Identity{AssertionID: a.ID, Issuer: a.Issuer.Value, assertion: a}
 	if a.Subject != nil && a.Subject.NameID != nil {
 		id.NameID = a.Subject.NameID.Value
+		id.NameIDFormat = a.Subject.NameID.Format
 	}
 	for _, st := range a.AuthnStatements {
 		id.SessionIndex = st.SessionIndex

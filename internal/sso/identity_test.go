@@ -150,7 +150,8 @@ func TestIdentityFromSessionFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Identity{Email: "alice@acme.com", NameID: "alice@acme.com", SessionIndex: "ix-1",
-		AssertionID: "id-assertion", Issuer: "https://idp.example", SessionNotOnOrAfter: end}
+		AssertionID: "id-assertion", Issuer: "https://idp.example", SessionNotOnOrAfter: end,
+		NameIDFormat: string(saml.EmailAddressNameIDFormat), assertion: a}
 	if *id != want {
 		t.Fatalf("identity = %+v\nwant       %+v", *id, want)
 	}

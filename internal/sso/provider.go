@@ -522,3 +522,11 @@ func checkShape(b64 string) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// SPMetadata returns the SP metadata of cfg for origin. It needs no IdP
+// (cfg.IDP may be nil), so an admin can download it before the IdP is
+// configured: the IdP's setup asks for it first.
+func SPMetadata(cfg Config, origin *url.URL) ([]byte, error) {
+	p := &Provider{cfg: cfg, sps: map[string]*saml.ServiceProvider{}}
+	return p.Metadata(origin)
+}

@@ -218,12 +218,16 @@ func TestParseACSEntraFixtures(t *testing.T) {
 			want := Identity{
 				Email: "alice@contoso.example", GivenName: "Alice", FamilyName: "Example",
 				NameID: "alice@contoso.example", SessionIndex: entraAssertionID, AssertionID: entraAssertionID,
-				Issuer: "https://sts.windows.net/8c3a9b2e-4f1d-4e6a-9b7c-2d5e8f1a3c4b/",
+				Issuer:       "https://sts.windows.net/8c3a9b2e-4f1d-4e6a-9b7c-2d5e8f1a3c4b/",
+				NameIDFormat: string(saml.EmailAddressNameIDFormat),
 			}
 			if id.ReplayUntil.IsZero() {
 				t.Fatal("no ReplayUntil: the assertion could not be recorded")
 			}
-			id.SessionNotOnOrAfter, id.ReplayUntil = time.Time{}, time.Time{}
+			if attrs := id.Attributes(); len(attrs["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"]) != 1 {
+				t.Errorf("Attributes() = %v; want Entra's givenname claim", attrs)
+			}
+			id.SessionNotOnOrAfter, id.ReplayUntil, id.assertion = time.Time{}, time.Time{}, nil
 			if *id != want {
 				t.Fatalf("identity = %+v\nwant       %+v", *id, want)
 			}

@@ -42,6 +42,12 @@ func NewTracker(hashKey, blockKey []byte) *Tracker {
 type Pending struct {
 	RequestID  string
 	ReturnPath string
+	// Org is the org the login is for: the response must come back to
+	// that org's ACS.
+	Org string
+	// Test, when set, is the test sign-in this login runs: its response
+	// is reported, and signs nobody in.
+	Test string
 }
 
 // NewRelayState returns a fresh opaque RelayState (22 characters, within
@@ -58,9 +64,11 @@ func NewRelayState() (string, error) {
 // https: then the cookie is SameSite=None; Secure, because the IdP's POST to
 // the ACS is cross-site; over plain http (local setups) it is Lax.
 func (t *Tracker) Track(w http.ResponseWriter, relayState string, p Pending, secure bool, path string) error {
-	val := make([]byte, 0, 2+len(p.RequestID)+len(p.ReturnPath))
-	val = binary.AppendUvarint(val, uint64(len(p.RequestID)))
-	val = append(val, p.RequestID...)
+	val := make([]byte, 0, 6+len(p.RequestID)+len(p.Org)+len(p.Test)+len(p.ReturnPath))
+	for _, field := range []string{p.RequestID, p.Org, p.Test} {
+		val = binary.AppendUvarint(val, uint64(len(field)))
+		val = append(val, field...)
+	}
 	val = append(val, p.ReturnPath...)
 	name := trackCookiePrefix + relayState
 	enc, err := t.codec.Encode(name, val)
@@ -117,11 +125,15 @@ func (t *Tracker) Resolve(r *http.Request, relayState string) (Pending, error) {
 	if err := t.codec.Decode(c.Name, c.Value, &val); err != nil {
 		return Pending{}, errNoPending
 	}
-	n, k := binary.Uvarint(val)
-	if k <= 0 || uint64(len(val)-k) < n {
-		return Pending{}, errNoPending
+	var fields [3]string
+	for i := range fields {
+		n, k := binary.Uvarint(val)
+		if k <= 0 || uint64(len(val)-k) < n {
+			return Pending{}, errNoPending
+		}
+		fields[i], val = string(val[k:k+int(n)]), val[k+int(n):]
 	}
-	return Pending{RequestID: string(val[k : k+int(n)]), ReturnPath: string(val[k+int(n):])}, nil
+	return Pending{RequestID: fields[0], Org: fields[1], Test: fields[2], ReturnPath: string(val)}, nil
 }
 
 // Forget deletes the pending login's cookie, so the request ID cannot be

@@ -23,9 +23,9 @@
 //     an account that is a member of another org (ErrSharedAccount). Names,
 //     external IDs, roles and states are kept per membership.
 //   - Methods without an org (Identity, SessionByID, TokenByHash,
-//     ListConnections, ListVerifiedDomains) serve the gate, the sidecar's
-//     authentication and the tenant registry; their callers scope what they
-//     return by the org the record itself names.
+//     Memberships, ListConnections, ListVerifiedDomains) serve the gate, the
+//     sidecar's authentication and the tenant registry; their callers scope
+//     what they return by the org the record itself names.
 //
 // Errors: a method returns ErrNotFound when the thing it names does not exist
 // (in the org it was asked about), ErrConflict when a uniqueness rule would be
@@ -93,6 +93,11 @@ type MemberStore interface {
 	// MemberByID returns the org's member with this ID or ErrNotFound, also
 	// when the ID belongs to another org.
 	MemberByID(ctx context.Context, orgID int64, id string) (Member, error)
+	// Memberships returns every membership of the account with this email,
+	// in every org, oldest first: a password belongs to the account, so a
+	// gate that serves several orgs checks it first and then picks the
+	// org among these. Callers outside such a sign-in must not use it.
+	Memberships(ctx context.Context, email string) ([]Member, error)
 	// AccountExists reports whether any org has an account with this email.
 	AccountExists(ctx context.Context, email string) (bool, error)
 	// CreateMember makes the account (if no account has the email yet) and

@@ -169,6 +169,13 @@ func (r *Registry) read(ctx context.Context, id int64) (*Tenant, error) {
 	return newTenant(org, conn, verified), nil
 }
 
+// New returns the tenant of an org with this connection (nil: none) and
+// verified domains, outside any registry: for a test sign-in, which must
+// run on the connection as stored this instant.
+func New(o storage.Org, conn *storage.Connection, domains []string) *Tenant {
+	return newTenant(o, conn, domains)
+}
+
 func newTenant(o storage.Org, conn *storage.Connection, domains []string) *Tenant {
 	t := &Tenant{Org: o, Domains: domains}
 	if conn != nil {
