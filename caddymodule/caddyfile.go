@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func init() {
@@ -96,7 +98,8 @@ func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return s, err
 }
 
-// UnmarshalCaddyfile reads the saml_sso directive:
+// UnmarshalCaddyfile reads the saml_sso directive. Without org and IdP
+// settings the gate is shared by every org in the store:
 //
 //	saml_sso {
 //		org <name>
@@ -140,6 +143,9 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "org":
 			if err := oneArg(d, &s.Org); err != nil {
 				return err
+			}
+			if err := tenant.ValidateOrgName(s.Org); err != nil {
+				return d.Errf("%v", err)
 			}
 		case "idp_sso_url":
 			if err := oneArg(d, &s.IDPSSOURL); err != nil {
@@ -251,6 +257,9 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown saml_sso subdirective %q", key)
 		}
+	}
+	if err := s.checkShared(); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }

@@ -467,17 +467,8 @@ func (h *SSOHandler) Validate() error {
 			return fmt.Errorf("saml_sso: org: %w", err)
 		}
 	}
-	if h.Org == "" && !h.hasIDPSettings() {
-		// A shared gate: every org brings its own IdP, domains and SP
-		// identity.
-		switch {
-		case len(h.Domains) > 0:
-			return errors.New("saml_sso: domain needs org: a gate without org serves every organization, and each claims its own domains")
-		case h.EntityID != "":
-			return errors.New("saml_sso: entity_id needs org: a gate without org gives each organization its own entity ID (<path_prefix>/o/<org>/metadata)")
-		case len(h.RequestableACSURLs) > 0:
-			return errors.New("saml_sso: requestable_acs_url needs org: a gate without org gives each organization its own ACS URL")
-		}
+	if err := h.checkShared(); err != nil {
+		return fmt.Errorf("saml_sso: %w", err)
 	}
 	sources := 0
 	if h.IDPMetadataURL != "" {
@@ -509,6 +500,23 @@ func (h *SSOHandler) Validate() error {
 	}
 	if strings.Contains(h.PathPrefix, "/o/") {
 		return fmt.Errorf("saml_sso: path_prefix %q must not contain /o/, where the per-organization endpoints live", h.PathPrefix)
+	}
+	return nil
+}
+
+// checkShared refuses, on a shared gate (no org, no IdP settings), what
+// only one org can have: every org brings its own domains and SP identity.
+func (h *SSOHandler) checkShared() error {
+	if h.Org != "" || h.hasIDPSettings() {
+		return nil
+	}
+	switch {
+	case len(h.Domains) > 0:
+		return errors.New("domain needs org: a gate without org serves every organization, and each claims its own domains")
+	case h.EntityID != "":
+		return errors.New("entity_id needs org: a gate without org gives each organization its own entity ID (<path_prefix>/o/<org>/metadata)")
+	case len(h.RequestableACSURLs) > 0:
+		return errors.New("requestable_acs_url needs org: a gate without org gives each organization its own ACS URL")
 	}
 	return nil
 }
