@@ -23,6 +23,7 @@ import (
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // cliOutcome is what one run of a subcommand did.
@@ -171,10 +172,14 @@ func TestCLIOrgCreateList(t *testing.T) {
 		{"no name", []string{"org", "create"}, 2, "needs the name of the org"},
 		{"two names", []string{"org", "create", "a", "b"}, 2, "takes one name"},
 		{"name and other --org", []string{"org", "create", "a", "--org", "b"}, 2, "two names given"},
-		{"space", []string{"org", "create", "big corp"}, 1, "contains spaces"},
-		{"control", []string{"org", "create", "a\x1bb"}, 1, "control characters"},
-		{"empty", []string{"org", "create", ""}, 1, "empty"},
-		{"too long", []string{"org", "create", strings.Repeat("a", 101)}, 1, "longer than 100"},
+		{"space", []string{"org", "create", "big corp"}, 2, "is not a slug"},
+		{"control", []string{"org", "create", "a\x1bb"}, 2, "is not a slug"},
+		{"upper case", []string{"org", "create", "Acme"}, 2, "is not a slug"},
+		{"dot", []string{"org", "create", "acme.com"}, 2, "is not a slug"},
+		{"trailing hyphen", []string{"org", "create", "acme-"}, 2, "is not a slug"},
+		{"slash", []string{"org", "create", "a/b"}, 2, "is not a slug"},
+		{"empty", []string{"org", "create", ""}, 2, "name is required"},
+		{"too long", []string{"org", "create", strings.Repeat("a", 64)}, 2, "longer than 63"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -820,4 +825,15 @@ func FuzzCLIClean(f *testing.F) {
 			t.Errorf("cliClean(%q) is empty, want \"-\"", s)
 		}
 	})
+}
+
+func TestCLIOrgCreateSlug(t *testing.T) {
+	ct := newCLITest(t)
+	ct.ok("", "org", "create", "acme-eu")
+	ct.ok("", "org", "create", strings.Repeat("a", tenant.MaxOrgName))
+	wantOutcome(t, ct.run("", "org", "create", "Acme Corp"), 2, "", `organization name "Acme Corp" is not a slug`)
+	orgs, err := ct.store().ListOrgs(context.Background())
+	if err != nil || len(orgs) != 2 {
+		t.Errorf("orgs after a refused create = %+v, %v", orgs, err)
+	}
 }
