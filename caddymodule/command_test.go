@@ -837,3 +837,20 @@ func TestCLIOrgCreateSlug(t *testing.T) {
 		t.Errorf("orgs after a refused create = %+v, %v", orgs, err)
 	}
 }
+
+func TestCLIUserSetRoleLastOwner(t *testing.T) {
+	ct := newCLITest(t, "acme")
+	ct.ok("", "user", "invite", "alice@acme.com", "--org", "acme", "--role", "owner")
+	ct.ok("", "user", "invite", "bob@acme.com", "--org", "acme")
+	st := ct.store()
+	acme := ct.org(st, "acme")
+
+	wantOutcome(t, ct.run("", "user", "set-role", "alice@acme.com", "admin", "--org", "acme"), 1, "",
+		"alice@acme.com is the last owner of org acme, and an org needs one; make another member owner first with `ssogate user set-role EMAIL owner --org acme")
+	if m, _ := st.MemberByEmail(context.Background(), acme.ID, "alice@acme.com"); m.Role != storage.RoleOwner {
+		t.Errorf("the last owner was demoted to %q", m.Role)
+	}
+	ct.ok("", "user", "set-role", "bob@acme.com", "owner", "--org", "acme")
+	wantOutcome(t, ct.run("", "user", "set-role", "alice@acme.com", "admin", "--org", "acme"), 0,
+		"alice@acme.com is now admin in org acme (was owner).\n")
+}
