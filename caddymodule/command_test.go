@@ -42,7 +42,7 @@ func runCLI(t *testing.T, stdin string, args ...string) cliOutcome {
 	t.Helper()
 	root := &cobra.Command{Use: "ssogate", SilenceUsage: true}
 	registered := caddycmd.Commands()
-	for _, name := range []string{"org", "token", "domain", "user", "team"} {
+	for _, name := range []string{"org", "token", "domain", "user", "team", "sso"} {
 		c, ok := registered[name]
 		if !ok {
 			t.Fatalf("command %q is not registered with Caddy", name)
