@@ -22,7 +22,7 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// The admin subcommands (org, token, domain, user, team) are registered
+// The admin subcommands (org, token, domain, user, team, sso) are registered
 // here, by the plugin, so that any binary built with it has them: the
 // ssogate binary and an xcaddy build alike.
 //
@@ -53,6 +53,7 @@ func cliCommands() []caddycmd.Command {
 		cliDomainCommand(),
 		cliUserCommand(),
 		cliTeamCommand(),
+		cliSSOCommand(),
 	}
 }
 

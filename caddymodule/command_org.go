@@ -3,13 +3,12 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func cliOrgCommand() caddycmd.Command {
@@ -35,7 +34,10 @@ Flags:
 					short: "Creates an organization",
 					long: `
 Creates an organization, and the database file if there is none yet.
-The name may also be given as --org. It fails when the org exists.
+The name may also be given as --org. It must be a slug: lower-case
+letters, digits and inner hyphens, at most 63 characters (such as acme
+or acme-eu), since it appears in URLs (<path_prefix>/o/<name>/acs) and
+headers. It fails when the org exists.
 ` + cliCommonFlagsDoc,
 					anyArgs:   true,
 					createsDB: true,
@@ -76,8 +78,8 @@ func cliOrgCreate(c *cliCall) (int, error) {
 		return cliExitUsage, fmt.Errorf("`%s` needs the name of the org to create (see `%s --help`)",
 			cliCommandPath(c.cmd), cliCommandPath(c.cmd))
 	}
-	if err := cliCheckOrgName(name); err != nil {
-		return cliExitFailure, err
+	if err := tenant.ValidateOrgName(name); err != nil {
+		return cliExitUsage, err
 	}
 	st, err := c.open()
 	if err != nil {
@@ -92,22 +94,6 @@ func cliOrgCreate(c *cliCall) (int, error) {
 	}
 	c.printf("Created org %s.\n", cliClean(org.Name))
 	return cliExitOK, nil
-}
-
-// cliCheckOrgName refuses names that would be awkward everywhere an org
-// name appears: in headers (X-Forwarded-Org), logs and command lines.
-func cliCheckOrgName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("the org name is empty")
-	case len(name) > 100:
-		return errors.New("the org name is longer than 100 bytes")
-	case strings.HasPrefix(name, "-"):
-		return fmt.Errorf("the org name %q starts with '-'", name)
-	case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		return fmt.Errorf("the org name %q contains spaces or control characters", name)
-	}
-	return nil
 }
 
 func cliOrgList(c *cliCall) (int, error) {

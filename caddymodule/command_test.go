@@ -23,6 +23,7 @@ import (
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // cliOutcome is what one run of a subcommand did.
@@ -41,7 +42,7 @@ func runCLI(t *testing.T, stdin string, args ...string) cliOutcome {
 	t.Helper()
 	root := &cobra.Command{Use: "ssogate", SilenceUsage: true}
 	registered := caddycmd.Commands()
-	for _, name := range []string{"org", "token", "domain", "user", "team"} {
+	for _, name := range []string{"org", "token", "domain", "user", "team", "sso"} {
 		c, ok := registered[name]
 		if !ok {
 			t.Fatalf("command %q is not registered with Caddy", name)
@@ -171,10 +172,14 @@ func TestCLIOrgCreateList(t *testing.T) {
 		{"no name", []string{"org", "create"}, 2, "needs the name of the org"},
 		{"two names", []string{"org", "create", "a", "b"}, 2, "takes one name"},
 		{"name and other --org", []string{"org", "create", "a", "--org", "b"}, 2, "two names given"},
-		{"space", []string{"org", "create", "big corp"}, 1, "contains spaces"},
-		{"control", []string{"org", "create", "a\x1bb"}, 1, "control characters"},
-		{"empty", []string{"org", "create", ""}, 1, "empty"},
-		{"too long", []string{"org", "create", strings.Repeat("a", 101)}, 1, "longer than 100"},
+		{"space", []string{"org", "create", "big corp"}, 2, "is not a slug"},
+		{"control", []string{"org", "create", "a\x1bb"}, 2, "is not a slug"},
+		{"upper case", []string{"org", "create", "Acme"}, 2, "is not a slug"},
+		{"dot", []string{"org", "create", "acme.com"}, 2, "is not a slug"},
+		{"trailing hyphen", []string{"org", "create", "acme-"}, 2, "is not a slug"},
+		{"slash", []string{"org", "create", "a/b"}, 2, "is not a slug"},
+		{"empty", []string{"org", "create", ""}, 2, "name is required"},
+		{"too long", []string{"org", "create", strings.Repeat("a", 64)}, 2, "longer than 63"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -750,10 +755,10 @@ Updated:         YYYY-MM-DD hh:mm UTC
 	}
 	wantOutcome(t, ct.run("", "user", "show", "nobody@acme.com", "--org", "acme"), 1, "", "nobody@acme.com is not a member of org acme")
 
-	wantTeams := `TEAM         MEMBERS  EMAILS
-Design       1        alice@acme.com
-Empty        0        -
-Engineering  2        alice@acme.com, bob@acme.com
+	wantTeams := `TEAM         ROLE  MEMBERS  EMAILS
+Design       -     1        alice@acme.com
+Empty        -     0        -
+Engineering  -     2        alice@acme.com, bob@acme.com
 `
 	if diff := cmp.Diff(wantTeams, ct.ok("", "team", "list", "--org", "acme")); diff != "" {
 		t.Errorf("team list (-want +got):\n%s", diff)
@@ -820,4 +825,105 @@ func FuzzCLIClean(f *testing.F) {
 			t.Errorf("cliClean(%q) is empty, want \"-\"", s)
 		}
 	})
+}
+
+func TestCLIOrgCreateSlug(t *testing.T) {
+	ct := newCLITest(t)
+	ct.ok("", "org", "create", "acme-eu")
+	ct.ok("", "org", "create", strings.Repeat("a", tenant.MaxOrgName))
+	wantOutcome(t, ct.run("", "org", "create", "Acme Corp"), 2, "", `organization name "Acme Corp" is not a slug`)
+	orgs, err := ct.store().ListOrgs(context.Background())
+	if err != nil || len(orgs) != 2 {
+		t.Errorf("orgs after a refused create = %+v, %v", orgs, err)
+	}
+}
+
+func TestCLIUserSetRoleLastOwner(t *testing.T) {
+	ct := newCLITest(t, "acme")
+	ct.ok("", "user", "invite", "alice@acme.com", "--org", "acme", "--role", "owner")
+	ct.ok("", "user", "invite", "bob@acme.com", "--org", "acme")
+	st := ct.store()
+	acme := ct.org(st, "acme")
+
+	wantOutcome(t, ct.run("", "user", "set-role", "alice@acme.com", "admin", "--org", "acme"), 1, "",
+		"alice@acme.com is the last owner of org acme, and an org needs one; make another member owner first with `ssogate user set-role EMAIL owner --org acme")
+	if m, _ := st.MemberByEmail(context.Background(), acme.ID, "alice@acme.com"); m.Role != storage.RoleOwner {
+		t.Errorf("the last owner was demoted to %q", m.Role)
+	}
+	ct.ok("", "user", "set-role", "bob@acme.com", "owner", "--org", "acme")
+	wantOutcome(t, ct.run("", "user", "set-role", "alice@acme.com", "admin", "--org", "acme"), 0,
+		"alice@acme.com is now admin in org acme (was owner).\n")
+}
+
+func TestCLITeamSetRole(t *testing.T) {
+	ct := newCLITest(t, "acme", "globex")
+	ct.ok("", "user", "invite", "alice@acme.com", "--org", "acme")
+	ct.ok("", "user", "invite", "bob@acme.com", "--org", "acme")
+	st := ct.store()
+	ctx := context.Background()
+	acme, globex := ct.org(st, "acme"), ct.org(st, "globex")
+	var ids []string
+	for _, e := range []string{"alice@acme.com", "bob@acme.com"} {
+		m, err := st.MemberByEmail(ctx, acme.ID, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	eng, err := st.CreateTeam(ctx, acme.ID, "Engineering", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateTeam(ctx, acme.ID, eng.ID, func(t *storage.Team) error { t.MemberIDs = ids; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	other, err := st.CreateTeam(ctx, globex.ID, "Ops", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func() storage.Role {
+		t.Helper()
+		team, err := st.TeamByID(ctx, acme.ID, eng.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return team.Role
+	}
+
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		stdout  string
+		errPart string
+		want    storage.Role
+	}{
+		{"by name, any case", []string{"engineering", "admin"}, 0, "Team Engineering now grants admin to its 2 members (was none).\n", "", storage.RoleAdmin},
+		{"again", []string{"Engineering", "admin"}, 0, "Team Engineering grants admin already.\n", "", storage.RoleAdmin},
+		{"by ID", []string{eng.ID, "member"}, 0, "Team Engineering now grants member to its 2 members (was admin).\n", "", storage.RoleMember},
+		{"owner refused", []string{"Engineering", "owner"}, 2, "", "a team cannot grant the owner role", storage.RoleMember},
+		{"unknown role", []string{"Engineering", "root"}, 2, "", `unknown team role "root" (want admin, member or none)`, storage.RoleMember},
+		{"unknown team", []string{"Design", "admin"}, 1, "", `org acme has no team "Design"; see`, storage.RoleMember},
+		{"another org's team", []string{other.ID, "admin"}, 1, "", "org acme has no team", storage.RoleMember},
+		{"missing role", []string{"Engineering"}, 2, "", "takes <team> <role>", storage.RoleMember},
+		{"none", []string{"Engineering", "none"}, 0, "Team Engineering now grants none to its 2 members (was member).\n", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"team", "set-role"}, tt.args...)
+			wantOutcome(t, ct.run("", append(args, "--org", "acme")...), tt.code, tt.stdout, tt.errPart)
+			if got := role(); got != tt.want {
+				t.Errorf("team role = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got, _ := st.TeamByID(ctx, globex.ID, other.ID); got.Role != "" {
+		t.Errorf("globex's team got role %q", got.Role)
+	}
+
+	ct.ok("", "team", "set-role", "Engineering", "admin", "--org", "acme")
+	want := "TEAM         ROLE   MEMBERS  EMAILS\nEngineering  admin  2        alice@acme.com, bob@acme.com\n"
+	if diff := cmp.Diff(want, ct.ok("", "team", "list", "--org", "acme")); diff != "" {
+		t.Errorf("team list (-want +got):\n%s", diff)
+	}
 }

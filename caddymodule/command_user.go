@@ -363,7 +363,12 @@ func cliUserSetRole(c *cliCall) (int, error) {
 		c.printf("%s is %s in org %s already.\n", cliClean(m.Email), role, cliClean(org.Name))
 		return cliExitOK, nil
 	}
-	if _, err := st.SetRole(c.ctx, org.ID, m.ID, role); err != nil {
+	_, err = st.SetRole(c.ctx, org.ID, m.ID, role)
+	if errors.Is(err, storage.ErrLastOwner) {
+		return cliExitFailure, fmt.Errorf("%s is the last owner of org %s, and an org needs one; make another member owner first with `%s`",
+			m.Email, org.Name, c.hint("user set-role EMAIL owner", true))
+	}
+	if err != nil {
 		return cliExitFailure, err
 	}
 	c.printf("%s is now %s in org %s (was %s).\n", cliClean(m.Email), role, cliClean(org.Name), m.Role)

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
+	"github.com/ssogate/ssogate/internal/testidp"
 )
 
 // ssogateBinary builds cmd/ssogate once per test run and returns its
@@ -182,9 +185,99 @@ func TestCLIBinary(t *testing.T) {
 
 	// The commands are listed in the binary's help.
 	r = run("", "help")
-	for _, name := range []string{"org", "token", "domain", "user", "team"} {
+	for _, name := range []string{"org", "token", "domain", "user", "team", "sso"} {
 		if !strings.Contains(r.stdout, "\n  "+name+" ") {
 			t.Errorf("help does not list %q:\n%s", name, r.stdout)
 		}
+	}
+}
+
+// TestCLIBinarySSO sets up an org's SSO connection through the built
+// binary: stdout holds only what a script captures, refusals exit 1 or 2
+// and write nothing.
+func TestCLIBinarySSO(t *testing.T) {
+	bin := ssogateBinary(t)
+	home := t.TempDir()
+	db := filepath.Join(home, "ssogate.db")
+	run := func(args ...string) cliRun {
+		t.Helper()
+		return runSSOGate(t, bin, home, "", append(args, "--db", db)...)
+	}
+	want := func(r cliRun, code int, stderrPart string) {
+		t.Helper()
+		if r.code != code || !strings.Contains(r.stderr, stderrPart) {
+			t.Errorf("exit %d, stderr %q; want %d and %q (stdout %q)", r.code, r.stderr, code, stderrPart, r.stdout)
+		}
+	}
+	want(run("org", "create", "acme"), 0, "")
+	want(run("org", "create", "Acme Corp"), 2, "is not a slug")
+
+	idp, err := testidp.New("https://idp.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(home, "idp.pem")
+	if err := os.WriteFile(certFile, idp.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want(run("sso", "set", "--org", "acme", "--idp-sso-url", "http://idp.example.com/sso"), 2, "--idp-sso-url: must use https")
+	want(run("sso", "set", "--org", "acme", "--idp-sso-url", idp.SSOURL(), "--idp-issuer", idp.EntityID(),
+		"--idp-certificate", certFile), 0, "Next: run a test sign-in")
+	want(run("sso", "enable", "--org", "acme"), 1, "run a test sign-in first")
+
+	st, err := sqlitestore.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.PutSetting(ctx, tenant.GateURLKey("acme"), []byte("https://app.example.com/sso")); err != nil {
+		t.Fatal(err)
+	}
+	r := run("sso", "test", "--org", "acme")
+	want(r, 0, "within 15 minutes")
+	testURL, ok := strings.CutSuffix(r.stdout, "\n")
+	if !ok || !strings.HasPrefix(testURL, "https://app.example.com/sso/o/acme/test/") || strings.Contains(testURL, "\n") {
+		t.Fatalf("sso test: stdout = %q, want the URL alone on one line", r.stdout)
+	}
+
+	want(run("sso", "enable", "--org", "acme", "--untested"), 0, "--untested")
+	r = run("sso", "show", "--org", "acme", "--json")
+	want(r, 0, "")
+	var show struct {
+		State        string `json:"state"`
+		Certificates []struct {
+			Subject string `json:"subject"`
+		} `json:"certificates"`
+		Endpoints struct {
+			ACSURL string `json:"acs_url"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &show); err != nil {
+		t.Fatalf("sso show --json: %v\n%s", err, r.stdout)
+	}
+	if show.State != "enabled" || len(show.Certificates) != 1 || show.Certificates[0].Subject != "CN=ssogate test IdP" ||
+		show.Endpoints.ACSURL != "https://app.example.com/sso/o/acme/acs" {
+		t.Errorf("sso show --json = %+v", show)
+	}
+	r = run("sso", "disable", "--org", "acme")
+	want(r, 0, "")
+	if !strings.HasPrefix(r.stdout, "Disabled SSO for org acme") {
+		t.Errorf("sso disable: stdout = %q", r.stdout)
+	}
+
+	acme, err := st.OrgByName(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateTeam(ctx, acme.ID, "Engineering", ""); err != nil {
+		t.Fatal(err)
+	}
+	want(run("team", "set-role", "Engineering", "owner", "--org", "acme"), 2, "a team cannot grant the owner role")
+	want(run("team", "set-role", "Design", "admin", "--org", "acme"), 1, "org acme has no team")
+	r = run("team", "set-role", "engineering", "admin", "--org", "acme")
+	want(r, 0, "")
+	if r.stdout != "Team Engineering now grants admin to its 0 members (was none).\n" {
+		t.Errorf("team set-role: stdout = %q", r.stdout)
 	}
 }
