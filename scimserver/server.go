@@ -5,7 +5,8 @@
 //
 // Every request carries a bearer token, and the token decides the org: a
 // token of scope scim for /scim/v2, of scope admin for /api/v1/domains.
-// Each token is rate-limited on its own. Everything else an IdP may send
+// Each token is rate-limited on its own, and its last use is recorded (at
+// most once a minute per process). Everything else an IdP may send
 // (names in any case, booleans as strings, Entra's filter and PATCH
 // dialects) is accepted where its meaning is clear, and refused with a
 // 4xx that says why where it is not.
@@ -73,6 +74,8 @@ type Server struct {
 	resolver domainclaim.Resolver
 	limiter  *limiter
 	tokens   *tokenCache
+	uses     *useRecorder
+	now      func() time.Time
 }
 
 // New returns a Server for cfg.
@@ -83,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	if math.IsNaN(cfg.RequestsPerSecond) || cfg.Burst < 0 {
 		return nil, fmt.Errorf("scimserver: invalid rate limit %v/s, burst %d", cfg.RequestsPerSecond, cfg.Burst)
 	}
-	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache()}
+	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache(), uses: newUseRecorder(), now: time.Now}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
