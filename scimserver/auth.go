@@ -105,6 +105,13 @@ func (u *useRecorder) due(id string, now time.Time) bool {
 	return true
 }
 
+// forget drops a revoked token.
+func (u *useRecorder) forget(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.last, id)
+}
+
 // tokenCache remembers valid tokens for tokenTTL, by hash (never the
 // token itself). Unknown tokens are not remembered, so that guessing
 // cannot fill it.
@@ -132,6 +139,19 @@ func (c *tokenCache) get(hash []byte) (storage.Token, bool) {
 		return storage.Token{}, false
 	}
 	return e.tok, true
+}
+
+// forget drops the token with this ID, so that a token revoked through
+// this server stops working here at once (other processes stop within
+// tokenTTL).
+func (c *tokenCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.tok.ID == id {
+			delete(c.entries, k)
+		}
+	}
 }
 
 func (c *tokenCache) put(hash []byte, tok storage.Token) {

@@ -23,6 +23,9 @@
 //	GET    /api/v1/sso/test/{id}       its status and outcome
 //	POST   /api/v1/sso/enable          turn SSO on (after a passed test)
 //	POST   /api/v1/sso/disable         turn it off (require_sso goes with it)
+//	GET    /api/v1/tokens              the org's tokens, with last use
+//	POST   /api/v1/tokens              make one (201; the secret is shown once)
+//	DELETE /api/v1/tokens/{id}         revoke one
 //	       /api/v1/domains...          domain claims (SPEC section 6)
 //
 // PUT /api/v1/sso takes the connection's field names (idp_sso_url,
