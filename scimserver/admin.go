@@ -13,8 +13,8 @@ import (
 )
 
 // The admin API (SPEC sections 6 and 8) lets an org's admin, or the app's
-// own settings page, run the org: its SSO connection, tokens and domain
-// claims. Its token has scope admin, and the
+// own settings page, run the org: its SSO connection, tokens, team and
+// member roles, and domain claims. Its token has scope admin, and the
 // org is always the token's (rq.org): a handler never reads an org from
 // the body, the query or a header, and looks every ID of the path up in
 // that org, so that another org's ID is 404 like one that never existed.
@@ -29,9 +29,13 @@ func (s *Server) routeAPI(rq *request, segs []string) (response, error) {
 			return s.routeSSO(rq, segs[1:])
 		case "tokens":
 			return s.routeTokens(rq, segs[1:])
+		case "teams":
+			return s.routeTeams(rq, segs[1:])
+		case "members":
+			return s.routeMembers(rq, segs[1:])
 		}
 	}
-	return response{}, notFound("no such endpoint: this API has /api/v1/sso, /tokens and /domains")
+	return response{}, notFound("no such endpoint: this API has /api/v1/sso, /tokens, /teams, /members and /domains")
 }
 
 // apiBody is an admin API request body, read field by field: a field the

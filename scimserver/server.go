@@ -6,7 +6,8 @@
 // Every request carries a bearer token, and the token decides the org: a
 // token of scope scim for /scim/v2, of scope admin for /api/v1. No body,
 // query or header ever names the org, and an ID in a path is looked up
-// in the token's org only, so another org's ID is 404. Each token is rate-limited on its own, and its last use
+// in the token's org only, so another org's member, team, token or test
+// sign-in is 404. Each token is rate-limited on its own, and its last use
 // is recorded (at most once a minute per process). Everything else an IdP
 // may send (names in any case, booleans as strings, Entra's filter and
 // PATCH dialects) is accepted where its meaning is clear, and refused with
@@ -26,6 +27,10 @@
 //	GET    /api/v1/tokens              the org's tokens, with last use
 //	POST   /api/v1/tokens              make one (201; the secret is shown once)
 //	DELETE /api/v1/tokens/{id}         revoke one
+//	GET    /api/v1/teams               teams with their role and size
+//	PUT    /api/v1/teams/{id}/role     the role a team grants
+//	GET    /api/v1/members             members with own and effective role
+//	PUT    /api/v1/members/{id}/role   a member's own role
 //	       /api/v1/domains...          domain claims (SPEC section 6)
 //
 // PUT /api/v1/sso takes the connection's field names (idp_sso_url,
