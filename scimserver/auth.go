@@ -1,11 +1,14 @@
 package scimserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/internal/apitoken"
 	"github.com/ssogate/ssogate/internal/storage"
@@ -41,7 +44,72 @@ func (s *Server) authenticate(r *http.Request, scope storage.Scope) (storage.Tok
 	if tok.Scope != scope {
 		return storage.Token{}, errorf(http.StatusForbidden, "", "this token has scope %q; this endpoint needs a token of scope %q", tok.Scope, scope)
 	}
+	s.recordUse(r.Context(), tok)
 	return tok, nil
+}
+
+// Recording a token's use (issue 15: "last used" always said never).
+const (
+	// useEvery is how often one process writes a token's last use: often
+	// enough to tell a token in use from a forgotten one, rarely enough
+	// that an IdP's burst of requests costs one write, not one each.
+	useEvery = time.Minute
+	// useTimeout bounds that write: a busy store delays the request a
+	// little at most, and never fails it.
+	useTimeout = 500 * time.Millisecond
+)
+
+// recordUse writes the token's last use when this process has not
+// written it for useEvery. A failure is logged and the request goes on:
+// the time of last use is a hint for admins, not a check.
+func (s *Server) recordUse(ctx context.Context, tok storage.Token) {
+	now := s.now()
+	if !s.uses.due(tok.ID, now) {
+		return
+	}
+	// Without the request's cancellation: a client that hangs up still
+	// used the token.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), useTimeout)
+	defer cancel()
+	if err := s.store.TouchToken(ctx, tok.ID, now.Unix()); err != nil {
+		s.log.Warn("recording token use", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID), zap.Error(err))
+	}
+}
+
+// useRecorder remembers when this process last wrote each token's use.
+// It holds valid tokens' IDs only, so its size is bounded by the tokens
+// that exist.
+type useRecorder struct {
+	mu   sync.Mutex
+	last map[string]time.Time // token ID -> last write
+}
+
+func newUseRecorder() *useRecorder { return &useRecorder{last: map[string]time.Time{}} }
+
+// due reports whether the use of token id at now should be written, and
+// if so counts it as written, so that concurrent requests write once.
+func (u *useRecorder) due(id string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if t, ok := u.last[id]; ok && now.Sub(t) < useEvery && !now.Before(t) {
+		return false
+	}
+	if len(u.last) >= 1024 {
+		for k, t := range u.last {
+			if now.Sub(t) >= useEvery {
+				delete(u.last, k)
+			}
+		}
+	}
+	u.last[id] = now
+	return true
+}
+
+// forget drops a revoked token.
+func (u *useRecorder) forget(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.last, id)
 }
 
 // tokenCache remembers valid tokens for tokenTTL, by hash (never the
@@ -71,6 +139,19 @@ func (c *tokenCache) get(hash []byte) (storage.Token, bool) {
 		return storage.Token{}, false
 	}
 	return e.tok, true
+}
+
+// forget drops the token with this ID, so that a token revoked through
+// this server stops working here at once (other processes stop within
+// tokenTTL).
+func (c *tokenCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.tok.ID == id {
+			delete(c.entries, k)
+		}
+	}
 }
 
 func (c *tokenCache) put(hash []byte, tok storage.Token) {

@@ -42,12 +42,8 @@ func toDomainBody(d storage.Domain) domainBody {
 	return b
 }
 
-// routeAPI dispatches a request under /api/v1.
-func (s *Server) routeAPI(rq *request, segs []string) (response, error) {
-	if len(segs) == 0 || segs[0] != "domains" {
-		return response{}, notFound("no such endpoint: this API has /api/v1/domains")
-	}
-	segs = segs[1:]
+// routeDomains dispatches a request under /api/v1/domains.
+func (s *Server) routeDomains(rq *request, segs []string) (response, error) {
 	switch {
 	case len(segs) == 0:
 		switch rq.Method {

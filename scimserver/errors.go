@@ -31,6 +31,9 @@ type Error struct {
 	Status   int
 	SCIMType string
 	Detail   string
+	// Field names the bad field of an admin API body, for a client that
+	// shows the error next to it; SCIM bodies do not carry it.
+	Field string
 	// RetryAfter, when set, becomes the Retry-After header (429).
 	RetryAfter time.Duration
 }
@@ -50,6 +53,12 @@ func errorf(status int, scimType, format string, args ...any) *Error {
 // badRequest is a 400 with a scimType.
 func badRequest(scimType, format string, args ...any) *Error {
 	return errorf(http.StatusBadRequest, scimType, format, args...)
+}
+
+// fieldError is a 400 of the admin API about one field of the body or
+// query.
+func fieldError(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Field: field, Detail: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // notFound is a 404 that names what was missing.
@@ -94,9 +103,11 @@ func (e *Error) scimBody() scimErrorBody {
 	}
 }
 
-// apiErrorBody is the domain API's error body.
+// apiErrorBody is the admin API's error body (domains, SSO, tokens,
+// teams, members).
 type apiErrorBody struct {
 	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
 }
 
 // setErrorHeaders adds the headers an error status calls for.

@@ -1,14 +1,44 @@
 // Package scimserver is ssogate's provisioning sidecar as a plain
 // http.Handler: SCIM 2.0 (RFC 7643/7644) at /scim/v2 for Okta and
-// Microsoft Entra, and the domain-claim API at /api/v1/domains. It holds
-// no Caddy types; the Caddy module wraps it.
+// Microsoft Entra, and the admin API at /api/v1. It holds no Caddy types;
+// the Caddy module wraps it.
 //
 // Every request carries a bearer token, and the token decides the org: a
-// token of scope scim for /scim/v2, of scope admin for /api/v1/domains.
-// Each token is rate-limited on its own. Everything else an IdP may send
-// (names in any case, booleans as strings, Entra's filter and PATCH
-// dialects) is accepted where its meaning is clear, and refused with a
-// 4xx that says why where it is not.
+// token of scope scim for /scim/v2, of scope admin for /api/v1. No body,
+// query or header ever names the org, and an ID in a path is looked up
+// in the token's org only, so another org's member, team, token or test
+// sign-in is 404. Each token is rate-limited on its own, and its last use
+// is recorded (at most once a minute per process). Everything else an IdP
+// may send (names in any case, booleans as strings, Entra's filter and
+// PATCH dialects) is accepted where its meaning is clear, and refused with
+// a 4xx that says why where it is not.
+//
+// The admin API (SPEC sections 6 and 8) speaks JSON; an error is
+// {"error": "..."} with a reason a person can act on, plus "field" when
+// one field of the body is bad. A body is one JSON object of at most
+// 1 MiB; a field it does not know, or of the wrong type, is 400 naming it.
+//
+//	GET    /api/v1/sso                 the org's SSO connection, what to copy into the IdP
+//	PUT    /api/v1/sso                 change it: only the fields given change
+//	POST   /api/v1/sso/test            start a test sign-in (201, its URL)
+//	GET    /api/v1/sso/test/{id}       its status and outcome
+//	POST   /api/v1/sso/enable          turn SSO on (after a passed test)
+//	POST   /api/v1/sso/disable         turn it off (require_sso goes with it)
+//	GET    /api/v1/tokens              the org's tokens, with last use
+//	POST   /api/v1/tokens              make one (201; the secret is shown once)
+//	DELETE /api/v1/tokens/{id}         revoke one
+//	GET    /api/v1/teams               teams with their role and size
+//	PUT    /api/v1/teams/{id}/role     the role a team grants
+//	GET    /api/v1/members             members with own and effective role
+//	PUT    /api/v1/members/{id}/role   a member's own role
+//	       /api/v1/domains...          domain claims (SPEC section 6)
+//
+// PUT /api/v1/sso takes the connection's field names (idp_sso_url,
+// idp_issuer, idp_certificates, idp_metadata_url, idp_metadata_xml,
+// idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated). A
+// field left out stays as it is; a string field given as null or "" is
+// cleared. The IdP is one source: a metadata URL, a metadata document, or
+// the three explicit values, never several in one body.
 package scimserver
 
 import (
@@ -31,6 +61,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // Defaults of the per-token rate limit. Microsoft asks gallery apps to
@@ -63,16 +94,23 @@ type Config struct {
 	// Burst is how many requests one token may make at once above the
 	// sustained rate. Zero means DefaultBurst.
 	Burst int
+	// MetadataClient fetches the IdP metadata an admin names by URL
+	// (idp_metadata_url of PUT /api/v1/sso). nil means
+	// tenant.MetadataClient(): 15 seconds, redirects to https only.
+	MetadataClient *http.Client
 }
 
-// Server serves SCIM 2.0 and the domain-claim API. It is safe for
-// concurrent use.
+// Server serves SCIM 2.0 and the admin API. It is safe for concurrent
+// use.
 type Server struct {
 	store    storage.Store
 	log      *zap.Logger
 	resolver domainclaim.Resolver
+	fetch    tenant.Fetcher
 	limiter  *limiter
 	tokens   *tokenCache
+	uses     *useRecorder
+	now      func() time.Time
 }
 
 // New returns a Server for cfg.
@@ -83,7 +121,12 @@ func New(cfg Config) (*Server, error) {
 	if math.IsNaN(cfg.RequestsPerSecond) || cfg.Burst < 0 {
 		return nil, fmt.Errorf("scimserver: invalid rate limit %v/s, burst %d", cfg.RequestsPerSecond, cfg.Burst)
 	}
-	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache()}
+	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache(), uses: newUseRecorder(), now: time.Now}
+	client := cfg.MetadataClient
+	if client == nil {
+		client = tenant.MetadataClient()
+	}
+	s.fetch = tenant.FetchMetadata(client)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -130,10 +173,10 @@ type api int
 
 const (
 	apiSCIM api = iota
-	apiDomains
+	apiAdmin
 )
 
-// ServeHTTP serves /scim/v2/... and /api/v1/domains/..., found anywhere in
+// ServeHTTP serves /scim/v2/... and /api/v1/..., found anywhere in
 // the path so that an outer prefix (a Caddy handle block) needs no
 // stripping.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,10 +204,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if i := segmentIndex(path, "/api/v1"); i >= 0 {
-		s.serve(sw, r, apiDomains, path[:i+len("/api/v1")], path[i+len("/api/v1"):])
+		s.serve(sw, r, apiAdmin, path[:i+len("/api/v1")], path[i+len("/api/v1"):])
 		return
 	}
-	s.writeError(sw, apiDomains, notFound("no such endpoint: this server answers under /scim/v2 and /api/v1/domains"))
+	s.writeError(sw, apiAdmin, notFound("no such endpoint: this server answers under /scim/v2 and /api/v1"))
 }
 
 // segmentIndex finds seg (lower-case ASCII) in path as whole path
@@ -196,13 +239,13 @@ func apiOf(path string) api {
 	if segmentIndex(path, "/scim/v2") >= 0 {
 		return apiSCIM
 	}
-	return apiDomains
+	return apiAdmin
 }
 
 // serve authenticates, rate-limits and routes a request.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePath, rest string) {
 	scope := storage.ScopeSCIM
-	if which == apiDomains {
+	if which == apiAdmin {
 		scope = storage.ScopeAdmin
 	}
 	tok, err := s.authenticate(r, scope)
@@ -259,7 +302,7 @@ func (s *Server) writeError(w http.ResponseWriter, which api, e *Error) {
 	if which == apiSCIM {
 		s.write(w, which, response{status: e.Status, body: e.scimBody()})
 	} else {
-		s.write(w, which, response{status: e.Status, body: apiErrorBody{Error: e.Detail}})
+		s.write(w, which, response{status: e.Status, body: apiErrorBody{Error: e.Detail, Field: e.Field}})
 	}
 }
 

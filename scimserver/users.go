@@ -185,7 +185,8 @@ func (s *Server) patchUser(rq *request, id string) (response, error) {
 // transaction, and answers 200 with the user.
 func (s *Server) modifyUser(rq *request, id string, next func(*storage.Member) (userFields, error)) (response, error) {
 	var before storage.Member
-	m, err := s.store.ModifyMember(rq.ctx(), rq.org, id, func(m *storage.Member) error {
+	keepCase, caseOnly := false, false
+	modify := func(m *storage.Member) error {
 		before = *m
 		if err := checkIfMatch(rq, m.Version); err != nil {
 			return err
@@ -194,8 +195,21 @@ func (s *Server) modifyUser(rq *request, id string, next func(*storage.Member) (
 		if err != nil {
 			return err
 		}
+		caseOnly = u.email != m.Email && strings.EqualFold(u.email, m.Email)
+		if keepCase && caseOnly {
+			u.email = m.Email
+		}
 		return s.setUser(rq, m, u)
-	})
+	}
+	m, err := s.store.ModifyMember(rq.ctx(), rq.org, id, modify)
+	if errors.Is(err, storage.ErrSharedAccount) && caseOnly {
+		// The email is the account's, shared with another org, so this
+		// org may not change it; but userName is case-insensitive (RFC
+		// 7643), so an IdP that spells it in another case asks for no
+		// change of it: keep the stored spelling and apply the rest.
+		keepCase = true
+		m, err = s.store.ModifyMember(rq.ctx(), rq.org, id, modify)
+	}
 	if err != nil {
 		return response{}, userErr(err, id)
 	}
@@ -244,7 +258,9 @@ func (s *Server) deleteUser(rq *request, id string) (response, error) {
 	return response{status: http.StatusNoContent}, nil
 }
 
-// userErr names the user in a 404 and adds context to other errors.
+// userErr names the user in a 404, explains the 409s, and adds context
+// to other errors. It serves PUT and PATCH alike (both go through
+// modifyUser), so neither can change a shared account's email.
 func userErr(err error, id string) error {
 	var se *Error
 	switch {
@@ -252,6 +268,14 @@ func userErr(err error, id string) error {
 		return se
 	case errors.Is(err, storage.ErrNotFound):
 		return notFound("no user with id %q in this organization", id)
+	case errors.Is(err, storage.ErrSharedAccount):
+		// No scimType: RFC 7644 defines none for a 409 other than
+		// uniqueness, which would tell the IdP the new userName is taken.
+		// The detail never names the other org.
+		return errorf(http.StatusConflict, "",
+			"this person is also a member of another organization on this service, and their email is their sign-in there too, "+
+				"so it cannot be changed from this organization; ask the operator of this service to change it. "+
+				"Their names, externalId and active state can still be changed here")
 	case errors.Is(err, storage.ErrConflict):
 		return errorf(http.StatusConflict, scimUniqueness, "another account already has this userName")
 	}
