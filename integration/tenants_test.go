@@ -162,6 +162,13 @@ func startTenants(t *testing.T) *tenants {
 	return e
 }
 
+// sub is e for a subtest: failures end the subtest, not its parent.
+func (e *tenants) sub(t *testing.T) *tenants {
+	c := *e
+	c.t = t
+	return &c
+}
+
 func (e *tenants) start(name, cfg string, port int) {
 	path := filepath.Join(e.home, name)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -265,11 +272,13 @@ func inputValue(t *testing.T, page, name string) string {
 func (e *tenants) signInShared(org, email string) *browser {
 	e.t.Helper()
 	b := newBrowser(e.t)
-	resp := e.discover(b, email)
-	readBody(e.t, resp)
-	if resp.StatusCode != http.StatusFound {
-		e.t.Fatalf("discovery for %s = %d, want a redirect to %s's IdP", email, resp.StatusCode, org)
-	}
+	var resp *http.Response
+	// An org enabled by another process is discovered within a poll.
+	e.waitFor("discovery sends "+email+" to "+org+"'s IdP", func() bool {
+		resp = e.discover(b, email)
+		readBody(e.t, resp)
+		return resp.StatusCode == http.StatusFound
+	})
 	resp = ssoVia(e.t, b, e.idps[org], follow(e.t, resp), email)
 	readBody(e.t, resp)
 	if resp.StatusCode != http.StatusSeeOther || follow(e.t, resp) != e.shared+"/reports" {
@@ -391,6 +400,7 @@ func TestTenants(t *testing.T) {
 	}
 
 	t.Run("connection set through the API of another process, no reload", func(t *testing.T) {
+		e := e.sub(t)
 		e.setUpConnection("globex", globexAdmin, e.globex, "gina@globex.com")
 		// Require SSO is on: a browser without a session goes straight to
 		// globex's IdP, at the pinned gate of the other process.
@@ -409,6 +419,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("an org created at run time, its domain verified over DNS", func(t *testing.T) {
+		e := e.sub(t)
 		e.cli("", "org", "create", "initech")
 		admin := e.token("initech", "admin")
 		code, claim := e.api(http.MethodPost, "/api/v1/domains", admin, map[string]any{"domain": "initech.com"})
@@ -428,6 +439,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("discovery sends each email to its own org's IdP", func(t *testing.T) {
+		e := e.sub(t)
 		for _, tc := range []struct{ email, org string }{
 			{"carol@acme.com", "acme"}, {"gus@globex.com", "globex"}, {"ivy@initech.com", "initech"}, {"IVY@INITECH.COM", "initech"},
 		} {
@@ -453,6 +465,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("cookies do not cross orgs", func(t *testing.T) {
+		e := e.sub(t)
 		aliceCookie := sessionCookie(t, alice, e.acme)
 		gina := e.signInShared("globex", "gina@globex.com")
 		ginaCookie := sessionCookie(t, gina, e.shared)
@@ -485,6 +498,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("an IdP cannot sign in another org's people", func(t *testing.T) {
+		e := e.sub(t)
 		// acme's IdP asserts a globex address at acme's ACS.
 		b := newBrowser(t)
 		resp := b.navigate(e.acme + "/sso/login?start=sso")
@@ -514,6 +528,7 @@ func TestTenants(t *testing.T) {
 	e.cli("", "user", "invite", "--org", "acme", "gina@globex.com")
 
 	t.Run("one org's tokens cannot touch another's people", func(t *testing.T) {
+		e := e.sub(t)
 		ginaAtAcme := memberID(t, e.sidecar2, acmeSCIM, "gina@globex.com")
 		ginaAtGlobex := memberID(t, e.sidecar2, globexSCIM, "gina@globex.com")
 		// acme renames its guest: refused, since the email is globex's sign-in too.
@@ -585,6 +600,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("a team's role reaches X-Forwarded-Role", func(t *testing.T) {
+		e := e.sub(t)
 		carol := newBrowser(t)
 		resp := carol.navigate(e.acme + "/sso/login?start=sso")
 		readBody(t, resp)
@@ -623,6 +639,7 @@ func TestTenants(t *testing.T) {
 	})
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
+		e := e.sub(t)
 		_, before := e.api(http.MethodGet, "/api/v1/sso", globexAdmin, nil)
 		for _, tc := range []struct {
 			name  string
