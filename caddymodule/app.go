@@ -52,6 +52,14 @@ type App struct {
 	// claims. Default: the system resolver.
 	DNSResolver string `json:"dns_resolver,omitempty"`
 
+	// AllowPrivateMetadataURLs lets org admins give an IdP metadata URL
+	// that resolves to a loopback, private or link-local address, which
+	// the sidecar then fetches. Off, the sidecar fetches only from public
+	// addresses, so that no org's admin can make it reach into the
+	// operator's network. Turn it on for a single-tenant setup with an
+	// internal IdP. Default: false.
+	AllowPrivateMetadataURLs bool `json:"allow_private_metadata_urls,omitempty"`
+
 	// ChangePollInterval is how often the store is checked for changes made
 	// by other processes (deactivations, role and team changes), which
 	// bounds how long a stale session can live across processes.

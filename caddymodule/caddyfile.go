@@ -27,6 +27,8 @@ func init() {
 //	ssogate {
 //		database sqlite <path>
 //		dns_resolver <host:port>
+//		allow_private_metadata_urls
+//		change_poll_interval <duration>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -73,6 +75,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.Args(&a.DNSResolver) || d.NextArg() {
 				return d.ArgErr()
 			}
+		case "allow_private_metadata_urls":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowPrivateMetadataURLs = true
 		case "change_poll_interval":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -756,7 +756,7 @@ func cliSSOSet(c *cliCall) (int, error) {
 		return cliExitFailure, err
 	}
 	// Prepare may fetch the metadata URL: done before the write starts.
-	change, err := tenant.Prepare(c.ctx, in, tenant.FetchMetadata(tenant.MetadataClient()), time.Now())
+	change, err := tenant.Prepare(c.ctx, in, tenant.FetchMetadata(tenant.MetadataClient(true)), time.Now())
 	if err != nil {
 		return cliSSOSetError(err)
 	}

@@ -32,8 +32,8 @@ Flags:
 
 --scope scim|admin
     token create: what the token may do. "scim" is for an IdP's SCIM
-    provisioning (/scim/v2); "admin" is for the domain-claim API
-    (/api/v1/domains). Required.
+    provisioning (/scim/v2); "admin" is for the org's admin API
+    (/api/v1: SSO connection, domains, tokens, roles). Required.
 
 --name <name>
     token create: a label to tell tokens apart, such as "okta". Optional.
@@ -51,7 +51,8 @@ of the token is stored: copy it now, it cannot be shown again.
 
 --scope scim|admin
     What the token may do: "scim" for SCIM provisioning (/scim/v2),
-    "admin" for the domain-claim API (/api/v1/domains). Required.
+    "admin" for the org's admin API (/api/v1: SSO connection, domains,
+    tokens, roles). Required.
 
 --name <name>
     A label to tell tokens apart, such as "okta". Optional.
@@ -89,7 +90,7 @@ and by token create. Requests bearing it are refused from then on.
 func cliTokenCreate(c *cliCall) (int, error) {
 	scopeName := c.flags.String("scope")
 	if scopeName == "" {
-		return cliExitUsage, errors.New("--scope is required: scim (for SCIM provisioning) or admin (for the domain-claim API)")
+		return cliExitUsage, errors.New("--scope is required: scim (for SCIM provisioning) or admin (for the admin API under /api/v1)")
 	}
 	scope, err := storage.ParseScope(scopeName)
 	if err != nil {
@@ -113,7 +114,7 @@ func cliTokenCreate(c *cliCall) (int, error) {
 	case storage.ScopeSCIM:
 		c.notef("Give it to the IdP as the SCIM bearer token (Okta: Authentication Mode \"HTTP Header\").\n")
 	case storage.ScopeAdmin:
-		c.notef("Send it as \"Authorization: Bearer <token>\" to /api/v1/domains.\n")
+		c.notef("Send it as \"Authorization: Bearer <token>\" to the admin API under /api/v1.\n")
 	}
 	c.printf("%s\n", token)
 	return cliExitOK, nil

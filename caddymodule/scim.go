@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/scimserver"
 )
 
@@ -21,8 +22,9 @@ func init() {
 }
 
 // SCIMHandler (scim_server) is the provisioning sidecar: SCIM 2.0 under
-// /scim/v2 and the domain-claim API under /api/v1/domains, on the store of
-// the ssogate app. It answers every request it gets; other paths are 404.
+// /scim/v2 and the admin API under /api/v1 (domain claims, the org's SSO
+// connection, tokens, team and member roles), on the store of the ssogate
+// app. It answers every request it gets; other paths are 404.
 // It can run in the same process as saml_sso or in its own process on the
 // same database file.
 type SCIMHandler struct {
@@ -57,6 +59,7 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 		Resolver:          app.Resolver(),
 		RequestsPerSecond: s.RateLimit,
 		Burst:             s.Burst,
+		MetadataClient:    tenant.MetadataClient(app.AllowPrivateMetadataURLs),
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the SCIM server: %w", err)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"encoding/xml"
+	"errors"
 	"io"
 	"math/big"
 	"net/http"
@@ -306,7 +307,9 @@ func metadataServer(t *testing.T, doc string) *httptest.Server {
 // of it is written.
 func TestSSOBadInput(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	// The metadata server of these cases is on loopback, which the
+	// default client refuses (TestSSOMetadataPrivateAddress).
+	e := newEnv(t, func(c *scimserver.Config) { c.MetadataClient = tenant.MetadataClient(true) })
 	a, _, mdB := testIdPs(t)
 	md := metadataServer(t, mdB)
 	if r := e.do("PUT", "/api/v1/sso", e.admin, explicitIdP(a)); r.status != 200 {
@@ -458,6 +461,24 @@ func TestSSOMetadataClient(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"https://idp.example.com/app/metadata"}, asked); diff != "" {
 		t.Fatalf("fetched (-want +got):\n%s", diff)
+	}
+}
+
+// TestSSOMetadataPrivateAddress: by default the sidecar fetches an org
+// admin's metadata URL only from a public address, so that no org's admin
+// makes it reach into the operator's network; the refusal writes nothing.
+func TestSSOMetadataPrivateAddress(t *testing.T) {
+	_, _, mdB := testIdPs(t)
+	md := metadataServer(t, mdB) // on 127.0.0.1
+	e := newEnv(t)
+	for _, u := range []string{md.URL + "/metadata", strings.Replace(md.URL, "127.0.0.1", "localhost", 1) + "/metadata"} {
+		r := e.do("PUT", "/api/v1/sso", e.admin, map[string]any{"idp_metadata_url": u})
+		if r.status != 400 || r.str("field") != "idp_metadata_url" || !strings.Contains(r.str("error"), "public") {
+			t.Fatalf("PUT idp_metadata_url %s = %d %s; want 400 naming the field, refused as not public", u, r.status, r.raw)
+		}
+	}
+	if _, err := e.store.Connection(context.Background(), e.org.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused metadata URL wrote a connection: %v", err)
 	}
 }
 

@@ -96,7 +96,8 @@ type Config struct {
 	Burst int
 	// MetadataClient fetches the IdP metadata an admin names by URL
 	// (idp_metadata_url of PUT /api/v1/sso). nil means
-	// tenant.MetadataClient(): 15 seconds, redirects to https only.
+	// tenant.MetadataClient(false): 15 seconds, redirects to https only,
+	// public addresses only.
 	MetadataClient *http.Client
 }
 
@@ -124,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache(), uses: newUseRecorder(), now: time.Now}
 	client := cfg.MetadataClient
 	if client == nil {
-		client = tenant.MetadataClient()
+		client = tenant.MetadataClient(false)
 	}
 	s.fetch = tenant.FetchMetadata(client)
 	if s.log == nil {

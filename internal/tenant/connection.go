@@ -12,9 +12,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -567,11 +569,32 @@ func FetchMetadata(client *http.Client) Fetcher {
 	}
 }
 
-// MetadataClient is the HTTP client for IdP metadata: it follows
-// redirects only to https (or loopback http) URLs.
-func MetadataClient() *http.Client {
+// MetadataClient is the HTTP client for IdP metadata that an org's admin
+// names by URL. It follows redirects only to https (or loopback http)
+// URLs, at most five. Unless allowPrivate, it refuses to connect to any
+// address that is not public (loopback, private, link-local, CGNAT,
+// unspecified, multicast), checked on the address it dials, after DNS:
+// in a service shared by many orgs, one org's admin must not make the
+// gateway reach into its own network (the cloud metadata endpoint, the
+// Caddy admin API, other services), and a DNS name that resolves to such
+// an address is refused the same way. The operator (the CLI, a Caddyfile's
+// own idp_metadata_url, a single-tenant deployment with an internal IdP)
+// may allow them.
+func MetadataClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !allowPrivate {
+		dialer.Control = refuseNonPublic
+	}
 	return &http.Client{
 		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			DialContext:            dialer.DialContext,
+			TLSHandshakeTimeout:    10 * time.Second,
+			ResponseHeaderTimeout:  10 * time.Second,
+			MaxResponseHeaderBytes: 64 << 10,
+			// No proxy: the dialed address is the one checked.
+			Proxy: nil,
+		},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("too many redirects")
@@ -582,4 +605,30 @@ func MetadataClient() *http.Client {
 			return nil
 		},
 	}
+}
+
+// errNonPublic reports a metadata URL that resolves to an address the
+// gateway does not fetch from for an org's admin.
+var errNonPublic = errors.New("its address is not a public one, and this server fetches IdP metadata only from public addresses")
+
+func refuseNonPublic(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return errNonPublic
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !PublicAddr(ip) {
+		return errNonPublic
+	}
+	return nil
+}
+
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// PublicAddr reports whether ip is a public unicast address.
+func PublicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip) &&
+		!ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
 }
