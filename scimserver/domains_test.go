@@ -1,73 +1,20 @@
 package scimserver_test
 
 import (
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/miekg/dns"
-
 	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/testdns"
 	"github.com/ssogate/ssogate/scimserver"
 )
-
-// txtServer is an authoritative DNS server for TXT records, on a random
-// UDP port of 127.0.0.1, so that domain verification runs against real
-// DNS messages.
-type txtServer struct {
-	addr string
-	mu   sync.Mutex
-	txt  map[string][]string // fully qualified lower-case name -> values
-}
-
-func startTXTServer(t *testing.T) *txtServer {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &txtServer{addr: pc.LocalAddr().String(), txt: map[string][]string{}}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		for _, q := range req.Question {
-			ts.mu.Lock()
-			vals, known := ts.txt[strings.ToLower(q.Name)]
-			ts.mu.Unlock()
-			if !known {
-				m.Rcode = dns.RcodeNameError
-				continue
-			}
-			if q.Qtype != dns.TypeTXT {
-				continue
-			}
-			for _, v := range vals {
-				m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{v}})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ts
-}
-
-func (ts *txtServer) publish(name string, values ...string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.txt[strings.ToLower(dns.Fqdn(name))] = values
-}
 
 // TestDomainAPI walks the domain-claim API (SPEC section 6) against the
 // in-test DNS server.
 func TestDomainAPI(t *testing.T) {
-	ts := startTXTServer(t)
-	e := newEnv(t, func(c *scimserver.Config) { c.Resolver = domainclaim.NewResolver(ts.addr) })
+	ts := testdns.Start(t)
+	e := newEnv(t, func(c *scimserver.Config) { c.Resolver = domainclaim.NewResolver(ts.Addr) })
 	_, globexSCIM, globexAdmin := e.addOrg("globex", "globex.com")
 	vars := map[string]string{"globex": globexAdmin, "globexSCIM": globexSCIM}
 	jo := `{"schemas":[` + userURN + `],"userName":"jo@acme.io","name":{"givenName":"Jo","familyName":"S"},"emails":[{"value":"jo@acme.io","type":"work"}]}`
@@ -93,14 +40,14 @@ func TestDomainAPI(t *testing.T) {
 	}
 	e.run(t, vars, steps)
 
-	ts.publish("_ssogate-challenge.acme.io", "some-other-value")
+	ts.Publish("_ssogate-challenge.acme.io", "some-other-value")
 	e.run(t, vars, []step{
 		api(step{name: "verify with a wrong record", method: "POST", path: "/api/v1/domains/acme.io/verify", status: 422,
 			checks: []check{contains("error", "do not hold the expected value")}}),
 	})
 
-	ts.publish("_ssogate-challenge.acme.io", "some-other-value", vars["txt"])
-	ts.publish("_ssogate-challenge.shared.io", "globex-will-not-match")
+	ts.Publish("_ssogate-challenge.acme.io", "some-other-value", vars["txt"])
+	ts.Publish("_ssogate-challenge.shared.io", "globex-will-not-match")
 	e.run(t, vars, []step{
 		api(step{name: "verify", method: "POST", path: "/api/v1/domains/acme.io/verify", status: 200,
 			checks: []check{eq("status", "verified"), nonEmpty("verified_at")}}),
@@ -116,7 +63,7 @@ func TestDomainAPI(t *testing.T) {
 		api(step{name: "pending claims block no one (acme)", method: "POST", path: "/api/v1/domains", body: `{"domain":"shared.io"}`, status: 201,
 			save: map[string]string{"acmeTXT": "txt_value"}}),
 	})
-	ts.publish("_ssogate-challenge.shared.io", vars["acmeTXT"], vars["globexTXT"])
+	ts.Publish("_ssogate-challenge.shared.io", vars["acmeTXT"], vars["globexTXT"])
 	e.run(t, vars, []step{
 		api(step{name: "first to verify wins", method: "POST", path: "/api/v1/domains/shared.io/verify", status: 200}),
 		api(step{name: "second to verify is 409", method: "POST", path: "/api/v1/domains/shared.io/verify", token: "{{globex}}", status: 409,
