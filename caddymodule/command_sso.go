@@ -821,12 +821,6 @@ func cliSSOEnable(c *cliCall) (int, error) {
 	var before storage.Connection
 	_, err = st.ModifyConnection(c.ctx, org.ID, func(conn *storage.Connection) error {
 		before = *conn
-		// The same rule as tenant.Enable's, worded for the command line.
-		if _, err := tenant.IDPMetadata(*conn); err == nil && conn.State == storage.ConnectionDraft && !untested {
-			return &tenant.RuleError{Reason: fmt.Sprintf(
-				"the connection has not passed a test sign-in since its IdP settings changed: run a test sign-in first: `%s` (or enable it anyway with --untested)",
-				c.hint("sso test", true))}
-		}
 		return tenant.Enable(conn, untested)
 	})
 	var re *tenant.RuleError
@@ -834,6 +828,10 @@ func cliSSOEnable(c *cliCall) (int, error) {
 	case errors.Is(err, tenant.ErrUnchanged):
 		c.printf("SSO is already enabled for org %s.\n", cliClean(org.Name))
 		return cliExitOK, nil
+	case errors.Is(err, tenant.ErrNotTested):
+		return cliExitFailure, fmt.Errorf(
+			"the connection has not passed a test sign-in since its IdP settings changed: run a test sign-in first: `%s` (or enable it anyway with --untested)",
+			c.hint("sso test", true))
 	case errors.As(err, &re):
 		if _, mdErr := tenant.IDPMetadata(before); mdErr != nil {
 			return cliExitFailure, fmt.Errorf("%s; set it with `%s`", re.Reason, c.hint("sso set", true))

@@ -59,10 +59,20 @@ func fieldErr(field, format string, args ...any) error {
 
 // RuleError is a change the connection's rules refuse in its present
 // state (enable before a test, require_sso without an enabled connection,
-// a field the operator pinned): the admin API answers 409.
-type RuleError struct{ Reason string }
+// a field the operator pinned): the admin API answers 409. Err, when set,
+// is a sentinel saying which rule, for callers that word it their way.
+type RuleError struct {
+	Reason string
+	Err    error
+}
 
 func (e *RuleError) Error() string { return e.Reason }
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// ErrNotTested is the rule that a connection is enabled only after a test
+// sign-in passed since its IdP last changed.
+var ErrNotTested = errors.New("the connection has not passed a test sign-in")
 
 // ErrUnchanged is returned by a ModifyConnection callback that has
 // nothing to write.
@@ -343,7 +353,8 @@ func Enable(c *storage.Connection, untested bool) error {
 	case storage.ConnectionTested, storage.ConnectionDisabled:
 	case storage.ConnectionDraft:
 		if !untested {
-			return &RuleError{Reason: "the connection has not passed a test sign-in since its IdP settings changed: run a test sign-in first (POST /api/v1/sso/test, or the Test sign-in button)"}
+			return &RuleError{Err: ErrNotTested,
+				Reason: "the connection has not passed a test sign-in since its IdP settings changed: run a test sign-in first (POST /api/v1/sso/test, or the Test sign-in button)"}
 		}
 	default:
 		return &RuleError{Reason: fmt.Sprintf("the connection is in an unknown state %q", c.State)}
