@@ -25,6 +25,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
@@ -755,6 +756,40 @@ func TestPrepareChecksMetadataURLs(t *testing.T) {
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Field != FieldIDPMetadataXML {
 				t.Errorf("change(metadata with SSO URL %q) = %v, want a FieldError for %s", tc.url, err, FieldIDPMetadataXML)
+			}
+		})
+	}
+}
+
+// TestPrepareChecksMetadataDates: metadata is held to the rule explicit
+// certificates are (an IdP signing with an expired certificate fails
+// every sign-in), and metadata past its validUntil is refused by the SP
+// (RejectExpiredIDPMetadata), so neither should be accepted.
+func TestPrepareChecksMetadataDates(t *testing.T) {
+	_, old := newCert(t, "old idp", time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC))
+	b, err := xml.Marshal(sso.IDPMetadata(ssoURL, issuer, []*x509.Certificate{old}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredCert := string(b)
+	p, _ := testIdP()
+	md := p.IDP.Metadata()
+	md.ValidUntil = now.Add(-time.Hour)
+	if b, err = xml.Marshal(md); err != nil {
+		t.Fatal(err)
+	}
+	pastValidUntil := string(b)
+	for _, tc := range []struct{ name, doc, bug string }{
+		{"expired certificate", expiredCert, "BUG: checkMetadata (connection.go) does not check the dates of the metadata's signing certificates, so metadata whose only certificate expired is accepted while the same certificate given as idp_certificates is refused"},
+		{"past validUntil", pastValidUntil, "BUG: checkMetadata (connection.go) does not check the metadata's validUntil, so metadata that the SP refuses at every sign-in (RejectExpiredIDPMetadata) is accepted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Skip(tc.bug)
+			c := storage.NewConnection(1)
+			err := change(t, &c, Settings{IDPMetadataXML: &tc.doc}, false)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != FieldIDPMetadataXML {
+				t.Errorf("change(%s) = %v, want a FieldError for %s", tc.name, err, FieldIDPMetadataXML)
 			}
 		})
 	}
