@@ -1083,3 +1083,71 @@ func TestMigration6BackfillsSessions(t *testing.T) {
 		t.Errorf("teams.role default = %s, want ''", teamRole)
 	}
 }
+
+func TestOrgByID(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	acme := mustOrg(t, s, "acme")
+	got, err := s.OrgByID(ctx, acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(acme, got); diff != "" {
+		t.Errorf("OrgByID(%d) (-want +got):\n%s", acme.ID, diff)
+	}
+	for _, id := range []int64{0, -1, acme.ID + 1} {
+		if _, err := s.OrgByID(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("OrgByID(%d) = %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+func TestListVerifiedDomains(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	acme := mustOrg(t, s, "acme")
+	globex := mustOrg(t, s, "globex")
+	if err := s.SyncConfigDomains(ctx, acme.ID, []string{"Acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"globex.com", "pending.example"} {
+		if _, err := s.ClaimDomain(ctx, globex.ID, d, "txt"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.MarkDomainVerified(ctx, globex.ID, "globex.com"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListVerifiedDomains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.VerifiedDomain{{Name: "acme.com", OrgID: acme.ID}, {Name: "globex.com", OrgID: globex.ID}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListVerifiedDomains() (-want +got):\n%s", diff)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if _, err := s.Setting(ctx, "gate_url:acme"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Setting(unset) = %v, want ErrNotFound", err)
+	}
+	for _, v := range []string{"https://a.example/sso", "https://b.example/sso", ""} {
+		if err := s.PutSetting(ctx, "gate_url:acme", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Setting(ctx, "gate_url:acme")
+		if err != nil || string(got) != v {
+			t.Errorf("Setting after PutSetting(%q) = %q, %v", v, got, err)
+		}
+	}
+	// EnsureSetting keeps what PutSetting stored.
+	if err := s.PutSetting(ctx, "k", []byte("put")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.EnsureSetting(ctx, "k", []byte("ensure")); err != nil || string(got) != "put" {
+		t.Errorf("EnsureSetting after PutSetting = %q, %v; want put", got, err)
+	}
+}
