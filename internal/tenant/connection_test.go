@@ -541,6 +541,10 @@ func TestDisable(t *testing.T) {
 	}
 }
 
+// loopbackMetadataClient is MetadataClient as these tests need it: the
+// test servers listen on loopback.
+func loopbackMetadataClient() *http.Client { return MetadataClient() }
+
 func TestFetchMetadata(t *testing.T) {
 	md := idpMetadataXML(t)
 	const secret = "SECRET-BODY-7d1f"
@@ -557,7 +561,7 @@ func TestFetchMetadata(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	fetch := FetchMetadata(MetadataClient())
+	fetch := FetchMetadata(loopbackMetadataClient())
 	ctx := context.Background()
 
 	got, err := fetch(ctx, srv.URL+"/metadata")
@@ -651,7 +655,7 @@ func TestMetadataClientRedirects(t *testing.T) {
 	})
 	srv = httptest.NewServer(mux)
 	defer srv.Close()
-	fetch := FetchMetadata(MetadataClient())
+	fetch := FetchMetadata(loopbackMetadataClient())
 	ctx := context.Background()
 
 	for _, path := range []string{"/to-local", "/hops/4"} {
