@@ -543,7 +543,7 @@ func TestDisable(t *testing.T) {
 
 // loopbackMetadataClient is MetadataClient as these tests need it: the
 // test servers listen on loopback.
-func loopbackMetadataClient() *http.Client { return MetadataClient() }
+func loopbackMetadataClient() *http.Client { return MetadataClient(true) }
 
 func TestFetchMetadata(t *testing.T) {
 	md := idpMetadataXML(t)
