@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func cliDomainCommand() caddycmd.Command {
@@ -236,6 +237,13 @@ func cliDomainRemove(c *cliCall) (int, error) {
 		return cliExitFailure, err
 	}
 	claim, err := st.DomainByName(c.ctx, org.ID, domain)
+	if err == nil {
+		err = tenant.CheckDomainRemoval(c.ctx, st, org.ID, domain)
+		var re *tenant.RuleError
+		if errors.As(err, &re) {
+			return cliExitFailure, errors.New(re.Reason)
+		}
+	}
 	if err == nil {
 		err = st.RemoveDomain(c.ctx, org.ID, domain)
 	}

@@ -184,16 +184,18 @@ func TestSSOConnection(t *testing.T) {
 		}}),
 		api(step{name: "disable again changes nothing", method: "POST", path: "/api/v1/sso/disable", status: 200, checks: []check{eq("state", "disabled"), absent("notice")}}),
 		api(step{name: "a disabled connection may be enabled again", method: "POST", path: "/api/v1/sso/enable", status: 200, checks: []check{eq("state", "enabled")}}),
-		api(step{name: "metadata replaces the values and keeps it enabled", method: "PUT", path: "/api/v1/sso", body: js(t, map[string]any{"idp_metadata_xml": mdB}),
+		api(step{name: "another IdP on an enabled connection needs a test first", method: "PUT", path: "/api/v1/sso", body: js(t, map[string]any{"idp_metadata_xml": mdB}),
+			status: 409, checks: []check{contains("error", "another IdP")}}),
+		api(step{name: "disable", method: "POST", path: "/api/v1/sso/disable", status: 200, checks: []check{eq("state", "disabled")}}),
+		api(step{name: "metadata replaces the values and makes a disabled connection a draft", method: "PUT", path: "/api/v1/sso", body: js(t, map[string]any{"idp_metadata_xml": mdB}),
 			status: 200, checks: []check{
-				eq("state", "enabled"), eq("idp_sso_url", ""), eq("idp_issuer", ""), eq("idp_certificates", []any{}),
+				eq("state", "draft"), eq("idp_sso_url", ""), eq("idp_issuer", ""), eq("idp_certificates", []any{}),
 				nonEmpty("idp_metadata_xml"), length("certificates", 1),
 			}}),
 		api(step{name: "values replace the metadata", method: "PUT", path: "/api/v1/sso", body: js(t, explicitIdP(b)), status: 200, checks: []check{
-			eq("idp_metadata_xml", ""), eq("idp_sso_url", b.SSOURL()), eq("state", "enabled"),
+			eq("idp_metadata_xml", ""), eq("idp_sso_url", b.SSOURL()), eq("state", "draft"),
 		}}),
-		api(step{name: "disable", method: "POST", path: "/api/v1/sso/disable", status: 200, checks: []check{eq("state", "disabled")}}),
-		api(step{name: "a new IdP makes a disabled connection a draft", method: "PUT", path: "/api/v1/sso", body: js(t, explicitIdP(a)), status: 200,
+		api(step{name: "a new IdP keeps a draft a draft", method: "PUT", path: "/api/v1/sso", body: js(t, explicitIdP(a)), status: 200,
 			checks: []check{eq("state", "draft")}}),
 		api(step{name: "which must be tested again", method: "POST", path: "/api/v1/sso/enable", status: 409, checks: []check{contains("error", "test sign-in")}}),
 		api(step{name: "start another test", method: "POST", path: "/api/v1/sso/test", status: 201, save: map[string]string{"failing": "test_id"}}),
@@ -282,6 +284,29 @@ func TestSSORequireSSONeedsVerifiedDomain(t *testing.T) {
 	}
 	if r := e.do("PUT", "/api/v1/sso", admin, `{"require_sso":true}`); r.status != 200 || r.body["require_sso"] != true {
 		t.Fatalf("once verified = %d %s; want 200", r.status, r.raw)
+	}
+	// Its last verified domain cannot go while SSO is required; with a
+	// second one, or with require_sso off, it can.
+	if r := e.do("DELETE", "/api/v1/domains/initech.com", admin, nil); r.status != 409 || !strings.Contains(r.str("error"), "require_sso") {
+		t.Fatalf("removing the last verified domain under require_sso = %d %s; want 409", r.status, r.raw)
+	}
+	if ok, _ := e.store.DomainVerified(ctx, org.ID, "initech.com"); !ok {
+		t.Fatal("the refused removal removed the domain")
+	}
+	if _, err := e.store.ClaimDomain(ctx, org.ID, "initech.net", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.MarkDomainVerified(ctx, org.ID, "initech.net"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("DELETE", "/api/v1/domains/initech.com", admin, nil); r.status != 204 {
+		t.Fatalf("removing one of two verified domains = %d %s; want 204", r.status, r.raw)
+	}
+	if r := e.do("PUT", "/api/v1/sso", admin, `{"require_sso":false}`); r.status != 200 {
+		t.Fatalf("require_sso off = %d %s", r.status, r.raw)
+	}
+	if r := e.do("DELETE", "/api/v1/domains/initech.net", admin, nil); r.status != 204 {
+		t.Fatalf("removing the last domain without require_sso = %d %s; want 204", r.status, r.raw)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // The domain-claim API (SPEC section 6): an org admin claims an email
@@ -184,6 +185,9 @@ func (s *Server) removeDomain(rq *request, raw string) (response, error) {
 	}
 	if d.FromConfig {
 		return response{}, errorf(http.StatusConflict, "", "%s is declared in the Caddyfile (a domain line); remove it there and reload", d.Name)
+	}
+	if err := tenant.CheckDomainRemoval(rq.ctx(), s.store, rq.org, d.Name); err != nil {
+		return response{}, tenantErr(err, "checking the domain's removal")
 	}
 	if err := s.store.RemoveDomain(rq.ctx(), rq.org, d.Name); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {

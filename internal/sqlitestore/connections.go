@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ssogate/ssogate/internal/storage"
@@ -126,6 +127,9 @@ func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) err
 	return nil
 }
 
+// maxSSOTests is how many test sign-ins an org keeps.
+const maxSSOTests = 20
+
 const ssoTestColumns = "id, org_id, connection_version, created_at, expires_at, finished_at, ok, outcome"
 
 func scanSSOTest(row interface{ Scan(...any) error }) (storage.SSOTest, error) {
@@ -143,13 +147,15 @@ func scanSSOTest(row interface{ Scan(...any) error }) (storage.SSOTest, error) {
 // CreateSSOTest records a test sign-in about to start.
 func (s *Store) CreateSSOTest(ctx context.Context, t storage.SSOTest) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// Old tests of the org go; a handful of recent ones stay readable.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sso_tests WHERE org_id = ? AND id NOT IN
-			(SELECT id FROM sso_tests WHERE org_id = ? ORDER BY created_at DESC LIMIT 20)`, t.OrgID, t.OrgID); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sso_tests(id, org_id, connection_version, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+			t.ID, t.OrgID, t.ConnectionVersion, unix(t.CreatedAt), unix(t.ExpiresAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO sso_tests(id, org_id, connection_version, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			t.ID, t.OrgID, t.ConnectionVersion, unix(t.CreatedAt), unix(t.ExpiresAt))
+		// Old tests of the org go; the 20 newest stay readable, this one
+		// among them.
+		_, err := tx.ExecContext(ctx, `DELETE FROM sso_tests WHERE org_id = ? AND id NOT IN
+			(SELECT id FROM sso_tests WHERE org_id = ? ORDER BY created_at DESC, id = ? DESC LIMIT `+strconv.Itoa(maxSSOTests)+`)`,
+			t.OrgID, t.OrgID, t.ID)
 		return err
 	})
 	if isUnique(err) {

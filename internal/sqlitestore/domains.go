@@ -109,6 +109,7 @@ func (s *Store) ClaimDomain(ctx context.Context, orgID int64, domain, txtValue s
 	if err != nil {
 		return d, fmt.Errorf("claiming domain %q: %w", domain, err)
 	}
+	s.changed()
 	return d, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -81,7 +82,7 @@ func memberByID(ctx context.Context, q queryRower, orgID int64, id string) (stor
 
 // Memberships returns the account's memberships in every org.
 func (s *Store) Memberships(ctx context.Context, email string) ([]storage.Member, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+memberColumns+memberFrom+"WHERE a.email = ? ORDER BY m.created_at, m.id", email)
+	rows, err := s.r.QueryContext(ctx, "SELECT "+memberColumns+memberFrom+"WHERE a.email = ? ORDER BY m.created_at, m.rowid", email)
 	if err != nil {
 		return nil, fmt.Errorf("listing memberships of %q: %w", email, err)
 	}
@@ -165,7 +166,9 @@ func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member
 // is shared by UpdateMember and ModifyMember so that both end sessions on
 // deactivation the same way.
 func (s *Store) updateMember(ctx context.Context, tx *sql.Tx, orgID int64, cur, in storage.Member) (storage.Member, error) {
-	if in.Email != "" && in.Email != cur.Email {
+	// Emails compare without case, as accounts.email does: a case-only
+	// spelling is no change, and the stored spelling stays.
+	if in.Email != "" && !strings.EqualFold(in.Email, cur.Email) {
 		// The email is the account's, which other orgs may share: only
 		// an org that has the account to itself may change it.
 		var others int
@@ -223,7 +226,8 @@ func (s *Store) SetRole(ctx context.Context, orgID int64, id string, role storag
 		}
 		if cur.Role == storage.RoleOwner && role != storage.RoleOwner {
 			var owners int
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'",
+			// Deactivated owners do not count: they cannot sign in.
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner' AND active = 1",
 				orgID).Scan(&owners); err != nil {
 				return err
 			}

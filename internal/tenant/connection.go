@@ -177,13 +177,13 @@ func Prepare(ctx context.Context, in Settings, fetch Fetcher, now time.Time) (*C
 		if err != nil {
 			return nil, fieldErr(FieldIDPMetadataURL, "%v", err)
 		}
-		if err := checkMetadata(data); err != nil {
+		if err := checkMetadata(data, now); err != nil {
 			return nil, fieldErr(FieldIDPMetadataURL, "the document at this URL %v", err)
 		}
 		ch.mdXML = string(data)
 	case byXML:
 		ch.mdXML = strings.TrimSpace(*in.IDPMetadataXML)
-		if err := checkMetadata([]byte(ch.mdXML)); err != nil {
+		if err := checkMetadata([]byte(ch.mdXML), now); err != nil {
 			return nil, fieldErr(FieldIDPMetadataXML, "%v", err)
 		}
 	}
@@ -270,8 +270,16 @@ func (ch *Change) Apply(c *storage.Connection, hasVerifiedDomain bool) error {
 		case storage.ConnectionTested, storage.ConnectionDisabled:
 			next.State = storage.ConnectionDraft
 		case storage.ConnectionEnabled:
-			if _, err := IDPMetadata(next); err != nil {
+			md, err := IDPMetadata(next)
+			if err != nil {
 				return &RuleError{Reason: "the connection is enabled, so its IdP settings must stay complete: " + err.Error()}
+			}
+			// A new certificate, URL or metadata copy of the same IdP
+			// keeps it enabled (rotation cuts nobody off); another IdP
+			// (another issuer) signs people in only after a test.
+			if cur, err := IDPMetadata(*c); err == nil && cur.EntityID != md.EntityID {
+				return &RuleError{Err: ErrNotTested, Reason: "the connection is enabled, and these settings name another IdP (issuer " +
+					md.EntityID + "): disable the connection, change it, run a test sign-in, then enable it again"}
 			}
 		}
 	}
@@ -415,8 +423,12 @@ func IDPMetadata(c storage.Connection) (*saml.EntityDescriptor, error) {
 	return ed, nil
 }
 
-// checkMetadata checks that data is SAML metadata of a usable IdP.
-func checkMetadata(data []byte) error {
+// checkMetadata checks that data is SAML metadata of an IdP that could
+// sign people in at now: it parses, describes an IdP with an HTTP-Redirect
+// SSO endpoint, its validUntil has not passed (the SP refuses expired
+// metadata at every sign-in), its endpoints are URLs an admin could type
+// (https, or http on loopback), and a signing certificate is in date.
+func checkMetadata(data []byte, now time.Time) error {
 	if len(data) == 0 {
 		return errors.New("is empty")
 	}
@@ -429,6 +441,45 @@ func checkMetadata(data []byte) error {
 	}
 	if err := sso.CheckIDP(md); err != nil {
 		return fmt.Errorf("is not usable: %v", err)
+	}
+	if !md.ValidUntil.IsZero() && now.After(md.ValidUntil) {
+		return fmt.Errorf("expired on %s (its validUntil): download the IdP's current metadata", md.ValidUntil.UTC().Format("2006-01-02"))
+	}
+	inDate := 0
+	var expired *x509.Certificate
+	for _, d := range md.IDPSSODescriptors {
+		if d.ValidUntil != nil && now.After(*d.ValidUntil) {
+			return fmt.Errorf("describes an IdP role that expired on %s (its validUntil): download the IdP's current metadata", d.ValidUntil.UTC().Format("2006-01-02"))
+		}
+		for _, e := range append(append([]saml.Endpoint(nil), d.SingleSignOnServices...), d.SingleLogoutServices...) {
+			if err := CheckURL("endpoint", e.Location); err != nil {
+				var fe *FieldError
+				errors.As(err, &fe)
+				return fmt.Errorf("names the IdP endpoint %q, which %s", e.Location, strings.TrimPrefix(fe.Reason, fmt.Sprintf("%q ", e.Location)))
+			}
+		}
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "" && k.Use != "signing" {
+				continue
+			}
+			for _, xc := range k.KeyInfo.X509Data.X509Certificates {
+				certs, err := sso.ParseCertificates([]byte(xc.Data))
+				if err != nil {
+					continue
+				}
+				for _, c := range certs {
+					if now.After(c.NotAfter) {
+						expired = c
+					} else {
+						inDate++
+					}
+				}
+			}
+		}
+	}
+	if inDate == 0 && expired != nil {
+		return fmt.Errorf("has only an expired signing certificate (%q, expired on %s): download the IdP's current metadata",
+			expired.Subject.String(), expired.NotAfter.UTC().Format("2006-01-02"))
 	}
 	return nil
 }
@@ -642,4 +693,35 @@ func PublicAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip) &&
 		!ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// domainRemovalStore is what CheckDomainRemoval reads.
+type domainRemovalStore interface {
+	Connection(ctx context.Context, orgID int64) (storage.Connection, error)
+	ListDomains(ctx context.Context, orgID int64) ([]storage.Domain, error)
+}
+
+// CheckDomainRemoval refuses to remove the org's last verified domain
+// while the org requires SSO: no SSO sign-in could pass the domain rule,
+// and members have no password way in, so everyone but owners and admins
+// would be locked out. It returns a *RuleError.
+func CheckDomainRemoval(ctx context.Context, st domainRemovalStore, orgID int64, domain string) error {
+	c, err := st.Connection(ctx, orgID)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !c.RequireSSO {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ds, err := st.ListDomains(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.Status == storage.DomainVerified && !strings.EqualFold(d.Name, domain) {
+			return nil
+		}
+	}
+	return &RuleError{Reason: fmt.Sprintf("%s is the organization's last verified domain and the organization requires single sign-on: "+
+		"without a verified domain nobody could sign in by SSO. Verify another domain, or turn require_sso off first", domain)}
 }

@@ -106,6 +106,18 @@ func certs(t testing.TB) (string, string) {
 	return certPEM, cert2PEM
 }
 
+// issuerOfTestIdP gives c the issuer of the test IdP's metadata, so that
+// a switch to that metadata is the same IdP.
+func issuerOfTestIdP(t testing.TB, c storage.Connection) storage.Connection {
+	t.Helper()
+	p, err := testIdP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.IDPIssuer = p.EntityID()
+	return c
+}
+
 // explicitConn is a connection with a complete explicit IdP in state.
 func explicitConn(t testing.TB, state storage.ConnectionState) storage.Connection {
 	c1, _ := certs(t)
@@ -374,7 +386,10 @@ func TestApplyStateRules(t *testing.T) {
 		{"IdP change on a tested connection", explicitConn(t, storage.ConnectionTested), rotate, false, "", storage.ConnectionDraft},
 		{"IdP change on a disabled connection", explicitConn(t, storage.ConnectionDisabled), Settings{IDPIssuer: ptr("https://other.example")}, false, "", storage.ConnectionDraft},
 		{"IdP change on an enabled connection", explicitConn(t, storage.ConnectionEnabled), rotate, false, "", storage.ConnectionEnabled},
-		{"source switch on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{IDPMetadataURL: ptr("https://idp.example.com/metadata")}, false, "", storage.ConnectionEnabled},
+		{"source switch to the same IdP's metadata on an enabled connection", issuerOfTestIdP(t, explicitConn(t, storage.ConnectionEnabled)), Settings{IDPMetadataURL: ptr("https://idp.example.com/metadata")}, false, "", storage.ConnectionEnabled},
+		{"source switch to another IdP on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{IDPMetadataURL: ptr("https://idp.example.com/metadata")}, false, "rule", storage.ConnectionEnabled},
+		{"another issuer on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{IDPIssuer: ptr("https://other-idp.example.com")}, false, "rule", storage.ConnectionEnabled},
+		{"another SSO URL of the same IdP on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{IDPSSOURL: ptr("https://idp.example.com/sso2")}, false, "", storage.ConnectionEnabled},
 		{"IdP cleared on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{IDPSSOURL: ptr(""), IDPIssuer: ptr(""), IDPCertificates: &[]string{}}, false, "rule", storage.ConnectionEnabled},
 		{"metadata cleared on an enabled connection", metadataConn(t, storage.ConnectionEnabled, "https://idp.example.com/metadata"), Settings{IDPMetadataURL: ptr("")}, false, "rule", storage.ConnectionEnabled},
 		{"single-logout URL on a tested connection", explicitConn(t, storage.ConnectionTested), Settings{IDPSLOURL: ptr("https://idp.example.com/slo")}, false, "", storage.ConnectionTested},
@@ -739,18 +754,11 @@ func TestIDPMetadataUsesSingleLogoutURL(t *testing.T) {
 func TestPrepareChecksMetadataURLs(t *testing.T) {
 	md := idpMetadataXML(t)
 	p, _ := testIdP()
-	for _, tc := range []struct {
-		name, url string
-		bug       string
-	}{
-		{"javascript", "javascript:alert(1)", ""},
-		{"http", "http://idp.example.com/app/sso",
-			"BUG: checkMetadata (connection.go) does not run CheckURL on the metadata's SingleSignOnService locations, so metadata with a plain http:// IdP SSO URL is accepted while the same URL typed as idp_sso_url is refused"},
+	for _, tc := range []struct{ name, url string }{
+		{"javascript", "javascript:alert(1)"},
+		{"http", "http://idp.example.com/app/sso"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				t.Skip(tc.bug)
-			}
 			doc := strings.ReplaceAll(md, p.SSOURL(), tc.url)
 			if doc == md {
 				t.Fatal("the metadata does not hold the SSO URL")
@@ -783,18 +791,56 @@ func TestPrepareChecksMetadataDates(t *testing.T) {
 		t.Fatal(err)
 	}
 	pastValidUntil := string(b)
-	for _, tc := range []struct{ name, doc, bug string }{
-		{"expired certificate", expiredCert, "BUG: checkMetadata (connection.go) does not check the dates of the metadata's signing certificates, so metadata whose only certificate expired is accepted while the same certificate given as idp_certificates is refused"},
-		{"past validUntil", pastValidUntil, "BUG: checkMetadata (connection.go) does not check the metadata's validUntil, so metadata that the SP refuses at every sign-in (RejectExpiredIDPMetadata) is accepted"},
+	for _, tc := range []struct{ name, doc, reason string }{
+		{"expired certificate", expiredCert, "expired on 2020-01-02"},
+		{"past validUntil", pastValidUntil, "validUntil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Skip(tc.bug)
 			c := storage.NewConnection(1)
 			err := change(t, &c, Settings{IDPMetadataXML: &tc.doc}, false)
 			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != FieldIDPMetadataXML {
-				t.Errorf("change(%s) = %v, want a FieldError for %s", tc.name, err, FieldIDPMetadataXML)
+			if !errors.As(err, &fe) || fe.Field != FieldIDPMetadataXML || !strings.Contains(fe.Reason, tc.reason) {
+				t.Errorf("change(%s) = %v, want a FieldError for %s saying %q", tc.name, err, FieldIDPMetadataXML, tc.reason)
 			}
 		})
+	}
+}
+
+// TestCheckDomainRemoval: an org that requires SSO keeps a verified
+// domain; otherwise any domain may go.
+func TestCheckDomainRemoval(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	org, err := st.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDomainRemoval(ctx, st, org.ID, "acme.com"); err != nil {
+		t.Fatalf("CheckDomainRemoval(no connection) = %v, want nil", err)
+	}
+	if err := st.SyncConfigDomains(ctx, org.ID, []string{"acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ModifyConnection(ctx, org.ID, func(c *storage.Connection) error {
+		c.RequireSSO, c.State = true, storage.ConnectionEnabled
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var re *RuleError
+	if err := CheckDomainRemoval(ctx, st, org.ID, "ACME.com"); !errors.As(err, &re) || !strings.Contains(re.Reason, "require_sso") {
+		t.Fatalf("CheckDomainRemoval(the last verified domain, require_sso) = %v, want a RuleError naming require_sso", err)
+	}
+	if _, err := st.ClaimDomain(ctx, org.ID, "acme.net", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDomainRemoval(ctx, st, org.ID, "acme.com"); !errors.As(err, &re) {
+		t.Fatalf("CheckDomainRemoval with only a pending second claim = %v, want a RuleError", err)
+	}
+	if _, err := st.MarkDomainVerified(ctx, org.ID, "acme.net"); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDomainRemoval(ctx, st, org.ID, "acme.com"); err != nil {
+		t.Fatalf("CheckDomainRemoval(one of two verified) = %v, want nil", err)
 	}
 }
