@@ -488,8 +488,22 @@ func TestCLIDomainClaimVerify(t *testing.T) {
 		t.Errorf("domain list (-want +got):\n%s", diff)
 	}
 
-	// Remove.
+	// Remove: not the last verified domain of an org that requires SSO.
 	wantOutcome(t, ct.run("", "domain", "remove", "acme.com", "--org", "globex"), 1, "", "org globex has no claim on acme.com")
+	if _, err := st.ModifyConnection(ctx, acme.ID, func(c *storage.Connection) error {
+		c.State, c.RequireSSO = storage.ConnectionEnabled, true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantOutcome(t, ct.run("", "domain", "remove", "acme.com", "--org", "acme"), 1, "",
+		"acme.com is the organization's last verified domain and the organization requires single sign-on")
+	if _, err := st.ModifyConnection(ctx, acme.ID, func(c *storage.Connection) error {
+		c.RequireSSO = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	rm := ct.ok("", "domain", "remove", "acme.com", "--org", "acme")
 	if !strings.HasPrefix(rm, "Removed acme.com from org acme.") {
 		t.Errorf("domain remove: stdout = %q", rm)
