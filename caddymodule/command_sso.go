@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -207,10 +206,6 @@ could sign in by SSO any more.
 	}
 }
 
-// cliSSODefaultPrefix is the gate's default path_prefix, assumed for the
-// endpoints of an org no gate has recorded its URL for.
-const cliSSODefaultPrefix = "/sso"
-
 // cliSSOFlags maps connection fields to the flags of sso set, so that an
 // error about a field names what the person typed.
 var cliSSOFlags = [][2]string{
@@ -261,7 +256,7 @@ func cliSSOGate(c *cliCall, st *sqlitestore.Store, org storage.Org) (base string
 		return "", false, err
 	}
 	if u == "" {
-		return cliSSODefaultPrefix, false, nil
+		return tenant.DefaultPathPrefix, false, nil
 	}
 	return u, true, nil
 }
@@ -309,73 +304,6 @@ func cliSSOStateText(s storage.ConnectionState) string {
 	return string(s)
 }
 
-// cliSSOAttributes are the attribute statements to set up in the IdP,
-// as Okta spells their values.
-var cliSSOAttributes = [][2]string{
-	{"email", "user.email"},
-	{"firstName", "user.firstName"},
-	{"lastName", "user.lastName"},
-}
-
-// cliSSOView is sso show --json.
-type cliSSOView struct {
-	Org               string                   `json:"org"`
-	State             storage.ConnectionState  `json:"state"`
-	IDPSSOURL         string                   `json:"idp_sso_url"`
-	IDPIssuer         string                   `json:"idp_issuer"`
-	IDPCertificates   []string                 `json:"idp_certificates"`
-	Certificates      []tenant.CertificateInfo `json:"certificates"`
-	IDPMetadataURL    string                   `json:"idp_metadata_url"`
-	IDPMetadataXML    string                   `json:"idp_metadata_xml"`
-	IDPSLOURL         string                   `json:"idp_slo_url"`
-	RequireSSO        bool                     `json:"require_sso"`
-	IDPManagedAccess  bool                     `json:"idp_managed_access"`
-	AllowIDPInitiated bool                     `json:"allow_idp_initiated"`
-	// Pinned are the fields set by the operator in a Caddyfile.
-	Pinned []string `json:"pinned"`
-	// IDPProblem says why the IdP cannot sign anyone in, when it cannot.
-	IDPProblem string     `json:"idp_problem,omitempty"`
-	TestedAt   *time.Time `json:"tested_at,omitempty"`
-	UpdatedAt  *time.Time `json:"updated_at,omitempty"`
-	Version    int64      `json:"version"`
-	// GateURL is "" when no gate recorded one; the endpoints are then
-	// paths under the gate's base_url.
-	GateURL             string            `json:"gate_url"`
-	Endpoints           tenant.Endpoints  `json:"endpoints"`
-	AttributeStatements map[string]string `json:"attribute_statements"`
-	LastTest            *cliSSOTestView   `json:"last_test"`
-}
-
-type cliSSOTestView struct {
-	ID         string          `json:"id"`
-	CreatedAt  time.Time       `json:"created_at"`
-	FinishedAt time.Time       `json:"finished_at"`
-	OK         bool            `json:"ok"`
-	Outcome    json.RawMessage `json:"outcome,omitempty"`
-}
-
-func cliTimePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// cliPEMBlocks splits stored PEM into one string per certificate.
-func cliPEMBlocks(text string) []string {
-	out := []string{}
-	rest := []byte(text)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return out
-		}
-		out = append(out, string(pem.EncodeToMemory(b)))
-	}
-}
-
 func cliSSOShow(c *cliCall) (int, error) {
 	st, org, err := c.org()
 	if err != nil {
@@ -400,44 +328,17 @@ func cliSSOShow(c *cliCall) (int, error) {
 	_, idpErr := tenant.IDPMetadata(conn)
 
 	if c.flags.Bool("json") {
-		v := cliSSOView{
-			Org:                 org.Name,
-			State:               conn.State,
-			IDPSSOURL:           conn.IDPSSOURL,
-			IDPIssuer:           conn.IDPIssuer,
-			IDPCertificates:     cliPEMBlocks(conn.IDPCertificates),
-			Certificates:        append([]tenant.CertificateInfo{}, certs...),
-			IDPMetadataURL:      conn.IDPMetadataURL,
-			IDPMetadataXML:      conn.IDPMetadataXML,
-			IDPSLOURL:           conn.IDPSLOURL,
-			RequireSSO:          conn.RequireSSO,
-			IDPManagedAccess:    conn.IDPManagedAccess,
-			AllowIDPInitiated:   conn.AllowIDPInitiated,
-			Pinned:              append([]string{}, conn.Pinned...),
-			TestedAt:            cliTimePtr(conn.TestedAt),
-			UpdatedAt:           cliTimePtr(conn.UpdatedAt),
-			Version:             conn.Version,
-			Endpoints:           endpoints,
-			AttributeStatements: map[string]string{},
-		}
-		if gateKnown {
-			v.GateURL = gate
-		}
-		if idpErr != nil {
-			v.IDPProblem = idpErr.Error()
-		}
-		for _, a := range cliSSOAttributes {
-			v.AttributeStatements[a[0]] = a[1]
-		}
+		// The admin API's GET /api/v1/sso, the same shape.
+		var lastTest *storage.SSOTest
 		if hasTest {
-			v.LastTest = &cliSSOTestView{ID: last.ID, CreatedAt: last.CreatedAt.UTC(), FinishedAt: last.FinishedAt.UTC(), OK: last.OK}
-			if json.Valid(last.Outcome) {
-				v.LastTest.Outcome = last.Outcome
-			}
+			lastTest = &last
+		}
+		if !gateKnown {
+			gate = ""
 		}
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return cliResult(enc.Encode(v))
+		return cliResult(enc.Encode(tenant.Describe(org.Name, conn, gate, lastTest, now)))
 	}
 
 	const w = 24
@@ -504,19 +405,19 @@ func cliSSOShow(c *cliCall) (int, error) {
 
 	c.printf("Copy into the IdP's SAML app:\n")
 	if !gateKnown {
-		c.printf("  (paths under the gate's base_url, with the default path_prefix %s: no gate has recorded its URL for this org yet)\n", cliSSODefaultPrefix)
+		c.printf("  (paths under the gate's base_url, with the default path_prefix %s: no gate has recorded its URL for this org yet)\n", tenant.DefaultPathPrefix)
 	}
 	line(2, "Single sign-on URL:", endpoints.ACSURL+"  (ACS, postback URL)")
 	line(2, "Audience URI:", endpoints.EntityID+"  (SP entity ID)")
 	line(2, "SP metadata:", endpoints.MetadataURL)
 	line(2, "Single logout URL:", endpoints.LogoutURL)
 	line(2, "Name ID format:", "EmailAddress")
-	for i, a := range cliSSOAttributes {
+	for i, a := range tenant.AttributeStatements {
 		label := ""
 		if i == 0 {
 			label = "Attribute statements:"
 		}
-		line(2, label, a[0]+" = "+a[1])
+		line(2, label, a.Name+" = "+a.Value)
 	}
 
 	if !hasTest {
@@ -922,7 +823,7 @@ func cliSSOTest(c *cliCall) (int, error) {
 		int(tenant.TestLifetime/time.Minute), cliTime(t.ExpiresAt))
 	if !gateKnown {
 		c.notef("No gate has recorded its URL for org %s yet, so this is a path: put the gate's origin in front (such as https://app.example.com); it assumes the default path_prefix %s.\n",
-			cliClean(org.Name), cliSSODefaultPrefix)
+			cliClean(org.Name), tenant.DefaultPathPrefix)
 	}
 	c.printf("%s\n", tenant.TestPath(tenant.OrgPath(gate, org.Name), id))
 	if !c.flags.Bool("wait") {

@@ -3,19 +3,13 @@ package caddymodule
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,36 +26,17 @@ import (
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
+	"github.com/ssogate/ssogate/internal/testcert"
 )
 
 // testCert makes a self-signed certificate for cn valid until notAfter.
 func testCert(t *testing.T, cn string, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	c, _ := testcert.New(t, cn, notAfter)
+	return c
 }
 
-func certPEM(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-}
+func certPEM(c *x509.Certificate) []byte { return []byte(testcert.PEM(c)) }
 
 func fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
@@ -191,26 +166,15 @@ func TestCLISSOSetShow(t *testing.T) {
 		t.Errorf("sso show with a gate URL:\n%s", show)
 	}
 
-	// JSON, for scripts.
-	var v struct {
-		Org             string                   `json:"org"`
-		State           string                   `json:"state"`
-		IDPSSOURL       string                   `json:"idp_sso_url"`
-		IDPCertificates []string                 `json:"idp_certificates"`
-		Certificates    []tenant.CertificateInfo `json:"certificates"`
-		Pinned          []string                 `json:"pinned"`
-		GateURL         string                   `json:"gate_url"`
-		Endpoints       tenant.Endpoints         `json:"endpoints"`
-		Attributes      map[string]string        `json:"attribute_statements"`
-		LastTest        *json.RawMessage         `json:"last_test"`
-	}
+	// JSON, for scripts: the admin API's GET /api/v1/sso, the same shape.
+	var v tenant.View
 	if err := json.Unmarshal([]byte(ct.ok("", "sso", "show", "--org", "acme", "--json")), &v); err != nil {
 		t.Fatal(err)
 	}
 	if v.Org != "acme" || v.State != "draft" || v.IDPSSOURL != "https://idp.example.com/sso" ||
 		len(v.IDPCertificates) != 1 || v.IDPCertificates[0] != string(certPEM(s.cert)) ||
 		len(v.Certificates) != 1 || v.Certificates[0].Fingerprint != fingerprint(s.cert) || v.Certificates[0].ExpiresSoon ||
-		v.Pinned == nil || len(v.Pinned) != 0 || v.GateURL != "https://app.example.com/sso" || v.LastTest != nil {
+		v.Pinned == nil || len(v.Pinned) != 0 || !v.SP.GateURLKnown || v.LastTest != nil {
 		t.Errorf("sso show --json = %+v", v)
 	}
 	wantEP := tenant.Endpoints{
@@ -219,10 +183,10 @@ func TestCLISSOSetShow(t *testing.T) {
 		MetadataURL: "https://app.example.com/sso/o/acme/metadata",
 		LogoutURL:   "https://app.example.com/sso/o/acme/logout",
 	}
-	if diff := cmp.Diff(wantEP, v.Endpoints); diff != "" {
+	if diff := cmp.Diff(wantEP, v.SP.Endpoints); diff != "" {
 		t.Errorf("endpoints (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]string{"email": "user.email", "firstName": "user.firstName", "lastName": "user.lastName"}, v.Attributes); diff != "" {
+	if diff := cmp.Diff(tenant.AttributeStatements, v.AttributeStatements); diff != "" {
 		t.Errorf("attribute statements (-want +got):\n%s", diff)
 	}
 

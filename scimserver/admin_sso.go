@@ -1,8 +1,6 @@
 package scimserver
 
 import (
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,78 +18,6 @@ import (
 // valid, what a state allows) are internal/tenant's; this file reads
 // bodies and maps the refusals: a bad value is 400 naming its field, a
 // rule of the connection's state is 409.
-
-// ssoBody is an org's SSO connection as the API shows it. Every key is
-// always present, so that a settings page can bind to it.
-type ssoBody struct {
-	Org               string                  `json:"org"`
-	State             storage.ConnectionState `json:"state"`
-	IDPSSOURL         string                  `json:"idp_sso_url"`
-	IDPIssuer         string                  `json:"idp_issuer"`
-	IDPCertificates   []string                `json:"idp_certificates"` // one PEM block each
-	IDPMetadataURL    string                  `json:"idp_metadata_url"`
-	IDPMetadataXML    string                  `json:"idp_metadata_xml"`
-	IDPSLOURL         string                  `json:"idp_slo_url"`
-	RequireSSO        bool                    `json:"require_sso"`
-	IDPManagedAccess  bool                    `json:"idp_managed_access"`
-	AllowIDPInitiated bool                    `json:"allow_idp_initiated"`
-	// Pinned lists the fields the operator set in the Caddyfile; they are
-	// read-only here.
-	Pinned []string `json:"pinned"`
-	// Certificates describes the IdP's signing certificates, from the
-	// explicit ones or the metadata's.
-	Certificates []tenant.CertificateInfo `json:"certificates"`
-	// SP is what the admin copies into the IdP.
-	SP                  spBody               `json:"sp"`
-	AttributeStatements []attributeStatement `json:"attribute_statements"`
-	TestedAt            *time.Time           `json:"tested_at"`
-	UpdatedAt           *time.Time           `json:"updated_at"`
-	Version             int64                `json:"version"`
-	LastTest            *lastTestBody        `json:"last_test"`
-	// Notice tells what a change did beyond what was asked.
-	Notice string `json:"notice,omitempty"`
-}
-
-// spBody is the org's SP endpoints, as URLs when a gate recorded its own
-// URL, else as paths with a note.
-type spBody struct {
-	tenant.Endpoints
-	GateURLKnown bool   `json:"gate_url_known"`
-	Note         string `json:"note,omitempty"`
-}
-
-// attributeStatement is one attribute the IdP must send, in Okta's
-// expression language (Entra offers the same claims under its own names).
-type attributeStatement struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// attributeStatements are the attributes the gate reads first (it also
-// knows mail, givenName, surname and a few more).
-var attributeStatements = []attributeStatement{
-	{Name: "email", Value: "user.email"},
-	{Name: "firstName", Value: "user.firstName"},
-	{Name: "lastName", Value: "user.lastName"},
-}
-
-// lastTestBody is the org's newest finished test sign-in.
-type lastTestBody struct {
-	ID         string          `json:"id"`
-	OK         bool            `json:"ok"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	Outcome    json.RawMessage `json:"outcome"`
-}
-
-// testBody is one test sign-in.
-type testBody struct {
-	ID         string          `json:"id"`
-	Status     string          `json:"status"` // pending, passed, failed or expired
-	CreatedAt  time.Time       `json:"created_at"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	Outcome    json.RawMessage `json:"outcome"`
-}
 
 // ssoSettable are the fields PUT takes: SPEC section 8's names.
 var ssoSettable = []string{
@@ -180,12 +106,6 @@ func (s *Server) gateURL(rq *request) (org, gate string, err error) {
 	return org, gate, nil
 }
 
-// pathNote says what to do with an org path when no gate URL is known.
-func pathNote(path string) string {
-	return fmt.Sprintf("no gate has recorded its URL yet (a saml_sso with base_url records it when it starts), so these are paths: "+
-		"put the gate's origin and path_prefix (default /sso) before them, such as https://app.example.com/sso%s", path)
-}
-
 func (s *Server) getSSO(rq *request) (response, error) {
 	c, err := s.connection(rq)
 	if err != nil {
@@ -200,71 +120,17 @@ func (s *Server) ssoResponse(rq *request, c storage.Connection, notice string) (
 	if err != nil {
 		return response{}, err
 	}
-	b := ssoBody{
-		Org:                 org,
-		State:               c.State,
-		IDPSSOURL:           c.IDPSSOURL,
-		IDPIssuer:           c.IDPIssuer,
-		IDPCertificates:     splitPEM(c.IDPCertificates),
-		IDPMetadataURL:      c.IDPMetadataURL,
-		IDPMetadataXML:      c.IDPMetadataXML,
-		IDPSLOURL:           c.IDPSLOURL,
-		RequireSSO:          c.RequireSSO,
-		IDPManagedAccess:    c.IDPManagedAccess,
-		AllowIDPInitiated:   c.AllowIDPInitiated,
-		Pinned:              append([]string{}, c.Pinned...),
-		Certificates:        tenant.Certificates(c, s.now()),
-		SP:                  spBody{Endpoints: tenant.EndpointsAt(gate, org), GateURLKnown: gate != ""},
-		AttributeStatements: attributeStatements,
-		TestedAt:            optTime(c.TestedAt),
-		UpdatedAt:           optTime(c.UpdatedAt),
-		Version:             c.Version,
-		Notice:              notice,
-	}
-	if b.Certificates == nil {
-		b.Certificates = []tenant.CertificateInfo{}
-	}
-	if gate == "" {
-		b.SP.Note = pathNote(b.SP.ACSURL)
-	}
+	var last *storage.SSOTest
 	t, err := s.store.LatestSSOTest(rq.ctx(), rq.org)
 	switch {
 	case err == nil:
-		b.LastTest = &lastTestBody{ID: t.ID, OK: t.OK, FinishedAt: optTime(t.FinishedAt), Outcome: outcomeJSON(t.Outcome)}
+		last = &t
 	case !errors.Is(err, storage.ErrNotFound):
 		return response{}, fmt.Errorf("reading the last test sign-in: %w", err)
 	}
+	b := tenant.Describe(org, c, gate, last, s.now())
+	b.Notice = notice
 	return response{status: http.StatusOK, body: b}, nil
-}
-
-// splitPEM returns each PEM block of text on its own; text that holds
-// none (never stored by this API, but an operator's value might be) is
-// returned whole.
-func splitPEM(text string) []string {
-	out := []string{}
-	rest := []byte(text)
-	for {
-		block, r := pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		out = append(out, string(pem.EncodeToMemory(block)))
-		rest = r
-	}
-	if len(out) == 0 && strings.TrimSpace(text) != "" {
-		out = append(out, text)
-	}
-	return out
-}
-
-// outcomeJSON is a test's stored outcome as a JSON value: null when there
-// is none or it is not JSON (the gate writes it; a bad one must not make
-// the whole answer fail to encode).
-func outcomeJSON(raw []byte) json.RawMessage {
-	if len(raw) == 0 || !json.Valid(raw) {
-		return nil
-	}
-	return raw
 }
 
 // readSSOSettings reads a PUT /api/v1/sso body into the change it asks
@@ -385,7 +251,8 @@ func (s *Server) startSSOTest(rq *request) (response, error) {
 		Note      string    `json:"note,omitempty"`
 	}{TestID: id, URL: tenant.TestPath(tenant.OrgPath(gate, org), id), ExpiresAt: t.ExpiresAt}
 	if gate == "" {
-		body.Note = pathNote(body.URL)
+		body.URL = tenant.TestPath(tenant.OrgPath(tenant.DefaultPathPrefix, org), id)
+		body.Note = tenant.PathNote(body.URL)
 	}
 	s.log.Info("started SSO test", zap.Int64("org_id", rq.org), zap.Int64("version", c.Version))
 	return response{status: http.StatusCreated, body: body, location: rq.base + "/sso/test/" + id}, nil
@@ -401,27 +268,7 @@ func (s *Server) getSSOTest(rq *request, id string) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("reading test sign-in: %w", err)
 	}
-	return response{status: http.StatusOK, body: testBody{
-		ID:         t.ID,
-		Status:     testStatus(t, s.now()),
-		CreatedAt:  t.CreatedAt.UTC(),
-		ExpiresAt:  t.ExpiresAt.UTC(),
-		FinishedAt: optTime(t.FinishedAt),
-		Outcome:    outcomeJSON(t.Outcome),
-	}}, nil
-}
-
-// testStatus names where a test sign-in is.
-func testStatus(t storage.SSOTest, now time.Time) string {
-	switch {
-	case !t.FinishedAt.IsZero() && t.OK:
-		return "passed"
-	case !t.FinishedAt.IsZero():
-		return "failed"
-	case now.After(t.ExpiresAt):
-		return "expired"
-	}
-	return "pending"
+	return response{status: http.StatusOK, body: tenant.DescribeTest(t, s.now())}, nil
 }
 
 // enableSSO turns the connection on: it must have passed a test sign-in

@@ -2,17 +2,10 @@ package scimserver_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +17,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
+	"github.com/ssogate/ssogate/internal/testcert"
 	"github.com/ssogate/ssogate/internal/testidp"
 	"github.com/ssogate/ssogate/scimserver"
 )
@@ -31,21 +25,8 @@ import (
 // certPEM makes a self-signed certificate valid until notAfter.
 func certPEM(t testing.TB, cn string, notAfter time.Time) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
-		NotAfter:     notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	_, pemText := testcert.New(t, cn, notAfter)
+	return pemText
 }
 
 // Test IdPs are made once: each holds an RSA key.
@@ -122,8 +103,8 @@ func TestSSOConnection(t *testing.T) {
 			eq("org", "acme"), eq("state", "draft"), eq("idp_sso_url", ""), eq("idp_certificates", []any{}), eq("certificates", []any{}),
 			eq("pinned", []any{}), eq("require_sso", false), eq("allow_idp_initiated", true), eq("idp_managed_access", false),
 			eq("version", 0), eq("updated_at", nil), eq("tested_at", nil), eq("last_test", nil),
-			eq("sp/acs_url", "/o/acme/acs"), eq("sp/entity_id", "/o/acme/metadata"), eq("sp/metadata_url", "/o/acme/metadata"),
-			eq("sp/logout_url", "/o/acme/logout"), eq("sp/gate_url_known", false), contains("sp/note", "path_prefix"),
+			eq("sp/acs_url", "/sso/o/acme/acs"), eq("sp/entity_id", "/sso/o/acme/metadata"), eq("sp/metadata_url", "/sso/o/acme/metadata"),
+			eq("sp/logout_url", "/sso/o/acme/logout"), eq("sp/gate_url_known", false), contains("sp/note", "path_prefix"),
 			eq("attribute_statements", []any{
 				map[string]any{"name": "email", "value": "user.email"},
 				map[string]any{"name": "firstName", "value": "user.firstName"},
@@ -151,7 +132,7 @@ func TestSSOConnection(t *testing.T) {
 			eq("id", "{{test}}"), eq("status", "pending"), eq("finished_at", nil), eq("outcome", nil), nonEmpty("created_at"),
 		}}),
 	})
-	if want := "/o/acme/test/" + vars["test"]; vars["testURL"] != want {
+	if want := "/sso/o/acme/test/" + vars["test"]; vars["testURL"] != want {
 		t.Fatalf("test URL = %q, want %q", vars["testURL"], want)
 	}
 	e.passTest(e.org, vars["test"], true)

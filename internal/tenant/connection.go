@@ -458,23 +458,12 @@ func checkMetadata(data []byte, now time.Time) error {
 				return fmt.Errorf("names the IdP endpoint %q, which %s", e.Location, strings.TrimPrefix(fe.Reason, fmt.Sprintf("%q ", e.Location)))
 			}
 		}
-		for _, k := range d.KeyDescriptors {
-			if k.Use != "" && k.Use != "signing" {
-				continue
-			}
-			for _, xc := range k.KeyInfo.X509Data.X509Certificates {
-				certs, err := sso.ParseCertificates([]byte(xc.Data))
-				if err != nil {
-					continue
-				}
-				for _, c := range certs {
-					if now.After(c.NotAfter) {
-						expired = c
-					} else {
-						inDate++
-					}
-				}
-			}
+	}
+	for _, c := range signingCertificates(md) {
+		if now.After(c.NotAfter) {
+			expired = c
+		} else {
+			inDate++
 		}
 	}
 	if inDate == 0 && expired != nil {
@@ -566,6 +555,15 @@ func Certificates(c storage.Connection, now time.Time) []CertificateInfo {
 		return nil
 	}
 	var out []CertificateInfo
+	for _, cert := range signingCertificates(ed) {
+		out = append(out, describe(cert, now))
+	}
+	return out
+}
+
+// signingCertificates returns the IdP's signing certificates that parse.
+func signingCertificates(ed *saml.EntityDescriptor) []*x509.Certificate {
+	var out []*x509.Certificate
 	for _, d := range ed.IDPSSODescriptors {
 		for _, k := range d.KeyDescriptors {
 			if k.Use != "" && k.Use != "signing" {
@@ -573,11 +571,8 @@ func Certificates(c storage.Connection, now time.Time) []CertificateInfo {
 			}
 			for _, xc := range k.KeyInfo.X509Data.X509Certificates {
 				certs, err := sso.ParseCertificates([]byte(xc.Data))
-				if err != nil {
-					continue
-				}
-				for _, cert := range certs {
-					out = append(out, describe(cert, now))
+				if err == nil {
+					out = append(out, certs...)
 				}
 			}
 		}
