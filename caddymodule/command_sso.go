@@ -14,11 +14,11 @@ import (
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/crewjam/saml"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -359,7 +359,7 @@ func cliSSOShow(c *cliCall) (int, error) {
 	if conn.IDPMetadataXML != "" {
 		ssoURL, issuer = "", ""
 		if ed, err := tenant.IDPMetadata(conn); err == nil {
-			ssoURL, issuer = cliIDPSSOURL(ed), ed.EntityID
+			ssoURL, issuer = sso.SSOURL(ed), ed.EntityID
 		}
 		ssoURL, issuer = cliFromMetadata(ssoURL), cliFromMetadata(issuer)
 	}
@@ -436,19 +436,6 @@ func cliFromMetadata(v string) string {
 		return ""
 	}
 	return v + " (from the metadata)"
-}
-
-// cliIDPSSOURL is the IdP's HTTP-Redirect sign-in URL, the one the gate
-// uses.
-func cliIDPSSOURL(ed *saml.EntityDescriptor) string {
-	for _, d := range ed.IDPSSODescriptors {
-		for _, e := range d.SingleSignOnServices {
-			if e.Binding == saml.HTTPRedirectBinding {
-				return e.Location
-			}
-		}
-	}
-	return ""
 }
 
 // cliSSOPrintTest prints a finished test sign-in: what the IdP sent and

@@ -226,6 +226,10 @@ func countSigningCerts(ed *saml.EntityDescriptor) (int, error) {
 	return n, nil
 }
 
+// SSOURL returns the IdP's HTTP-Redirect single sign-on URL, the one the
+// gate sends browsers to, or "".
+func SSOURL(ed *saml.EntityDescriptor) string { return idpSSOURL(ed) }
+
 func idpSSOURL(ed *saml.EntityDescriptor) string {
 	for _, d := range ed.IDPSSODescriptors {
 		for _, e := range d.SingleSignOnServices {
