@@ -249,15 +249,15 @@ func TestCLIBinarySSO(t *testing.T) {
 		Certificates []struct {
 			Subject string `json:"subject"`
 		} `json:"certificates"`
-		Endpoints struct {
+		SP struct {
 			ACSURL string `json:"acs_url"`
-		} `json:"endpoints"`
+		} `json:"sp"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &show); err != nil {
 		t.Fatalf("sso show --json: %v\n%s", err, r.stdout)
 	}
 	if show.State != "enabled" || len(show.Certificates) != 1 || show.Certificates[0].Subject != "CN=ssogate test IdP" ||
-		show.Endpoints.ACSURL != "https://app.example.com/sso/o/acme/acs" {
+		show.SP.ACSURL != "https://app.example.com/sso/o/acme/acs" {
 		t.Errorf("sso show --json = %+v", show)
 	}
 	r = run("sso", "disable", "--org", "acme")
