@@ -940,4 +940,11 @@ func TestCLITeamSetRole(t *testing.T) {
 	if diff := cmp.Diff(want, ct.ok("", "team", "list", "--org", "acme")); diff != "" {
 		t.Errorf("team list (-want +got):\n%s", diff)
 	}
+	// user list and show say the effective role and which team gave it.
+	if list := ct.ok("", "user", "list", "--org", "acme"); !strings.Contains(list, "member (admin by team Engineering)") {
+		t.Errorf("user list does not show the role the team grants:\n%s", list)
+	}
+	if show := ct.ok("", "user", "show", "alice@acme.com", "--org", "acme"); !strings.Contains(show, "member (admin by team Engineering)") {
+		t.Errorf("user show does not show the role the team grants:\n%s", show)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/mail"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -184,7 +185,7 @@ func cliUserList(c *cliCall) (int, error) {
 			cliClean(org.Name), c.hint("user invite EMAIL", true))
 		return cliExitOK, nil
 	}
-	teams, _, err := cliTeamNames(c, st, org.ID)
+	teams, all, err := cliTeamNames(c, st, org.ID)
 	if err != nil {
 		return cliExitFailure, err
 	}
@@ -193,7 +194,7 @@ func cliUserList(c *cliCall) (int, error) {
 	})
 	rows := make([][]string, 0, len(members))
 	for _, m := range members {
-		rows = append(rows, []string{m.Email, cliFullName(m), string(m.Role), cliYesNo(m.Active), strings.Join(teams[m.ID], ", ")})
+		rows = append(rows, []string{m.Email, cliFullName(m), cliRole(m, all), cliYesNo(m.Active), strings.Join(teams[m.ID], ", ")})
 	}
 	return cliResult(c.table([]string{"EMAIL", "NAME", "ROLE", "ACTIVE", "TEAMS"}, rows))
 }
@@ -207,7 +208,7 @@ func cliUserShow(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	teams, _, err := cliTeamNames(c, st, org.ID)
+	teams, all, err := cliTeamNames(c, st, org.ID)
 	if err != nil {
 		return cliExitFailure, err
 	}
@@ -232,7 +233,7 @@ func cliUserShow(c *cliCall) (int, error) {
 		{"First name", m.GivenName},
 		{"Last name", m.FamilyName},
 		{"Display name", m.DisplayName},
-		{"Role", string(m.Role)},
+		{"Role", cliRole(m, all)},
 		{"Active", cliYesNo(m.Active)},
 		{"External ID", m.ExternalID},
 		{"Teams", strings.Join(teams[m.ID], ", ")},
@@ -251,25 +252,43 @@ func cliUserShow(c *cliCall) (int, error) {
 // cliOtherOrgs returns the names of the orgs other than orgID where the
 // account with this email is a member.
 func cliOtherOrgs(c *cliCall, st *sqlitestore.Store, orgID int64, email string) ([]string, error) {
-	orgs, err := st.ListOrgs(c.ctx)
+	ms, err := st.Memberships(c.ctx, email)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, o := range orgs {
-		if o.ID == orgID {
+	for _, m := range ms {
+		if m.OrgID == orgID {
 			continue
 		}
-		_, err := st.MemberByEmail(c.ctx, o.ID, email)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
+		o, err := st.OrgByID(c.ctx, m.OrgID)
 		if err != nil {
 			return nil, err
 		}
 		names = append(names, o.Name)
 	}
+	sort.Strings(names)
 	return names, nil
+}
+
+// cliRole is a member's role as people read it: the effective role, and
+// which team raised it above the member's own.
+func cliRole(m storage.Member, teams []storage.Team) string {
+	var roles []storage.Role
+	var by string
+	for _, t := range teams {
+		if t.Role != "" && slices.Contains(t.MemberIDs, m.ID) {
+			roles = append(roles, t.Role)
+			if storage.EffectiveRole(m.Role, t.Role) != m.Role && by == "" {
+				by = t.Name
+			}
+		}
+	}
+	eff := storage.EffectiveRole(m.Role, roles...)
+	if eff == m.Role {
+		return string(m.Role)
+	}
+	return fmt.Sprintf("%s (%s by team %s)", m.Role, eff, by)
 }
 
 // cliCheckEmail returns the email in the form to store (the domain in
