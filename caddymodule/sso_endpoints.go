@@ -46,7 +46,10 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 		return h.servePassword(w, r)
 	}
 	if org, rest, ok := orgEndpoint(sub); ok {
-		t := h.tenantNamed(org)
+		t, err := h.tenantNamed(r.Context(), org)
+		if err != nil {
+			return err
+		}
 		if t == nil {
 			notServed(w)
 			return nil

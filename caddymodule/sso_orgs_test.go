@@ -198,7 +198,35 @@ func TestRegistryFollowsTheStore(t *testing.T) {
 	if late == nil || !late.SSOEnabled() || h.registry.Discover("jo@late.example") != late {
 		t.Fatalf("after a poll the registry has %+v; want late, enabled, discoverable", late)
 	}
-	if got := h.tenantNamed("late"); got != late {
+	if got, err := h.tenantNamed(ctx, "late"); err != nil || got != late {
 		t.Fatalf("the shared gate does not serve the new org: %+v", got)
+	}
+}
+
+// TestSharedGateFindsANewOrg: an org made by another process a moment ago
+// is served at its endpoints before the feed names it; a name no org has
+// stays unknown.
+func TestSharedGateFindsANewOrg(t *testing.T) {
+	h, _ := gateFixture(t)
+	sharedGate(h)
+	ctx := context.Background()
+	idp, err := testidp.New("https://idp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addOrg(t, h, "fresh", idp) // the registry is not told
+	if h.registry.ByName("fresh") != nil {
+		t.Fatal("the registry knew the org already")
+	}
+	got, err := h.tenantNamed(ctx, "fresh")
+	if err != nil || got == nil || got.Org.Name != "fresh" || !got.SSOEnabled() {
+		t.Fatalf("tenantNamed(fresh) = %+v, %v; want the new org, enabled", got, err)
+	}
+	if got, err := h.tenantNamed(ctx, "nobody"); err != nil || got != nil {
+		t.Fatalf("tenantNamed(nobody) = %+v, %v; want nil", got, err)
+	}
+	w := httptest.NewRecorder()
+	if err := h.serveEndpoint(w, httptest.NewRequest(http.MethodGet, "/sso/o/nobody/metadata", nil), "/o/nobody/metadata"); err != nil || w.Code != http.StatusNotFound {
+		t.Fatalf("metadata of an org nobody has = %d, %v; want 404", w.Code, err)
 	}
 }

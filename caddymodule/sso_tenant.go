@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -182,15 +183,16 @@ func (h *SSOHandler) pinned() *tenant.Tenant {
 }
 
 // tenantNamed returns the org named in a /o/<org>/ path that this gate
-// serves, or nil: a pinned gate serves only its own.
-func (h *SSOHandler) tenantNamed(name string) *tenant.Tenant {
+// serves, or nil: a pinned gate serves only its own. A shared gate finds
+// an org made a moment ago by another process too.
+func (h *SSOHandler) tenantNamed(ctx context.Context, name string) (*tenant.Tenant, error) {
 	if !h.shared {
 		if name != h.org.Name {
-			return nil
+			return nil, nil
 		}
-		return h.pinned()
+		return h.pinned(), nil
 	}
-	return h.registry.ByName(name)
+	return h.registry.Lookup(ctx, name)
 }
 
 // sessionOrg is the org whose sessions this gate accepts.

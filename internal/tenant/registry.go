@@ -51,6 +51,7 @@ func (t *Tenant) SSOEnabled() bool {
 type registryStore interface {
 	ListOrgs(ctx context.Context) ([]storage.Org, error)
 	OrgByID(ctx context.Context, id int64) (storage.Org, error)
+	OrgByName(ctx context.Context, name string) (storage.Org, error)
 	ListConnections(ctx context.Context) ([]storage.Connection, error)
 	Connection(ctx context.Context, orgID int64) (storage.Connection, error)
 	ListVerifiedDomains(ctx context.Context) ([]storage.VerifiedDomain, error)
@@ -209,6 +210,28 @@ func index(byID map[int64]*Tenant) *snapshot {
 
 // ByName returns the named org, or nil.
 func (r *Registry) ByName(name string) *Tenant { return r.snap.Load().byName[name] }
+
+// Lookup returns the named org like ByName, but reads the store when the
+// registry does not know the name yet: an org made by another process a
+// moment ago (the feed names it within a poll) is served at once. It is
+// for endpoints that name an org (its ACS, metadata, test sign-in), not
+// for the per-request path; an unknown name costs one indexed read.
+func (r *Registry) Lookup(ctx context.Context, name string) (*Tenant, error) {
+	if t := r.ByName(name); t != nil {
+		return t, nil
+	}
+	org, err := r.store.OrgByName(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Refresh(ctx, []int64{org.ID}); err != nil {
+		return nil, err
+	}
+	return r.ByID(org.ID), nil
+}
 
 // ByID returns the org with this ID, or nil.
 func (r *Registry) ByID(id int64) *Tenant { return r.snap.Load().byID[id] }
