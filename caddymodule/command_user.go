@@ -334,6 +334,7 @@ func cliUserInvite(c *cliCall) (int, error) {
 		FamilyName: c.flags.String("last"),
 		Role:       role,
 		Active:     true,
+		Source:     storage.SourceInvite,
 	}
 	// An account known elsewhere keeps its names unless new ones are given.
 	if len(others) > 0 && !c.cmd.Flags().Changed("first") && !c.cmd.Flags().Changed("last") {

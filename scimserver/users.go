@@ -120,7 +120,7 @@ func (s *Server) createUser(rq *request) (response, error) {
 	}
 	m, err := s.store.CreateMember(rq.ctx(), rq.org, storage.NewMember{
 		Email: u.email, GivenName: u.givenName, FamilyName: u.familyName, DisplayName: u.displayName,
-		ExternalID: u.externalID, Role: storage.RoleMember, Active: active, Attrs: u.attrs,
+		ExternalID: u.externalID, Role: storage.RoleMember, Active: active, Attrs: u.attrs, Source: storage.SourceSCIM,
 	}, true)
 	switch {
 	case errors.Is(err, storage.ErrAccountExists):

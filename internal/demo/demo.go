@@ -324,7 +324,7 @@ func (r *Running) seed(ctx context.Context, dbPath string) error {
 		for _, p := range People {
 			m, err := st.CreateMember(ctx, org.ID, storage.NewMember{
 				Email: p.Email, GivenName: p.GivenName, FamilyName: p.FamilyName,
-				Role: p.Role, Active: p.Active,
+				Role: p.Role, Active: p.Active, Source: storage.SourceInvite,
 			}, false)
 			if err != nil {
 				return fmt.Errorf("adding %s: %w", p.Email, err)

@@ -14,7 +14,7 @@ import (
 )
 
 const memberColumns = `m.id, m.org_id, m.account_id, a.email, m.given_name, m.family_name,
-	m.display_name, m.external_id, m.role, m.active, m.epoch, m.attrs, m.created_at, m.updated_at, m.version`
+	m.display_name, m.external_id, m.role, m.active, m.epoch, m.attrs, m.source, m.created_at, m.updated_at, m.version`
 
 const memberFrom = " FROM memberships m JOIN accounts a ON a.id = m.account_id "
 
@@ -23,7 +23,7 @@ func scanMember(row interface{ Scan(...any) error }) (storage.Member, error) {
 	var role, attrs string
 	var created, updated int64
 	err := row.Scan(&m.ID, &m.OrgID, &m.AccountID, &m.Email, &m.GivenName, &m.FamilyName,
-		&m.DisplayName, &m.ExternalID, &role, &m.Active, &m.Epoch, &attrs, &created, &updated, &m.Version)
+		&m.DisplayName, &m.ExternalID, &role, &m.Active, &m.Epoch, &attrs, &m.Source, &created, &updated, &m.Version)
 	m.Role = storage.Role(role)
 	m.Attrs = json.RawMessage(attrs)
 	m.CreatedAt, m.UpdatedAt = fromUnix(created), fromUnix(updated)
@@ -138,7 +138,7 @@ func (s *Store) createMember(ctx context.Context, tx cachedTx, orgID int64, nm s
 	id := uuid.NewString()
 	if _, err := tx.ExecContext(ctx, qInsertMember,
 		id, orgID, accountID, nm.GivenName, nm.FamilyName, nm.DisplayName, nm.ExternalID,
-		string(nm.Role), boolInt(nm.Active), attrsText(nm.Attrs), now, now); err != nil {
+		string(nm.Role), boolInt(nm.Active), attrsText(nm.Attrs), nm.Source, now, now); err != nil {
 		return storage.Member{}, err
 	}
 	return memberByID(ctx, tx, orgID, id)

@@ -56,7 +56,7 @@ func (s *Store) FindTeams(ctx context.Context, orgID int64, q storage.Query) ([]
 	where := " FROM teams t WHERE t.org_id = ? AND " + cond
 	args = append([]any{orgID}, args...)
 	out, total, err := findPage(ctx, s, q,
-		"SELECT t.id, t.org_id, t.name, t.external_id, t.role, t.created_at, t.updated_at, t.version"+where+" ORDER BY t.name, t.id LIMIT ? OFFSET ?",
+		"SELECT t.id, t.org_id, t.name, t.external_id, t.role, t.source, t.created_at, t.updated_at, t.version"+where+" ORDER BY t.name, t.id LIMIT ? OFFSET ?",
 		"SELECT COUNT(*)"+where, args, scanTeam)
 	if err == nil && !q.OmitMembers && len(out) > 0 {
 		err = s.loadMemberIDs(ctx, out)

@@ -61,7 +61,7 @@ func (s *Store) CreateTeamWithMembers(ctx context.Context, orgID int64, name, ex
 		now := unix(s.now())
 		id := uuid.NewString()
 		if _, err := tx.ExecContext(ctx,
-			"INSERT INTO teams(id, org_id, name, external_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+			"INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at) VALUES (?, ?, ?, ?, 'scim', ?, ?)",
 			id, orgID, name, externalID, now, now); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("team name %q is taken: %w", name, storage.ErrConflict)

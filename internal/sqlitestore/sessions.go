@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/ssogate/ssogate/internal/storage"
 )
@@ -106,6 +107,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 			"DELETE FROM sessions WHERE expires_at <= ?",
 			"DELETE FROM replay WHERE expires_at <= ?",
 			"DELETE FROM changes WHERE at <= ? - 3600 AND seq < (SELECT MAX(seq) FROM changes)",
+			"DELETE FROM audit WHERE at <= ? - " + strconv.Itoa(auditRetention),
 		} {
 			if _, err := tx.ExecContext(ctx, q, now); err != nil {
 				return fmt.Errorf("deleting expired rows: %w", err)

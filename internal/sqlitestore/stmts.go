@@ -26,8 +26,8 @@ const (
 	qInsertAccount    = "INSERT INTO accounts(email, created_at) VALUES (?, ?) RETURNING id"
 	qCountMembership  = "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND account_id = ?"
 	qInsertMember     = `INSERT INTO memberships(id, org_id, account_id, given_name, family_name,
-			display_name, external_id, role, active, attrs, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			display_name, external_id, role, active, attrs, source, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qMemberByID     = "SELECT " + memberColumns + memberFrom + "WHERE m.org_id = ? AND m.id = ?"
 	qInsertSession  = `INSERT INTO sessions(id, member_id, org_id, method, epoch, created_at, expires_at, last_seen, name_id, session_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeleteSession  = "DELETE FROM sessions WHERE id = ?"

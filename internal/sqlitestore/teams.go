@@ -11,13 +11,13 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-const teamColumns = "id, org_id, name, external_id, role, created_at, updated_at, version"
+const teamColumns = "id, org_id, name, external_id, role, source, created_at, updated_at, version"
 
 func scanTeam(row interface{ Scan(...any) error }) (storage.Team, error) {
 	var t storage.Team
 	var created, updated int64
 	var role string
-	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &role, &created, &updated, &t.Version)
+	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &role, &t.Source, &created, &updated, &t.Version)
 	t.Role = storage.Role(role)
 	t.CreatedAt, t.UpdatedAt = fromUnix(created), fromUnix(updated)
 	return t, err
@@ -56,7 +56,7 @@ func (s *Store) CreateTeam(ctx context.Context, orgID int64, name, externalID st
 		now := unix(s.now())
 		var err error
 		t, err = scanTeam(tx.QueryRowContext(ctx,
-			"INSERT INTO teams(id, org_id, name, external_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING "+teamColumns,
+			"INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at) VALUES (?, ?, ?, ?, 'manual', ?, ?) RETURNING "+teamColumns,
 			uuid.NewString(), orgID, name, externalID, now, now))
 		t.MemberIDs = []string{}
 		return err

@@ -65,6 +65,7 @@ type Store interface {
 	ChangeFeed
 	SCIMStore
 	ConnectionStore
+	AuditStore
 
 	// Close releases the backend's resources.
 	Close() error
@@ -128,8 +129,8 @@ type MemberStore interface {
 
 // TeamStore manages teams (SCIM Groups) and their members.
 type TeamStore interface {
-	// CreateTeam makes a team; ErrConflict when the org has one with the
-	// same name (compared case-insensitively).
+	// CreateTeam makes a team by hand (source manual); ErrConflict when the
+	// org has one with the same name (compared case-insensitively).
 	CreateTeam(ctx context.Context, orgID int64, name, externalID string) (Team, error)
 	// TeamByID returns the org's team or ErrNotFound.
 	TeamByID(ctx context.Context, orgID int64, id string) (Team, error)

@@ -129,3 +129,45 @@ type Changes struct {
 
 // Empty reports whether nothing changed.
 func (c Changes) Empty() bool { return len(c.Members) == 0 && len(c.Orgs) == 0 }
+
+// Sources of members and teams: how they came to be.
+const (
+	SourceSCIM   = "scim"   // provisioned by the IdP
+	SourceSSO    = "sso"    // made by a first SSO sign-in
+	SourceInvite = "invite" // invited by an admin or the operator
+	SourceManual = "manual" // a team an admin made
+)
+
+// Actor kinds of audit events.
+const (
+	ActorMember   = "member"   // a signed-in owner or admin, on the pages
+	ActorToken    = "token"    // an admin token, on the admin API
+	ActorSCIM     = "scim"     // an IdP, with a SCIM token
+	ActorOperator = "operator" // the operator, with the CLI
+)
+
+// AuditEvent is one change to an org, for its activity log. It never holds
+// a secret (a token, a password, an assertion).
+type AuditEvent struct {
+	ID        int64
+	OrgID     int64
+	At        time.Time
+	Actor     string
+	ActorKind string
+	// Action names the change, such as sso.update or member.role.
+	Action string
+	// Target is what changed: an email, a domain, a team or token name.
+	Target string
+	// Before and After are JSON objects of the fields changed; nil when
+	// there is nothing to show.
+	Before, After []byte
+}
+
+// AuditStore keeps the orgs' activity logs.
+type AuditStore interface {
+	// RecordAudit appends an event to its org's log.
+	RecordAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns a page of the org's events, newest first, and how
+	// many there are.
+	ListAudit(ctx context.Context, orgID int64, page Page) ([]AuditEvent, int, error)
+}

@@ -115,6 +115,9 @@ type NewMember struct {
 	Active      bool
 	// Attrs holds extra SCIM attributes kept verbatim (a JSON object).
 	Attrs json.RawMessage
+	// Source says how the member came to be (SourceSCIM, SourceSSO,
+	// SourceInvite); "" for unknown.
+	Source string
 }
 
 // Member is an account's membership in an org, with the account's profile.
@@ -134,6 +137,7 @@ type Member struct {
 	// issued under an older epoch is over.
 	Epoch     int64
 	Attrs     json.RawMessage
+	Source    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version grows with every change; it makes the SCIM ETag.
@@ -165,6 +169,9 @@ type Team struct {
 	// Role is what the team grants its members (admin or member), or ""
 	// for nothing.
 	Role Role
+	// Source is SourceSCIM for a team the IdP pushed, SourceManual for one
+	// an admin made.
+	Source string
 	// MemberIDs lists member IDs, sorted.
 	MemberIDs []string
 	CreatedAt time.Time

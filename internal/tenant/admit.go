@@ -111,7 +111,7 @@ func Admit(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ident 
 	if ev.Member == nil {
 		m, err = st.CreateMember(ctx, org.ID, storage.NewMember{
 			Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
-			Role: storage.RoleMember, Active: true,
+			Role: storage.RoleMember, Active: true, Source: storage.SourceSSO,
 		}, false)
 		if errors.Is(err, storage.ErrConflict) {
 			// Made by a concurrent sign-in or provisioning; use it.

@@ -580,6 +580,20 @@ func signingCertificates(ed *saml.EntityDescriptor) []*x509.Certificate {
 	return out
 }
 
+// DescribeCertificates describes the certificates of PEM text; what does
+// not parse is left out.
+func DescribeCertificates(pemText string, now time.Time) []CertificateInfo {
+	certs, err := sso.ParseCertificates([]byte(pemText))
+	if err != nil {
+		return nil
+	}
+	out := make([]CertificateInfo, len(certs))
+	for i, c := range certs {
+		out[i] = describe(c, now)
+	}
+	return out
+}
+
 func describe(c *x509.Certificate, now time.Time) CertificateInfo {
 	sum := sha256.Sum256(c.Raw)
 	hexed := strings.ToUpper(hex.EncodeToString(sum[:]))
