@@ -793,7 +793,7 @@ func (h *SSOHandler) unauthenticated(w http.ResponseWriter, r *http.Request) err
 	if isBrowserNavigation(r) {
 		if !h.shared {
 			if t := h.pinned(); h.ssoEnabled(t) && h.policy(t).RequireSSO {
-				return h.startLogin(w, r, t, rd, "")
+				return h.startLogin(w, r, t, rd, loginOption{})
 			}
 		}
 		http.Redirect(w, r, loginURL, http.StatusFound)

@@ -101,7 +101,7 @@ func (f *acsFixture) mint(tb testing.TB) login {
 	tb.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "http://app.test/sso/login?start=sso&rd=/reports", nil)
-	if err := f.h.startLogin(w, r, f.h.pinned(), "/reports", ""); err != nil {
+	if err := f.h.startLogin(w, r, f.h.pinned(), "/reports", loginOption{}); err != nil {
 		tb.Fatal(err)
 	}
 	loc, err := w.Result().Location()

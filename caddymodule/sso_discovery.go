@@ -22,6 +22,9 @@ const maxDiscoveryForm = 4 << 10
 
 type discoveryPageData struct {
 	Action, CSRF, RD, Email, Error string
+	// Reauth says a page asked for a recent sign-in: the IdP is asked to
+	// authenticate again.
+	Reauth bool
 }
 
 func (h *SSOHandler) serveDiscovery(w http.ResponseWriter, r *http.Request) error {
@@ -33,11 +36,12 @@ func (h *SSOHandler) serveDiscovery(w http.ResponseWriter, r *http.Request) erro
 		if !sso.SafeReturnPath(rd) {
 			rd = "/"
 		}
-		if e := h.session(r); e != nil {
+		reauth := r.URL.Query().Get("reauth") == "1"
+		if e := h.session(r); e != nil && !reauth {
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return nil
 		}
-		return h.renderDiscovery(w, r, http.StatusOK, discoveryPageData{RD: rd})
+		return h.renderDiscovery(w, r, http.StatusOK, discoveryPageData{RD: rd, Reauth: reauth})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxDiscoveryForm)
 	if err := r.ParseForm(); err != nil {
@@ -63,12 +67,12 @@ func (h *SSOHandler) serveDiscovery(w http.ResponseWriter, r *http.Request) erro
 		if c := h.logger.Check(zap.DebugLevel, "discovered organization"); c != nil {
 			c.Write(zap.String("org", t.Org.Name), zap.String("domain", sso.EmailDomain(email)))
 		}
-		return h.startLogin(w, r, t, rd, "")
+		return h.startLogin(w, r, t, rd, loginOption{force: r.PostForm.Get("reauth") == "1"})
 	}
 	// No SSO for this domain: the password form, the same for every such
 	// email. When an org verified the domain, the form carries it so that
 	// the sign-in lands there.
-	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, email: email})
+	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, email: email, reauth: r.PostForm.Get("reauth") == "1"})
 }
 
 func (h *SSOHandler) renderDiscovery(w http.ResponseWriter, r *http.Request, status int, d discoveryPageData) error {
@@ -97,10 +101,12 @@ input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px 
 </style></head>
 <body><main>
 <h1>Sign in</h1>
+{{if .Reauth}}<p class="note" id="reauth">For your security, sign in again to continue.</p>{{end}}
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 <form method="post" action="{{.Action}}" id="discovery-form">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <input type="hidden" name="rd" value="{{.RD}}">
+{{if .Reauth}}<input type="hidden" name="reauth" value="1">{{end}}
 <label for="email">Work email</label>
 <input id="email" name="email" type="email" autocomplete="username" value="{{.Email}}" required autofocus>
 <p class="note">If your organization uses single sign-on, you continue at its identity provider.</p>

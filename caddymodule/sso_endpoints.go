@@ -112,10 +112,14 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := h.pinned()
 	enabled := h.ssoEnabled(t)
-	if enabled && (h.policy(t).RequireSSO || r.URL.Query().Get("start") == "sso") {
-		return h.startLogin(w, r, t, rd, "")
+	// reauth: a page needs a recent sign-in; a session does not do.
+	reauth := r.URL.Query().Get("reauth") == "1"
+	// With reauth the page is shown even under Require SSO: an owner may
+	// prove themselves with the password (break-glass) as well.
+	if enabled && (r.URL.Query().Get("start") == "sso" || h.policy(t).RequireSSO && !reauth) {
+		return h.startLogin(w, r, t, rd, loginOption{force: reauth})
 	}
-	if e := h.session(r); e != nil {
+	if e := h.session(r); e != nil && !reauth {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return nil
 	}
@@ -123,14 +127,23 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if !enabled && r.URL.Query().Get("start") == "sso" {
 		msg = "Single sign-on is not set up for this organization yet."
 	}
-	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, msg: msg, sso: enabled})
+	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, msg: msg, sso: enabled, reauth: reauth})
+}
+
+// loginOption is how a login starts.
+type loginOption struct {
+	// test, when set, is the test sign-in this login runs.
+	test string
+	// force asks the IdP to authenticate again (a recent sign-in is
+	// needed).
+	force bool
 }
 
 // startLogin redirects the browser to the org's IdP with a fresh
-// AuthnRequest whose ID is tied to this browser and to the org. test,
-// when set, is the test sign-in this login runs.
-func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, rd, test string) error {
+// AuthnRequest whose ID is tied to this browser and to the org.
+func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, rd string, opt loginOption) error {
 	s := h.loginSite(t)
+	test := opt.test
 	if test != "" {
 		s = siteOrg
 		if h.staticFor(t) != nil {
@@ -146,7 +159,7 @@ func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenan
 		return err
 	}
 	origin := h.origin(r)
-	u, reqID, err := p.StartLogin(origin, relay)
+	u, reqID, err := p.StartLogin(origin, relay, opt.force)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (h *SSOHandler) csrfValid(r *http.Request) bool {
 
 type passwordPageData struct {
 	Org, Action, CSRF, RD, Error, StartURL, Email, OrgField string
-	ShowSSO, ShowPassword, BreakGlass                       bool
+	ShowSSO, ShowPassword, BreakGlass, Reauth               bool
 }
 
 // loginView is what a login page shows.
@@ -88,6 +88,8 @@ type loginView struct {
 	email string
 	// sso shows "Continue with SSO" (a pinned gate's org with SSO on).
 	sso bool
+	// reauth says a page asked for a recent sign-in.
+	reauth bool
 }
 
 // renderLogin shows the login page: "Continue with SSO" and, where
@@ -102,6 +104,10 @@ func (h *SSOHandler) renderLogin(w http.ResponseWriter, r *http.Request, status 
 		StartURL:     h.PathPrefix + "/login?start=sso&rd=" + url.QueryEscape(v.rd),
 		ShowSSO:      v.sso,
 		ShowPassword: true,
+		Reauth:       v.reauth,
+	}
+	if v.reauth {
+		d.StartURL += "&reauth=1"
 	}
 	if v.t != nil {
 		d.Org = v.t.Org.Name
@@ -461,6 +467,7 @@ input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px 
 </style></head>
 <body><main>
 <h1>Sign in{{if .Org}} to {{.Org}}{{end}}</h1>
+{{if .Reauth}}<p class="note" id="reauth">For your security, sign in again to continue.</p>{{end}}
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .ShowSSO}}<p><a class="button" id="sso" href="{{.StartURL}}">Continue with SSO</a></p>{{end}}
 {{if .ShowPassword}}

@@ -39,7 +39,7 @@ func (h *SSOHandler) serveTest(w http.ResponseWriter, r *http.Request, t *tenant
 		writePage(w, http.StatusConflict, "Test sign-in", sentence(err.Error()), "")
 		return nil
 	}
-	return h.startLogin(w, r, tt, "/", test.ID)
+	return h.startLogin(w, r, tt, "/", loginOption{test: test.ID})
 }
 
 // openTest loads a test that may still run, or answers why not.

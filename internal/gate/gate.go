@@ -85,6 +85,9 @@ type Entry struct {
 	SessionID string
 	Identity  storage.Identity
 	ExpiresAt int64
+	// SignedInAt is when the person signed in (unix seconds): pages that
+	// change security settings ask for a recent sign-in.
+	SignedInAt int64
 	// NameID and SessionIndex name the session at the IdP (SAML sign-ins).
 	NameID, SessionIndex string
 	lastSeen             atomic.Int64
@@ -315,7 +318,7 @@ func newEntry(sess storage.Session, ident storage.Identity) *Entry {
 	name := strings.TrimSpace(ident.GivenName + " " + ident.FamilyName)
 	groups := strings.Join(teams, ",")
 	e := &Entry{
-		SessionID: sess.ID, Identity: ident, ExpiresAt: sess.ExpiresAt,
+		SessionID: sess.ID, Identity: ident, ExpiresAt: sess.ExpiresAt, SignedInAt: sess.CreatedAt,
 		NameID: sess.NameID, SessionIndex: sess.SessionIndex,
 		Name: name, Groups: groups,
 		HUser: []string{ident.Email}, HName: []string{name}, HGroups: []string{groups},

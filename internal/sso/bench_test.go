@@ -33,7 +33,7 @@ func mintResponse(tb testing.TB) string {
 	if err := idp.AddSPMetadata(md); err != nil {
 		tb.Fatal(err)
 	}
-	u, _, err := p.StartLogin(origin, "relay")
+	u, _, err := p.StartLogin(origin, "relay", false)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -360,8 +360,16 @@ func (p *Provider) Metadata(origin *url.URL) ([]byte, error) {
 
 // StartLogin makes an AuthnRequest for origin and returns the IdP URL to
 // redirect the browser to (HTTP-Redirect binding) and the request ID.
-func (p *Provider) StartLogin(origin *url.URL, relayState string) (*url.URL, string, error) {
+// force asks the IdP to authenticate the person again (ForceAuthn) rather
+// than reuse its own session: for a sign-in that must be recent.
+func (p *Provider) StartLogin(origin *url.URL, relayState string, force bool) (*url.URL, string, error) {
 	sp := p.serviceProvider(origin, p.ACSURL(origin), false)
+	if force {
+		forced := *sp
+		yes := true
+		forced.ForceAuthn = &yes
+		sp = &forced
+	}
 	req, err := sp.MakeAuthenticationRequest(idpSSOURL(p.cfg.IDP), saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 	if err != nil {
 		return nil, "", fmt.Errorf("making AuthnRequest: %w", err)
