@@ -78,7 +78,7 @@ type App struct {
 type declarations struct {
 	mu       sync.Mutex
 	orgs     map[string]*orgDeclaration
-	gateURLs map[string]string // tenant.GateURLKey → gate URL
+	settings map[string]string // where gates and sidecars serve: tenant.GateURLKey, the SCIM URL
 	err      error             // a conflict between two handlers
 }
 
@@ -112,7 +112,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or joins) the store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.decl = &declarations{orgs: map[string]*orgDeclaration{}, gateURLs: map[string]string{}}
+	a.decl = &declarations{orgs: map[string]*orgDeclaration{}, settings: map[string]string{}}
 	a.path = DefaultDatabasePath()
 	if a.Database != nil && a.Database.Path != "" {
 		a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
@@ -177,7 +177,7 @@ func (a *App) Start() error {
 			return fmt.Errorf("org %q: %w", name, err)
 		}
 	}
-	for key, u := range a.decl.gateURLs {
+	for key, u := range a.decl.settings {
 		if cur, err := a.shared.Setting(ctx, key); err == nil && string(cur) == u {
 			continue
 		}
@@ -297,9 +297,15 @@ func sameIDP(a, b storage.Connection) bool {
 // declareGateURL records where a gate serves an org ("" for the shared
 // gate): its base URL and path prefix.
 func (a *App) declareGateURL(org, gateURL string) {
+	a.declareSetting(tenant.GateURLKey(org), gateURL)
+}
+
+// declareSetting records a value Start writes to the store's settings,
+// for other processes and pages to read.
+func (a *App) declareSetting(key, value string) {
 	a.decl.mu.Lock()
 	defer a.decl.mu.Unlock()
-	a.decl.gateURLs[tenant.GateURLKey(org)] = gateURL
+	a.decl.settings[key] = value
 }
 
 // subscribe registers fn to receive the IDs of members that changed, and

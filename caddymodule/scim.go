@@ -3,13 +3,16 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/ssogate/ssogate/internal/adminui"
 	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/scimserver"
 )
@@ -34,6 +37,11 @@ type SCIMHandler struct {
 	// Burst is how many requests a token may send at once. Default: the
 	// server's.
 	Burst int `json:"burst,omitempty"`
+	// BaseURL is the sidecar's external origin, such as
+	// https://provisioning.example.com: the Access Security page shows
+	// <base_url>/scim/v2 as the SCIM connector base URL to paste into the
+	// IdP. Default: none (the page asks the admin to ask the operator).
+	BaseURL string `json:"base_url,omitempty"`
 
 	server *scimserver.Server
 }
@@ -64,6 +72,13 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("setting up the SCIM server: %w", err)
 	}
+	if s.BaseURL != "" {
+		u, err := url.Parse(s.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("scim_server: base_url %q must be an absolute http(s) URL", s.BaseURL)
+		}
+		app.declareSetting(adminui.SCIMURLSetting, strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/")+"/scim/v2")
+	}
 	return nil
 }
 
@@ -82,6 +97,7 @@ func parseSCIMServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 // UnmarshalCaddyfile reads the scim_server directive:
 //
 //	scim_server {
+//		base_url <origin>
 //		rate_limit <requests-per-second> [burst]
 //	}
 func (s *SCIMHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -91,6 +107,14 @@ func (s *SCIMHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
+		case "base_url":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			s.BaseURL = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "rate_limit":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -21,6 +21,7 @@ import (
 	"github.com/crewjam/saml/samlsp"
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/internal/adminui"
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sso"
@@ -156,6 +157,7 @@ type SSOHandler struct {
 	csrfKey   []byte
 	ticketKey []byte
 	tracker   *sso.Tracker
+	admin     *adminui.Handler
 	logger    *zap.Logger
 	unsub     func()
 	cancel    context.CancelFunc
@@ -295,6 +297,9 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.throttle = throttle.New()
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.unsub = h.app.subscribe(h.sessions.Invalidate)
+	if err := h.provisionAdmin(); err != nil {
+		return err
+	}
 
 	bg, stop := context.WithCancel(context.Background())
 	h.cancel, h.done = stop, make(chan struct{})

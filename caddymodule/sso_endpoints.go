@@ -45,6 +45,9 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 	case "/password":
 		return h.servePassword(w, r)
 	}
+	if sub == "/admin" || strings.HasPrefix(sub, "/admin/") {
+		return h.serveAdmin(w, r, sub[len("/admin"):])
+	}
 	if org, rest, ok := orgEndpoint(sub); ok {
 		t, err := h.tenantNamed(r.Context(), org)
 		if err != nil {

@@ -191,9 +191,9 @@ func (h *SSOHandler) recordTest(w http.ResponseWriter, r *http.Request, t *tenan
 	setPageHeaders(w)
 	w.WriteHeader(status)
 	return testResultPage.Execute(w, struct {
-		Org string
+		Org, Back string
 		tenant.TestOutcome
-	}{t.Org.Name, out})
+	}{t.Org.Name, h.PathPrefix + "/admin/sso", out})
 }
 
 var testResultPage = template.Must(template.New("test").Parse(`<!doctype html>
@@ -207,7 +207,7 @@ code{word-break:break-all}
 </style></head>
 <body><main>
 <h1 id="result" class="{{if .OK}}ok{{else}}fail{{end}}">Test sign-in {{if .OK}}passed{{else}}failed{{end}}</h1>
-<p>Organization <strong>{{.Org}}</strong>. Nobody was signed in.</p>
+<p>Organization <strong>{{.Org}}</strong>. Nobody was signed in. <a id="back" href="{{.Back}}">Back to the SSO settings</a></p>
 {{if .Error}}<p class="fail" role="alert">{{.Error}}</p>{{end}}
 {{if .Fix}}<p class="fix">What to change: {{.Fix}}</p>{{end}}
 <h2>Rules</h2>

@@ -1,0 +1,71 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/adminui"
+	"github.com/ssogate/ssogate/internal/orgadmin"
+	"github.com/ssogate/ssogate/internal/tenant"
+)
+
+// The Access Security pages (internal/adminui) live under
+// <PathPrefix>/admin, for a signed-in owner or admin of the session's org.
+// The gate checks the session and hands the pages who it belongs to; the
+// org is always the session's.
+
+func (h *SSOHandler) provisionAdmin() error {
+	svc := &orgadmin.Service{
+		Store:    h.store,
+		Fetch:    tenant.FetchMetadata(tenant.MetadataClient(h.app.AllowPrivateMetadataURLs)),
+		Resolver: h.app.Resolver(),
+		Log:      h.logger.Named("admin"),
+	}
+	var err error
+	h.admin, err = adminui.New(adminui.Config{
+		Service: svc,
+		Base:    h.PathPrefix + "/admin",
+		ReauthURL: func(rd string) string {
+			return h.PathPrefix + "/login?reauth=1&rd=" + url.QueryEscape(rd)
+		},
+		CSRFToken: h.csrfToken,
+		CSRFValid: func(r *http.Request) bool { return h.csrfValid(r) && sameOrigin(r, h.origin(r)) },
+		GateURL:   func(r *http.Request) string { return h.origin(r).String() + h.PathPrefix },
+		Logger:    h.logger.Named("admin"),
+	})
+	return err
+}
+
+// serveAdmin serves the pages to a signed-in person; without a session, a
+// browser is sent to sign in and back.
+func (h *SSOHandler) serveAdmin(w http.ResponseWriter, r *http.Request, sub string) error {
+	e := h.session(r)
+	if e == nil {
+		rd := r.URL.Path
+		if !isBrowserNavigation(r) && r.Method != http.MethodPost {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{
+				"error": "authentication required", "login_url": h.PathPrefix + "/login?rd=" + url.QueryEscape(rd),
+			})
+			return nil
+		}
+		http.Redirect(w, r, h.PathPrefix+"/login?rd="+url.QueryEscape(rd), http.StatusSeeOther)
+		return nil
+	}
+	t := h.registry.ByID(e.Identity.OrgID)
+	if t == nil {
+		// The session's org is gone (the registry follows the store).
+		h.logger.Warn("session of an org the registry does not know", zap.Int64("org_id", e.Identity.OrgID))
+		writePage(w, http.StatusNotFound, "Not found", "There is no such organization here.", "")
+		return nil
+	}
+	return h.admin.Serve(w, r, adminui.Principal{
+		Org:        t.Org,
+		MemberID:   e.Identity.MemberID,
+		Email:      e.Identity.Email,
+		Role:       e.Identity.Role,
+		SignedInAt: time.Unix(e.SignedInAt, 0),
+	}, sub)
+}
