@@ -129,6 +129,7 @@ func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		session_key <secret>
 //		clock_skew <duration>
 //		path_prefix <path>
+//		reauth_after <duration>
 //	}
 func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -248,6 +249,10 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "session_key":
 			if err := oneArg(d, &s.SessionKey); err != nil {
+				return err
+			}
+		case "reauth_after":
+			if err := durationArg(d, &s.ReauthAfter); err != nil {
 				return err
 			}
 		case "clock_skew":

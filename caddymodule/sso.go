@@ -141,6 +141,11 @@ type SSOHandler struct {
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 	// PathPrefix is where the endpoints live. Default: /sso.
 	PathPrefix string `json:"path_prefix,omitempty"`
+	// ReauthAfter is how recent a sign-in must be to change SSO
+	// settings, Require SSO or tokens on the Access Security pages
+	// (<path_prefix>/admin); an older one signs in again first.
+	// Default: 15m.
+	ReauthAfter caddy.Duration `json:"reauth_after,omitempty"`
 
 	app       *App
 	store     storage.Store

@@ -34,6 +34,7 @@ func (h *SSOHandler) provisionAdmin() error {
 		CSRFToken: h.csrfToken,
 		CSRFValid: func(r *http.Request) bool { return h.csrfValid(r) && sameOrigin(r, h.origin(r)) },
 		GateURL:   func(r *http.Request) string { return h.origin(r).String() + h.PathPrefix },
+		FreshFor:  time.Duration(h.ReauthAfter),
 		Logger:    h.logger.Named("admin"),
 	})
 	return err

@@ -105,11 +105,11 @@ func New(cfg Config) (*Handler, error) {
 		h.log = zap.NewNop()
 	}
 	for _, s := range sections {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+s.name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+s.Name+".html")
 		if err != nil {
-			return nil, fmt.Errorf("adminui: parsing the %s page: %w", s.name, err)
+			return nil, fmt.Errorf("adminui: parsing the %s page: %w", s.Name, err)
 		}
-		h.pages[s.name] = t
+		h.pages[s.Name] = t
 	}
 	forbidden, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/forbidden.html")
 	if err != nil {
@@ -121,24 +121,24 @@ func New(cfg Config) (*Handler, error) {
 
 // section is one page of the Access Security tab.
 type section struct {
-	name, title string
+	Name, Title string
 	// fresh lists the POST actions that need a recent sign-in.
 	fresh []string
 }
 
 // sections, in the order of the tab's navigation.
 var sections = []section{
-	{name: "sso", title: "2FA & SSO", fresh: []string{"values", "metadata", "switches", "enable", "disable"}},
-	{name: "domains", title: "Domains"},
-	{name: "scim", title: "SCIM", fresh: []string{"create", "revoke"}},
-	{name: "teams", title: "Teams"},
-	{name: "members", title: "Members"},
-	{name: "activity", title: "Activity"},
+	{Name: "sso", Title: "2FA & SSO", fresh: []string{"values", "metadata", "switches", "enable", "disable"}},
+	{Name: "domains", Title: "Domains"},
+	{Name: "scim", Title: "SCIM", fresh: []string{"create", "revoke"}},
+	{Name: "teams", Title: "Teams"},
+	{Name: "members", Title: "Members"},
+	{Name: "activity", Title: "Activity"},
 }
 
 func sectionNamed(name string) (section, bool) {
 	for _, s := range sections {
-		if s.name == name {
+		if s.Name == name {
 			return s, true
 		}
 	}
@@ -167,9 +167,10 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, p Principal, sub
 		http.NotFound(w, r)
 		return nil
 	}
-	pg := &page{Title: s.title, Section: s.name, Principal: p, Base: h.cfg.Base, Errors: map[string]string{}, Values: map[string]string{}}
+	pg := &page{Title: s.Title, Section: s.Name, Principal: p, Base: h.cfg.Base, Errors: map[string]string{}, Values: map[string]string{}}
 	pg.Fresh = h.cfg.Now().Sub(p.SignedInAt) < h.cfg.FreshFor
-	pg.ReauthURL = h.cfg.ReauthURL(h.cfg.Base + "/" + s.name)
+	pg.FreshFor = humanDuration(h.cfg.FreshFor)
+	pg.ReauthURL = h.cfg.ReauthURL(h.cfg.Base + "/" + s.Name)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		pg.Flash = flashes[r.URL.Query().Get("done")]
@@ -215,7 +216,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, s section, pg *pa
 			return nil
 		}
 	}
-	done, status, err := h.act(w, r, s.name, action, pg)
+	done, status, err := h.act(w, r, s.Name, action, pg)
 	if err != nil {
 		if !h.refusal(pg, err) {
 			return err
@@ -229,7 +230,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, s section, pg *pa
 		// The action rendered its own answer (a token shown once).
 		return nil
 	}
-	http.Redirect(w, r, h.cfg.Base+"/"+s.name+"?done="+url.QueryEscape(done), http.StatusSeeOther)
+	http.Redirect(w, r, h.cfg.Base+"/"+s.Name+"?done="+url.QueryEscape(done), http.StatusSeeOther)
 	return nil
 }
 
@@ -350,8 +351,9 @@ type page struct {
 	Principal      Principal
 	Base           string
 	CSRF           string
-	// Fresh reports a recent sign-in; ReauthURL signs in again.
+	// Fresh reports a sign-in within FreshFor; ReauthURL signs in again.
 	Fresh     bool
+	FreshFor  string
 	ReauthURL string
 	Flash     string
 	// Error is shown at the top; Errors beside their fields; Values are
@@ -439,4 +441,22 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
+}
+
+// humanDuration says a duration as people do: "15 minutes".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return plural(int(d.Round(time.Second)/time.Second), "second")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
