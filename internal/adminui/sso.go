@@ -197,13 +197,13 @@ func isBase64(data []byte) bool {
 func stateText(s storage.ConnectionState) string {
 	switch s {
 	case storage.ConnectionDraft:
-		return "Draft: being set up. It signs nobody in; run a test sign-in next."
+		return "being set up. It signs nobody in; run a test sign-in next."
 	case storage.ConnectionTested:
-		return "Tested: a test sign-in passed. It signs nobody in until you enable it."
+		return "a test sign-in passed. It signs nobody in until you enable it."
 	case storage.ConnectionEnabled:
-		return "Enabled: people of your verified domains sign in through your IdP."
+		return "people of your verified domains sign in through your IdP."
 	case storage.ConnectionDisabled:
-		return "Disabled: it signs nobody in."
+		return "it signs nobody in."
 	}
 	return string(s)
 }
