@@ -118,6 +118,9 @@ func (h *Handler) teamsData(r *http.Request, pg *page) (any, error) {
 func (h *Handler) teamAction(r *http.Request, action string, pg *page) (string, int, error) {
 	ctx, org, actor := r.Context(), pg.Principal.Org, orgadmin.Member(pg.Principal.Email)
 	svc := h.cfg.Service
+	if action == "create" {
+		pg.keep(r, "name")
+	}
 	role, err := storage.ParseTeamRole(r.PostForm.Get("role"))
 	if err != nil {
 		return "", 0, &tenant.FieldError{Field: "role", Reason: err.Error()}
@@ -127,7 +130,6 @@ func (h *Handler) teamAction(r *http.Request, action string, pg *page) (string, 
 		_, err := svc.SetTeamRole(ctx, org, actor, r.PostForm.Get("id"), role)
 		return "team", 0, err
 	case "create":
-		pg.keep(r, "name")
 		_, err := svc.CreateTeam(ctx, org, actor, r.PostForm.Get("name"), role)
 		return "team", 0, err
 	}
