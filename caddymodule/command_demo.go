@@ -42,8 +42,8 @@ the demo beyond your machine.
     Where the data lives: the SQLite database, Caddy's storage, the
     generated Caddyfile and caddy.log. Default: a new temporary folder,
     named in the output. A folder used before keeps its data (people,
-    teams, sessions); the owner's password and the SCIM token are new at
-    every run.
+    teams, sessions) and the test IdP's signing key; the owner's password
+    and the SCIM token are new at every run.
 
 --gate-port <port>, --scim-port <port>, --idp-port <port>
     The ports of the app behind the gate, the SCIM sidecar and the test

@@ -238,8 +238,8 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 		return nil, cleanup, fmt.Errorf("starting the test IdP: %w", err)
 	}
 	r.idp = idp
-	certPath := filepath.Join(r.Dir, "idp-certificate.pem")
-	if err := os.WriteFile(certPath, idp.CertificatePEM(), 0o600); err != nil {
+	certPath, err := keepIdPKey(r.Dir, idp)
+	if err != nil {
 		return nil, cleanup, err
 	}
 

@@ -215,6 +215,9 @@ func TestDemo(t *testing.T) {
 	if again.SCIMToken == run.SCIMToken || again.OwnerPassword == run.OwnerPassword || again.OwnerPassword == "" {
 		t.Error("the second run did not renew the token and the password")
 	}
+	if !again.IdP().Cert.Equal(run.IdP().Cert) {
+		t.Error("the second run's IdP signs with another certificate")
+	}
 	if status, _ := scimGet(t, again.SCIMURL+"/scim/v2/Users", run.SCIMToken); status != http.StatusUnauthorized {
 		t.Errorf("the first run's token = %d, want 401 (revoked)", status)
 	}
