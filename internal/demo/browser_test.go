@@ -13,8 +13,8 @@ import (
 	"github.com/ssogate/ssogate/internal/demo"
 )
 
-// TestBrowser signs in through the demo with a real browser, headless
-// Chromium: the app, the login page, Continue with SSO, the IdP's chooser,
+// TestBrowser signs in through the ready-made demo (Options.Ready) with a
+// real browser, headless Chromium: the app, the login page, Continue with SSO, the IdP's chooser,
 // the auto-posted SAML response, the app page with the member's identity,
 // sign-out; then a deactivated member is refused with a readable page.
 // Screenshots go to $SSOGATE_SCREENSHOTS (default: ssogate-screenshots in
@@ -37,7 +37,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run, _ := startDemo(t, demo.Options{Dir: t.TempDir()})
+	run, _ := startDemo(t, demo.Options{Dir: t.TempDir(), Ready: true})
 	c := startChrome(t, path, 1000, 820)
 	t.Logf("the demo and Chromium were up %s after the start", time.Since(began).Round(time.Millisecond))
 	js := func(s string) string { return fmt.Sprintf("%q", s) }

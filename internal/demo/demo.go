@@ -1,8 +1,15 @@
 // Package demo runs `ssogate demo`: on 127.0.0.1, an embedded test IdP
 // with demo people, the saml_sso gate (Caddy, in this process) in front of
-// a small "analytics" app that shows who is signed in, and the scim_server
-// provisioning sidecar with a fresh SCIM token. Nothing needs an IdP
-// account or any setup; the data lives in one folder.
+// a small "analytics" app that shows who is signed in, the scim_server
+// provisioning sidecar with a fresh SCIM token, and a tiny DNS server that
+// publishes the record a domain claim asks for. Nothing needs an IdP
+// account; the data lives in one folder.
+//
+// By default the demo org's SSO is not set up: its owner signs in with the
+// printed password and walks the setup an org's IT admin does (paste the
+// IdP's three values, claim the domain, test, enable, make a SCIM token),
+// then members sign in through the IdP. Options.Ready starts with all of
+// that done instead: the IdP and the domain are in the Caddyfile.
 //
 // The package does not import the Caddy modules it configures (the
 // caddymodule package registers the demo command and imports this one);
@@ -10,9 +17,12 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +44,7 @@ import (
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -41,7 +52,8 @@ import (
 const (
 	// Org is the organization the demo gate serves.
 	Org = "demo"
-	// Domain is the email domain the demo org claims (in its config).
+	// Domain is the email domain of the demo people, which the demo org
+	// claims (in the Caddyfile with Options.Ready; else its owner does).
 	Domain = "demo.example"
 	// TokenName names the SCIM token each run creates; the previous run's
 	// token of that name is revoked.
@@ -101,6 +113,10 @@ type Options struct {
 	// (sign-ins, refusals, provisioning) to stderr in a readable form. The
 	// full log is always in <Dir>/caddy.log.
 	EventLog bool
+	// Ready starts with SSO set up: the IdP and the claimed domain are in
+	// the Caddyfile, so members sign in through the IdP at once. Without
+	// it, the org's SSO lives in the store and is set up by its owner.
+	Ready bool
 }
 
 // Running is a demo that has started. It stops when the context given to
@@ -123,8 +139,35 @@ type Running struct {
 	// OwnerPassword is empty when the owner no longer exists (a reused
 	// folder where the owner was deleted).
 	OwnerEmail, OwnerPassword string
+	// OwnerLoginURL is the password sign-in page, leading to the org's SSO
+	// settings once signed in.
+	OwnerLoginURL string
 	// SCIMToken is a bearer token with scope scim for the demo org.
 	SCIMToken string
+	// Ready reports the ready-made setup (Options.Ready).
+	Ready bool
+
+	// The test IdP's three values for the org's SSO settings, as the
+	// vendor guide names them: IdPSSOURL is the "Authentication URL",
+	// IdPIssuer the "Issuer URL" (entity ID), IdPCertificatePEM the
+	// "Public Certificate". IdPCertificateURL downloads the certificate,
+	// IdPMetadataURL is the IdP's metadata; CertificateFile is the
+	// certificate's copy in Dir.
+	IdPSSOURL, IdPIssuer, IdPCertificatePEM string
+	IdPCertificateURL, IdPMetadataURL       string
+	CertificateFile                         string
+	// DNSAddr is the demo's DNS server (host:port on 127.0.0.1), which the
+	// ssogate app asks to verify domain claims: it publishes the TXT record
+	// at ChallengeName that the org's claim on Domain asks for.
+	DNSAddr string
+	// SSOState is the state of the org's SSO connection when the demo
+	// started ("" when it has none yet; draft, tested, enabled or
+	// disabled); DomainState that of its claim on Domain ("" when none;
+	// pending or verified).
+	SSOState, DomainState string
+	// SetupNotes say what an earlier run on the folder left that a
+	// newcomer should know of.
+	SetupNotes []string
 	// Caddyfile is the path of the configuration the gate runs.
 	Caddyfile string
 	// LogFile is Caddy's full log.
@@ -132,9 +175,11 @@ type Running struct {
 	// StartedIn is how long Run took.
 	StartedIn time.Duration
 
-	idp  *testidp.IdP
-	done chan struct{}
-	err  error
+	idp   *testidp.IdP
+	store *sqlitestore.Store
+	orgID int64
+	done  chan struct{}
+	err   error
 }
 
 // Done is closed when the demo has stopped.
@@ -181,7 +226,7 @@ func Run(ctx context.Context, opts Options) (*Running, error) {
 // start1 starts every piece; cleanup stops whatever was started, also on
 // failure.
 func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err error) {
-	r := &Running{done: make(chan struct{}), People: People}
+	r := &Running{done: make(chan struct{}), People: People, Ready: opts.Ready}
 	var stops []func() error
 	cleanup = func() {
 		var errs []error
@@ -238,15 +283,31 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 		return nil, cleanup, fmt.Errorf("starting the test IdP: %w", err)
 	}
 	r.idp = idp
-	certPath := filepath.Join(r.Dir, "idp-certificate.pem")
-	if err := os.WriteFile(certPath, idp.CertificatePEM(), 0o600); err != nil {
+	if r.CertificateFile, err = keepIdPKey(r.Dir, idp); err != nil {
+		return nil, cleanup, err
+	}
+	r.IdPSSOURL, r.IdPIssuer, r.IdPCertificatePEM = idp.SSOURL(), idp.EntityID(), string(idp.CertificatePEM())
+	r.IdPCertificateURL, r.IdPMetadataURL = r.IdPURL+"/certificate.pem", r.IdPURL+"/metadata"
+
+	// The store: people, teams, the owner's password, a SCIM token. It
+	// stays open for the DNS server and the IdP's page.
+	st, err := sqlitestore.Open(ctx, dbPath)
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("opening the demo database: %w", err)
+	}
+	r.store = st
+	stops = append(stops, st.Close)
+	if err := r.seed(ctx); err != nil {
 		return nil, cleanup, err
 	}
 
-	// The store: people, teams, the owner's password, a SCIM token.
-	if err := r.seed(ctx, dbPath); err != nil {
+	// The DNS server that publishes the domain claim's record.
+	dnsSrv, err := startDNS(r.claimValue)
+	if err != nil {
 		return nil, cleanup, err
 	}
+	stops = append(stops, dnsSrv.Close)
+	r.DNSAddr = dnsSrv.addr
 
 	// The gate and the sidecar, in Caddy. A probed port can be taken
 	// between the probe and Caddy's bind; then probe again.
@@ -265,7 +326,8 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 		notes = nonEmpty(idpNote, gateNote, scimNote)
 		r.GateURL = "http://127.0.0.1:" + strconv.Itoa(r.GatePort)
 		r.SCIMURL = "http://127.0.0.1:" + strconv.Itoa(r.SCIMPort)
-		cfg := r.caddyfile(dbPath, certPath, appAddr, opts.EventLog)
+		r.OwnerLoginURL = r.GateURL + "/sso/password?rd=/sso/admin/sso"
+		cfg := r.caddyfile(dbPath, appAddr, opts.EventLog)
 		if err := os.WriteFile(r.Caddyfile, []byte(cfg), 0o600); err != nil {
 			return nil, cleanup, err
 		}
@@ -285,7 +347,11 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 	app := &http.Server{Handler: newApp(r.GateURL), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = app.Serve(appLn) }()
 	stops = append(stops, shutdown(app))
+	// The IdP learns the gate's SP from its metadata: the gate's own
+	// (where the Caddyfile's IdP answers) and the org's (where the
+	// store's connection answers).
 	idp.TrustSPMetadataURL(r.GateURL + "/sso/metadata")
+	idp.TrustSPMetadataURL(r.GateURL + tenant.OrgPath("/sso", Org) + "/metadata")
 	idpSrv := &http.Server{Handler: newIdPFront(idp, r), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = idpSrv.Serve(idpLn) }()
 	stops = append(stops, shutdown(idpSrv))
@@ -293,18 +359,17 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 	if err := waitReady(ctx, r.GateURL+"/sso/metadata", r.SCIMURL+"/scim/v2/ServiceProviderConfig", r.IdPURL+"/metadata"); err != nil {
 		return nil, cleanup, err
 	}
+	if err := r.readSetup(ctx); err != nil {
+		return nil, cleanup, err
+	}
 	return r, cleanup, nil
 }
 
-// seed opens the store and puts in the demo org's people, teams, the
-// owner's password and a fresh SCIM token. A folder with an earlier run's
-// data keeps it: only the password and the token are renewed.
-func (r *Running) seed(ctx context.Context, dbPath string) error {
-	st, err := sqlitestore.Open(ctx, dbPath)
-	if err != nil {
-		return fmt.Errorf("opening the demo database: %w", err)
-	}
-	defer st.Close()
+// seed puts in the demo org's people, teams, the owner's password and a
+// fresh SCIM token. A folder with an earlier run's data keeps it: only the
+// password and the token are renewed.
+func (r *Running) seed(ctx context.Context) error {
+	st := r.store
 	org, err := st.OrgByName(ctx, Org)
 	fresh := errors.Is(err, storage.ErrNotFound)
 	if err != nil && !fresh {
@@ -314,10 +379,13 @@ func (r *Running) seed(ctx context.Context, dbPath string) error {
 		if org, err = st.EnsureOrg(ctx, Org, true); err != nil {
 			return err
 		}
-		// The config claims the domain too when it loads; claiming it here
-		// first keeps the store consistent on its own.
-		if err := st.SyncConfigDomains(ctx, org.ID, []string{Domain}); err != nil {
-			return err
+		// The ready-made config claims the domain too when it loads;
+		// claiming it here first keeps the store consistent on its own.
+		// Without it, claiming the domain is the owner's to do.
+		if r.Ready {
+			if err := st.SyncConfigDomains(ctx, org.ID, []string{Domain}); err != nil {
+				return err
+			}
 		}
 		teams := map[string][]string{}
 		var teamOrder []string
@@ -394,7 +462,92 @@ func (r *Running) seed(ctx context.Context, dbPath string) error {
 		return fmt.Errorf("creating the SCIM token: %w", err)
 	}
 	r.SCIMToken = tok
+	r.orgID = org.ID
 	return nil
+}
+
+// claimValue is the TXT value the demo org's claim on Domain asks to be
+// published, "" when it has none.
+func (r *Running) claimValue(ctx context.Context) (string, error) {
+	d, err := r.store.DomainByName(ctx, r.orgID, Domain)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return d.TXTValue, nil
+}
+
+// setup is how far the org's SSO setup is: its connection's state ("" for
+// none) and the state of its claim on Domain ("" for none).
+func (r *Running) setup(ctx context.Context) (conn *storage.Connection, domain string, err error) {
+	c, err := r.store.Connection(ctx, r.orgID)
+	switch {
+	case err == nil:
+		conn = &c
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, "", err
+	}
+	d, err := r.store.DomainByName(ctx, r.orgID, Domain)
+	switch {
+	case err == nil:
+		domain = d.Status
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, "", err
+	}
+	return conn, domain, nil
+}
+
+// readSetup records how far the setup is as the demo starts, and notes
+// what an earlier run left that no longer fits.
+func (r *Running) readSetup(ctx context.Context) error {
+	conn, domain, err := r.setup(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the demo org's SSO settings: %w", err)
+	}
+	r.DomainState = domain
+	if conn == nil {
+		return nil
+	}
+	r.SSOState = string(conn.State)
+	if !r.Ready && !r.fits(conn) {
+		r.SetupNotes = append(r.SetupNotes, "the org's SSO settings, from an earlier run, name another IdP address or certificate "+
+			"than this run's test IdP: paste the three values again, then test and enable")
+	}
+	return nil
+}
+
+// fits reports whether the org's stored IdP, if it has one, is this run's
+// test IdP: its address (the port may differ between runs) and its
+// certificate. Given as IdP metadata, the document (the last good copy)
+// must name the same.
+func (r *Running) fits(conn *storage.Connection) bool {
+	switch {
+	case conn.IDPSSOURL != "" || conn.IDPIssuer != "" || conn.IDPCertificates != "":
+		return conn.IDPSSOURL == r.IdPSSOURL && conn.IDPIssuer == r.IdPIssuer && holdsCertificate(conn.IDPCertificates, r.idp.Cert.Raw)
+	case conn.IDPMetadataXML != "":
+		xml := strings.Join(strings.Fields(conn.IDPMetadataXML), "")
+		return strings.Contains(xml, r.IdPSSOURL) && strings.Contains(xml, base64.StdEncoding.EncodeToString(r.idp.Cert.Raw))
+	case conn.IDPMetadataURL != "":
+		return conn.IDPMetadataURL == r.IdPMetadataURL
+	}
+	return true
+}
+
+// holdsCertificate reports whether the PEM list holds the certificate.
+func holdsCertificate(pemList string, der []byte) bool {
+	rest := []byte(pemList)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return false
+		}
+		if bytes.Equal(b.Bytes, der) {
+			return true
+		}
+	}
 }
 
 // newPassword returns a random password that is easy to type:
@@ -407,7 +560,7 @@ func newPassword() string {
 }
 
 // caddyfile is the configuration of the gate and the sidecar.
-func (r *Running) caddyfile(dbPath, certPath, appAddr string, events bool) string {
+func (r *Running) caddyfile(dbPath, appAddr string, events bool) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Written by `ssogate demo`; it is rewritten at every run.\n{\n")
@@ -430,7 +583,12 @@ func (r *Running) caddyfile(dbPath, certPath, appAddr string, events bool) strin
 	// Plain HTTP on localhost: HTTP/1.1 only (h2 and h3 need TLS).
 	w("\tservers {\n\t\tprotocols h1\n\t\ttimeouts {\n\t\t\tread_header 10s\n\t\t}\n\t}\n")
 	w("\tgrace_period 2s\n")
-	w("\tssogate {\n\t\tdatabase sqlite %s\n\t}\n}\n\n", quote(dbPath))
+	w("\tssogate {\n\t\tdatabase sqlite %s\n", quote(dbPath))
+	w("\t\t# The demo's DNS server: it publishes the TXT record of the org's claim on %s.\n", Domain)
+	w("\t\tdns_resolver %s\n", r.DNSAddr)
+	w("\t\t# The test IdP is on 127.0.0.1: the org's admin may give its metadata URL.\n")
+	w("\t\tallow_private_metadata_urls\n")
+	w("\t}\n}\n\n")
 
 	w("# The demo app, behind the gate.\n")
 	w("http://127.0.0.1:%d, http://localhost:%d {\n", r.GatePort, r.GatePort)
@@ -439,11 +597,18 @@ func (r *Running) caddyfile(dbPath, certPath, appAddr string, events bool) strin
 	w("\t@elsewhere not host 127.0.0.1\n\tredir @elsewhere %s{uri}\n", r.GateURL)
 	w("\tsaml_sso {\n")
 	w("\t\torg %s\n", Org)
-	w("\t\tidp_sso_url %s\n", r.idp.SSOURL())
-	w("\t\tidp_issuer %s\n", r.idp.EntityID())
-	w("\t\tidp_certificate %s\n", quote(certPath))
+	if r.Ready {
+		w("\t\tidp_sso_url %s\n", r.IdPSSOURL)
+		w("\t\tidp_issuer %s\n", r.IdPIssuer)
+		w("\t\tidp_certificate %s\n", quote(r.CertificateFile))
+	} else {
+		w("\t\t# No idp_* lines: the org's owner sets its IdP up at /sso/admin/sso,\n")
+		w("\t\t# and it is kept in the store.\n")
+	}
 	w("\t\tbase_url %s\n", r.GateURL)
-	w("\t\tdomain %s\n", Domain)
+	if r.Ready {
+		w("\t\tdomain %s\n", Domain)
+	}
 	w("\t}\n")
 	w("\treverse_proxy %s\n}\n\n", appAddr)
 

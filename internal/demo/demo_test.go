@@ -54,6 +54,8 @@ func startDemo(t *testing.T, opts demo.Options) (*demo.Running, context.CancelFu
 	return run, cancel
 }
 
+// TestDemo checks the ready-made setup (Options.Ready): people sign in
+// through the IdP at once.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -63,7 +65,7 @@ func TestDemo(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 	}
 	dir := t.TempDir()
-	run, cancel := startDemo(t, demo.Options{Dir: dir})
+	run, cancel := startDemo(t, demo.Options{Dir: dir, Ready: true})
 	t.Logf("the demo started in %s", run.StartedIn)
 	if run.StartedIn > 10*time.Second {
 		t.Errorf("the demo took %s to start, want well under 10s", run.StartedIn)
@@ -208,12 +210,15 @@ func TestDemo(t *testing.T) {
 
 	// A second run on the same folder keeps the data and renews the
 	// secrets.
-	again, _ := startDemo(t, demo.Options{Dir: dir})
+	again, _ := startDemo(t, demo.Options{Dir: dir, Ready: true})
 	if !again.Reused {
 		t.Error("the second run on the folder did not report reusing it")
 	}
 	if again.SCIMToken == run.SCIMToken || again.OwnerPassword == run.OwnerPassword || again.OwnerPassword == "" {
 		t.Error("the second run did not renew the token and the password")
+	}
+	if !again.IdP().Cert.Equal(run.IdP().Cert) {
+		t.Error("the second run's IdP signs with another certificate")
 	}
 	if status, _ := scimGet(t, again.SCIMURL+"/scim/v2/Users", run.SCIMToken); status != http.StatusUnauthorized {
 		t.Errorf("the first run's token = %d, want 401 (revoked)", status)
@@ -346,7 +351,9 @@ func (b *browser) spLogin(gateURL, email string) page {
 		b.t.Fatalf("choosing %s at the IdP: %d at %s:\n%s", email, autopost.status, autopost.url, autopost.body)
 	}
 	acs := findForm(b.t, autopost.body, "")
-	if acs.values.Get("SAMLResponse") == "" || acs.action != gateURL+"/sso/acs" {
+	// The gate's ACS with the Caddyfile's IdP (the ready-made setup), the
+	// org's with the IdP set up in the store.
+	if acs.values.Get("SAMLResponse") == "" || (acs.action != gateURL+"/sso/acs" && acs.action != gateURL+"/sso/o/"+demo.Org+"/acs") {
 		b.t.Fatalf("the IdP's form posts %v to %s, want a SAMLResponse to the ACS", acs.values, acs.action)
 	}
 	return b.post(acs.action, acs.values)

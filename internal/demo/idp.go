@@ -1,12 +1,17 @@
 package demo
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode"
 
+	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -32,6 +37,8 @@ func (f *idpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/":
 		f.home(w, r)
+	case "/certificate.pem":
+		f.certificate(w, r)
 	case "/sso":
 		if _, err := r.Cookie(idpCookie); err != nil {
 			f.chooser(w, r)
@@ -66,7 +73,7 @@ func (f *idpFront) people() []idpPerson {
 		if !ok {
 			note = "added here: not a member yet, so a first sign-in makes them one (when the email is @" + Domain + ")"
 		}
-		q := url.Values{"sp": {f.run.GateURL + "/sso/metadata"}, "user": {u.Email}, "relay": {"/"}}
+		q := url.Values{"sp": {f.run.spEntityID()}, "user": {u.Email}, "relay": {"/"}}
 		out = append(out, idpPerson{Email: u.Email, Name: strings.TrimSpace(u.GivenName + " " + u.FamilyName),
 			Note: note, Start: "/start?" + q.Encode()})
 	}
@@ -91,10 +98,49 @@ func (f *idpFront) people() []idpPerson {
 
 func (f *idpFront) home(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "GET only", http.StatusMethodNotAllowed)
 		return
 	}
-	f.page(w, http.StatusOK, idpPageData{Home: true, People: f.people(), GateURL: f.run.GateURL})
+	d := idpPageData{Home: true, People: f.people(), GateURL: f.run.GateURL, Ready: f.run.Ready,
+		SSOURL: f.run.IdPSSOURL, Issuer: f.run.IdPIssuer, CertPEM: f.run.IdPCertificatePEM,
+		MetadataURL: f.run.IdPMetadataURL, Fingerprint: fingerprint(f.run.idp.Cert.Raw),
+		CertNotAfter: f.run.idp.Cert.NotAfter.UTC().Format("2 January 2006"),
+		OwnerEmail:   f.run.OwnerEmail, OwnerLoginURL: f.run.OwnerLoginURL}
+	if conn, domain, err := f.run.setup(r.Context()); err == nil {
+		d.SSOEnabled = conn != nil && conn.State == storage.ConnectionEnabled
+		d.DomainVerified = domain == storage.DomainVerified
+	}
+	f.page(w, http.StatusOK, d)
+}
+
+// certificate serves the IdP's signing certificate as a download, as
+// Okta's "Download certificate" does.
+func (f *idpFront) certificate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="demo-idp-certificate.pem"`)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, f.run.IdPCertificatePEM)
+}
+
+// fingerprint is a certificate's SHA-256 fingerprint as the SSO settings
+// show it: upper-case hex pairs joined by colons.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
 }
 
 func (f *idpFront) chooser(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +206,12 @@ type idpPageData struct {
 	People  []idpPerson
 	GateURL string
 	Domain  string
+	// The home page's setup card.
+	Ready                                bool
+	SSOURL, Issuer, CertPEM, MetadataURL string
+	Fingerprint, CertNotAfter            string
+	OwnerEmail, OwnerLoginURL            string
+	SSOEnabled, DomainVerified           bool
 }
 
 var idpTemplate = template.Must(template.New("idp").Parse(`<!doctype html>
@@ -184,11 +236,45 @@ label{display:block;margin:.5rem 0 .15rem;font-size:.95rem}
 input{width:100%;padding:.45rem;font-size:1rem;border:1px solid #767676;border-radius:.3rem}
 .add{margin-top:.8rem;background:#3b2f63;color:#fff;border:0;border-radius:.35rem;padding:.5rem 1rem;font-size:1rem;cursor:pointer}
 .note2{color:#555;font-size:.9rem}
+.card{background:#fff;border:1px solid #cfc8e0;border-radius:.5rem;padding:.75rem 1rem;margin:1rem 0}
+.card h2{font-size:1.15rem;margin:.2rem 0 .5rem}
+dl{margin:.5rem 0}
+dt{font-weight:600;margin-top:.6rem}
+dd{margin:.1rem 0 0}
+code{font:.9em ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
+textarea{width:100%;font:.78rem/1.35 ui-monospace,"DejaVu Sans Mono",monospace;border:1px solid #767676;border-radius:.3rem;padding:.4rem;white-space:pre;overflow-x:auto}
+.fp{display:block;font-size:.8rem;color:#444;word-break:break-all}
+.status{border-left:4px solid #f4b400;background:#fff6d6;padding:.5rem .75rem}
+.status.done{border-color:#0b6b2e;background:#e7f5ec}
+a{color:#3b2f63}
+a:focus{outline:3px solid #f4b400;outline-offset:2px}
 </style></head>
 <body>
 <header>Demo IdP<span>stands in for Okta or Entra in ssogate demo</span></header>
 <main>
 {{if .Home}}
+<section class="card" id="setup" aria-labelledby="setup-title">
+<h2 id="setup-title">Set up SSO in ssogate</h2>
+{{if .Ready}}<p class="status done">The demo org's SSO is set up already (<code>ssogate demo --ready</code>): its Caddyfile names this IdP.</p>
+{{else if and .SSOEnabled .DomainVerified}}<p class="status done">The demo org's SSO is enabled and {{.Domain}} is verified: the people below sign in through this IdP.</p>
+{{else}}<p class="status">The demo org's SSO is not enabled yet{{if not .DomainVerified}}, nor is {{.Domain}} verified{{end}}: until its owner sets it up, nobody signs in through this IdP.
+Sign in as the owner{{if .OwnerEmail}}, {{.OwnerEmail}}, with the password the terminal shows,{{end}} at <a href="{{.OwnerLoginURL}}">{{.OwnerLoginURL}}</a> and paste these values on the 2FA &amp; SSO page.</p>
+{{end}}
+<p>What an app's SSO settings ask of an IdP, as Okta's "View SAML setup instructions" shows it:</p>
+<dl>
+<dt>Authentication URL <span class="note2">(Identity Provider Single Sign-On URL)</span></dt>
+<dd><code id="idp-sso-url">{{.SSOURL}}</code></dd>
+<dt>Issuer URL <span class="note2">(Identity Provider Issuer, its entity ID)</span></dt>
+<dd><code id="idp-issuer">{{.Issuer}}</code></dd>
+<dt><label for="idp-certificate">Public Certificate</label> <span class="note2">(X.509, signs the responses)</span></dt>
+<dd><textarea id="idp-certificate" rows="8" readonly spellcheck="false">{{.CertPEM}}</textarea>
+<a id="certificate-download" href="/certificate.pem" download>Download the certificate</a> <span class="note2">(valid until {{.CertNotAfter}})</span>
+<span class="fp">SHA-256 fingerprint: {{.Fingerprint}}</span></dd>
+<dt>Or the IdP metadata</dt>
+<dd><a id="idp-metadata" href="{{.MetadataURL}}">{{.MetadataURL}}</a></dd>
+</dl>
+<p class="note2">This IdP reads the gate's SP metadata itself, so there is no postback URL or entity ID to copy back here; a real IdP needs them, and the SSO settings page shows them.</p>
+</section>
 <h1>Your apps</h1>
 <p>Like a tile on an Okta dashboard, each link below signs in to the demo app from the IdP's side (IdP-initiated), as that person.</p>
 {{range .People}}<a class="person" href="{{.Start}}"><strong>Demo Analytics as {{.Name}}</strong><span class="email">{{.Email}}</span><span class="note">{{.Note}}</span></a>
@@ -214,3 +300,12 @@ input{width:100%;padding:.45rem;font-size:1rem;border:1px solid #767676;border-r
 {{end}}
 </main></body></html>
 `))
+
+// spEntityID is the SP entity ID the demo org's IdP answers: the gate's
+// own with the Caddyfile's IdP (Options.Ready), else the org's.
+func (r *Running) spEntityID() string {
+	if r.Ready {
+		return r.GateURL + "/sso/metadata"
+	}
+	return r.GateURL + tenant.OrgPath("/sso", Org) + "/metadata"
+}
