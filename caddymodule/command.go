@@ -17,14 +17,20 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
-// The admin subcommands (org, token, domain, user, team, sso) are registered
-// here, by the plugin, so that any binary built with it has them: the
-// ssogate binary and an xcaddy build alike.
+// The admin subcommands (org, token, domain, user, team, sso, audit) are
+// registered here, by the plugin, so that any binary built with it has
+// them: the ssogate binary and an xcaddy build alike. Their changes go
+// through internal/orgadmin, as the operator, so that each is an event of
+// the org's activity log.
 //
 // Output contract: what a person reads goes to stdout, except when the
 // command exists to print one value meant to be copied (a token, a TXT
@@ -54,6 +60,7 @@ func cliCommands() []caddycmd.Command {
 		cliUserCommand(),
 		cliTeamCommand(),
 		cliSSOCommand(),
+		cliAuditCommand(),
 	}
 }
 
@@ -128,6 +135,19 @@ func (l cliLeaf) command() *cobra.Command {
 		Short: l.short,
 		Long:  strings.TrimSpace(l.long),
 	}
+	l.setUp(cmd)
+	return cmd
+}
+
+// cliSingle sets up a command such as "audit" that has no subcommands:
+// it is the leaf itself (its use, short and long are the Command's).
+func cliSingle(cmd *cobra.Command, l cliLeaf) {
+	cmd.SetFlagErrorFunc(cliFlagError)
+	l.setUp(cmd)
+}
+
+// setUp gives cmd the leaf's flags and runs the leaf when it is run.
+func (l cliLeaf) setUp(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	if !l.noOrg {
 		fl.String("org", cliDefaultOrg, "the organization to work on")
@@ -139,7 +159,6 @@ func (l cliLeaf) command() *cobra.Command {
 	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 		return l.execute(cmd, fl)
 	})
-	return cmd
 }
 
 func (l cliLeaf) execute(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
@@ -237,6 +256,19 @@ func (c *cliCall) org() (*sqlitestore.Store, storage.Org, error) {
 		return nil, storage.Org{}, fmt.Errorf("looking up org %s: %w", c.orgName, err)
 	}
 	return st, org, nil
+}
+
+// admin returns the org operations on the store, run as the operator:
+// each change is recorded in the org's activity log. A failure to record
+// one is reported on stderr (the change itself is made).
+func (c *cliCall) admin(st storage.Store) *orgadmin.Service {
+	enc := zapcore.NewConsoleEncoder(zapcore.EncoderConfig{MessageKey: "msg", LevelKey: "level", EncodeLevel: zapcore.LowercaseLevelEncoder})
+	return &orgadmin.Service{
+		Store: st,
+		// The operator may point an org at an IdP on their own network.
+		Fetch: tenant.FetchMetadata(tenant.MetadataClient(true)),
+		Log:   zap.New(zapcore.NewCore(enc, zapcore.AddSync(c.stderr), zapcore.ErrorLevel)),
+	}
 }
 
 // hint returns a command line to suggest, carrying over --db when it was

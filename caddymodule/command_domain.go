@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -110,6 +111,8 @@ func cliDomainClaim(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
+	// A pending claim is shown again rather than refused, so that a lost
+	// TXT value is one command away.
 	claim, err := st.DomainByName(c.ctx, org.ID, domain)
 	switch {
 	case err == nil && claim.Status == storage.DomainVerified:
@@ -117,13 +120,10 @@ func cliDomainClaim(c *cliCall) (int, error) {
 	case err == nil:
 		c.notef("Org %s claimed %s already; the challenge is unchanged.\n", cliClean(org.Name), domain)
 	case errors.Is(err, storage.ErrNotFound):
-		value, err := domainclaim.NewChallenge()
-		if err != nil {
-			return cliExitFailure, fmt.Errorf("making a challenge: %w", err)
-		}
-		claim, err = st.ClaimDomain(c.ctx, org.ID, domain, value)
-		if errors.Is(err, storage.ErrConflict) {
-			return cliExitFailure, fmt.Errorf("%s is verified by another org; a domain belongs to one org at most", domain)
+		claim, err = c.admin(st).ClaimDomain(c.ctx, org, orgadmin.Operator, domain)
+		var re *tenant.RuleError
+		if errors.As(err, &re) {
+			return cliExitFailure, errors.New(re.Reason)
 		}
 		if err != nil {
 			return cliExitFailure, err
@@ -168,13 +168,17 @@ func cliDomainVerify(c *cliCall) (int, error) {
 		c.printf("%s is verified for org %s (since %s).\n", domain, cliClean(org.Name), cliTime(claim.VerifiedAt))
 		return cliExitOK, nil
 	}
-	if err := domainclaim.Verify(c.ctx, domainclaim.NewResolver(resolver), domain, claim.TXTValue); err != nil {
-		return cliExitFailure, fmt.Errorf("%v; publish the TXT value shown by `%s` and try again (DNS changes can take a while to appear)",
-			err, c.hint("domain claim "+domain, true))
-	}
-	if _, err := st.MarkDomainVerified(c.ctx, org.ID, domain); errors.Is(err, storage.ErrConflict) {
-		return cliExitFailure, fmt.Errorf("%s was verified by another org first", domain)
-	} else if err != nil {
+	admin := c.admin(st)
+	admin.Resolver = domainclaim.NewResolver(resolver)
+	_, err = admin.VerifyDomain(c.ctx, org, orgadmin.Operator, domain)
+	var ve *orgadmin.VerifyError
+	var re *tenant.RuleError
+	switch {
+	case errors.As(err, &ve):
+		return cliExitFailure, errors.New(ve.Reason) // says what to publish
+	case errors.As(err, &re):
+		return cliExitFailure, errors.New(re.Reason)
+	case err != nil:
 		return cliExitFailure, err
 	}
 	c.printf("Verified %s for org %s.\n", domain, cliClean(org.Name))
@@ -238,19 +242,17 @@ func cliDomainRemove(c *cliCall) (int, error) {
 	}
 	claim, err := st.DomainByName(c.ctx, org.ID, domain)
 	if err == nil {
-		err = tenant.CheckDomainRemoval(c.ctx, st, org.ID, domain)
-		var re *tenant.RuleError
-		if errors.As(err, &re) {
-			return cliExitFailure, errors.New(re.Reason)
-		}
+		// The operator may remove a Caddyfile's domain too (a note below
+		// says it comes back), as nobody else may.
+		err = c.admin(st).RemoveDomain(c.ctx, org, orgadmin.Operator, domain)
 	}
-	if err == nil {
-		err = st.RemoveDomain(c.ctx, org.ID, domain)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+	var re *tenant.RuleError
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return cliExitFailure, fmt.Errorf("org %s has no claim on %s; see `%s`", org.Name, domain, c.hint("domain list", true))
-	}
-	if err != nil {
+	case errors.As(err, &re):
+		return cliExitFailure, errors.New(re.Reason)
+	case err != nil:
 		return cliExitFailure, err
 	}
 	c.printf("Removed %s from org %s. Members keep their membership; new sign-ins from %s are refused.\n",

@@ -7,6 +7,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -92,6 +93,7 @@ func cliOrgCreate(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
+	c.admin(st).Record(c.ctx, org, orgadmin.Operator, "org.create", org.Name, nil, nil)
 	c.printf("Created org %s.\n", cliClean(org.Name))
 	return cliExitOK, nil
 }

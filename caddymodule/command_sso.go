@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
@@ -259,19 +260,6 @@ func cliSSOGate(c *cliCall, st *sqlitestore.Store, org storage.Org) (base string
 		return tenant.DefaultPathPrefix, false, nil
 	}
 	return u, true, nil
-}
-
-func cliHasVerifiedDomain(c *cliCall, st *sqlitestore.Store, orgID int64) (bool, error) {
-	domains, err := st.ListDomains(c.ctx, orgID)
-	if err != nil {
-		return false, err
-	}
-	for _, d := range domains {
-		if d.Status == storage.DomainVerified {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // cliSSONext is the next step for a connection, as a sentence, or "".
@@ -643,26 +631,18 @@ func cliSSOSet(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	// Prepare may fetch the metadata URL: done before the write starts.
-	change, err := tenant.Prepare(c.ctx, in, tenant.FetchMetadata(tenant.MetadataClient(true)), time.Now())
-	if err != nil {
-		return cliSSOSetError(err)
-	}
-	verified, err := cliHasVerifiedDomain(c, st, org.ID)
+	// Read for the report: which fields changed, and whether any did.
+	before, err := cliSSOConnection(c, st, org)
 	if err != nil {
 		return cliExitFailure, err
 	}
-	var before storage.Connection
-	conn, err := st.ModifyConnection(c.ctx, org.ID, func(conn *storage.Connection) error {
-		before = *conn
-		return change.Apply(conn, verified)
-	})
-	if errors.Is(err, tenant.ErrUnchanged) {
-		c.printf("The SSO connection of org %s is as given already; nothing changed.\n", cliClean(org.Name))
-		return cliExitOK, nil
-	}
+	conn, err := c.admin(st).UpdateSSO(c.ctx, org, orgadmin.Operator, in)
 	if err != nil {
 		return cliSSOSetError(err)
+	}
+	if conn.Version == before.Version {
+		c.printf("The SSO connection of org %s is as given already; nothing changed.\n", cliClean(org.Name))
+		return cliExitOK, nil
 	}
 	c.printf("Updated the SSO connection of org %s: %s.\n", cliClean(org.Name), strings.Join(cliSSOChanged(before, conn), ", "))
 	c.printf("State: %s.\n", cliSSOStateText(conn.State))
@@ -705,17 +685,15 @@ func cliSSOEnable(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	untested := c.flags.Bool("untested")
-	var before storage.Connection
-	_, err = st.ModifyConnection(c.ctx, org.ID, func(conn *storage.Connection) error {
-		before = *conn
-		return tenant.Enable(conn, untested)
-	})
+	before, err := cliSSOConnection(c, st, org)
+	if err != nil {
+		return cliExitFailure, err
+	}
+	// The operator keeps the power to enable an untested connection.
+	admin := c.admin(st)
+	conn, err := admin.EnableSSO(c.ctx, org, orgadmin.Operator, c.flags.Bool("untested"))
 	var re *tenant.RuleError
 	switch {
-	case errors.Is(err, tenant.ErrUnchanged):
-		c.printf("SSO is already enabled for org %s.\n", cliClean(org.Name))
-		return cliExitOK, nil
 	case errors.Is(err, tenant.ErrNotTested):
 		return cliExitFailure, fmt.Errorf(
 			"the connection has not passed a test sign-in since its IdP settings changed: run a test sign-in first: `%s` (or enable it anyway with --untested)",
@@ -727,12 +705,15 @@ func cliSSOEnable(c *cliCall) (int, error) {
 		return cliExitFailure, errors.New(re.Reason)
 	case err != nil:
 		return cliExitFailure, err
+	case conn.Version == before.Version:
+		c.printf("SSO is already enabled for org %s.\n", cliClean(org.Name))
+		return cliExitOK, nil
 	}
 	c.printf("Enabled SSO for org %s: its people sign in through the IdP.\n", cliClean(org.Name))
 	if before.State == storage.ConnectionDraft {
 		c.notef("Enabled without a passed test sign-in (--untested); if sign-ins fail, run `%s`.\n", c.hint("sso test", true))
 	}
-	if ok, err := cliHasVerifiedDomain(c, st, org.ID); err == nil && !ok {
+	if ok, err := admin.HasVerifiedDomain(c.ctx, org); err == nil && !ok {
 		c.notef("Note: org %s has no verified domain yet, so nobody can sign in by SSO; claim one with `%s`.\n",
 			cliClean(org.Name), c.hint("domain claim DOMAIN", true))
 	}
@@ -744,25 +725,20 @@ func cliSSODisable(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	var cleared bool
-	_, err = st.ModifyConnection(c.ctx, org.ID, func(conn *storage.Connection) error {
-		var err error
-		cleared, err = tenant.Disable(conn)
-		return err
-	})
+	before, err := cliSSOConnection(c, st, org)
+	if err != nil {
+		return cliExitFailure, err
+	}
+	conn, cleared, err := c.admin(st).DisableSSO(c.ctx, org, orgadmin.Operator)
 	var re *tenant.RuleError
 	switch {
-	case errors.Is(err, tenant.ErrUnchanged):
-		cur, err := cliSSOConnection(c, st, org)
-		if err != nil {
-			return cliExitFailure, err
-		}
-		c.printf("SSO is already disabled for org %s (the connection is %s).\n", cliClean(org.Name), cur.State)
-		return cliExitOK, nil
 	case errors.As(err, &re):
 		return cliExitFailure, errors.New(re.Reason)
 	case err != nil:
 		return cliExitFailure, err
+	case conn.Version == before.Version:
+		c.printf("SSO is already disabled for org %s (the connection is %s).\n", cliClean(org.Name), conn.State)
+		return cliExitOK, nil
 	}
 	c.printf("Disabled SSO for org %s: sign-ins through the IdP stop, and the sessions they started have ended.\n", cliClean(org.Name))
 	if cleared {
@@ -787,32 +763,22 @@ func cliSSOTest(c *cliCall) (int, error) {
 		return cliExitFailure, fmt.Errorf("org %s has no IdP to test: %v; set it with `%s`",
 			org.Name, err, c.hint("sso set", true))
 	}
-	gate, gateKnown, err := cliSSOGate(c, st, org)
+	started, err := c.admin(st).StartTest(c.ctx, org, orgadmin.Operator)
+	var re *tenant.RuleError
+	if errors.As(err, &re) {
+		return cliExitFailure, fmt.Errorf("%s; set it with `%s`", re.Reason, c.hint("sso set", true))
+	}
 	if err != nil {
 		return cliExitFailure, err
 	}
-	id, err := tenant.NewTestID()
-	if err != nil {
-		return cliExitFailure, fmt.Errorf("making a test ID: %w", err)
-	}
-	now := time.Now()
-	t := storage.SSOTest{
-		ID:                id,
-		OrgID:             org.ID,
-		ConnectionVersion: conn.Version,
-		CreatedAt:         now,
-		ExpiresAt:         now.Add(tenant.TestLifetime),
-	}
-	if err := st.CreateSSOTest(c.ctx, t); err != nil {
-		return cliExitFailure, err
-	}
+	id := started.Test.ID
 	c.notef("Open this URL in a browser that reaches the gate, within %d minutes (until %s); it signs in at the IdP and records what came back, without signing anyone in to the app.\n",
-		int(tenant.TestLifetime/time.Minute), cliTime(t.ExpiresAt))
-	if !gateKnown {
+		int(tenant.TestLifetime/time.Minute), cliTime(started.Test.ExpiresAt))
+	if started.Note != "" {
 		c.notef("No gate has recorded its URL for org %s yet, so this is a path: put the gate's origin in front (such as https://app.example.com); it assumes the default path_prefix %s.\n",
 			cliClean(org.Name), tenant.DefaultPathPrefix)
 	}
-	c.printf("%s\n", tenant.TestPath(tenant.OrgPath(gate, org.Name), id))
+	c.printf("%s\n", started.URL)
 	if !c.flags.Bool("wait") {
 		c.notef("Then see the outcome with `%s`.\n", c.hint("sso show", true))
 		return cliExitOK, nil

@@ -8,6 +8,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
@@ -111,7 +112,7 @@ func cliTeamSetRole(c *cliCall) (int, error) {
 		c.printf("Team %s grants %s already.\n", cliClean(team.Name), cliTeamRole(role))
 		return cliExitOK, nil
 	}
-	if _, err := st.SetTeamRole(c.ctx, org.ID, team.ID, role); err != nil {
+	if _, err := c.admin(st).SetTeamRole(c.ctx, org, orgadmin.Operator, team.ID, role); err != nil {
 		return cliExitFailure, err
 	}
 	c.printf("Team %s now grants %s to its %s (was %s).\n",

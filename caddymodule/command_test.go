@@ -42,7 +42,7 @@ func runCLI(t *testing.T, stdin string, args ...string) cliOutcome {
 	t.Helper()
 	root := &cobra.Command{Use: "ssogate", SilenceUsage: true}
 	registered := caddycmd.Commands()
-	for _, name := range []string{"org", "token", "domain", "user", "team", "sso"} {
+	for _, name := range []string{"org", "token", "domain", "user", "team", "sso", "audit"} {
 		c, ok := registered[name]
 		if !ok {
 			t.Fatalf("command %q is not registered with Caddy", name)
@@ -238,9 +238,10 @@ func TestCLIUnknownOrg(t *testing.T) {
 		{"user", "set-role", "a@acme.com", "admin"},
 		{"user", "passwd", "a@acme.com"},
 		{"team", "list"},
+		{"audit"},
 	}
 	for _, args := range commands {
-		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+		t.Run(strings.Join(args[:min(2, len(args))], " "), func(t *testing.T) {
 			out := ct.run("password123\n", append(args, "--org", "nope")...)
 			want := "org nope does not exist; create it with `ssogate org create nope --db " + ct.db + "` or name it in a Caddyfile"
 			wantOutcome(t, out, 1, "")

@@ -8,8 +8,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ssogate/ssogate/internal/apitoken"
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func cliTokenCommand() caddycmd.Command {
@@ -100,11 +101,11 @@ func cliTokenCreate(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	token, hash, err := apitoken.New()
-	if err != nil {
-		return cliExitFailure, fmt.Errorf("making a token: %w", err)
+	rec, token, err := c.admin(st).CreateToken(c.ctx, org, orgadmin.Operator, c.flags.String("name"), scope)
+	var fe *tenant.FieldError
+	if errors.As(err, &fe) {
+		return cliExitUsage, fmt.Errorf("--%s: %s", fe.Field, fe.Reason)
 	}
-	rec, err := st.CreateToken(c.ctx, org.ID, c.flags.String("name"), scope, hash)
 	if err != nil {
 		return cliExitFailure, err
 	}
@@ -147,7 +148,7 @@ func cliTokenRevoke(c *cliCall) (int, error) {
 		return cliExitFailure, err
 	}
 	id := c.args[0]
-	err = st.RevokeToken(c.ctx, org.ID, id)
+	_, err = c.admin(st).RevokeToken(c.ctx, org, orgadmin.Operator, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return cliExitFailure, fmt.Errorf("org %s has no token %q; see `%s`", org.Name, id, c.hint("token list", true))
 	}

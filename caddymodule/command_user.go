@@ -16,9 +16,11 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/password"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 func cliUserCommand() caddycmd.Command {
@@ -328,28 +330,20 @@ func cliUserInvite(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	nm := storage.NewMember{
-		Email:      email,
-		GivenName:  c.flags.String("first"),
-		FamilyName: c.flags.String("last"),
-		Role:       role,
-		Active:     true,
-		Source:     storage.SourceInvite,
-	}
+	inv := orgadmin.Invitation{Email: email, Role: role}
 	// An account known elsewhere keeps its names unless new ones are given.
-	if len(others) > 0 && !c.cmd.Flags().Changed("first") && !c.cmd.Flags().Changed("last") {
-		other, err := st.OrgByName(c.ctx, others[0])
-		if err != nil {
-			return cliExitFailure, err
-		}
-		if prev, err := st.MemberByEmail(c.ctx, other.ID, email); err == nil {
-			nm.GivenName, nm.FamilyName, nm.DisplayName = prev.GivenName, prev.FamilyName, prev.DisplayName
-		}
+	if c.cmd.Flags().Changed("first") || c.cmd.Flags().Changed("last") || len(others) == 0 {
+		first, last := c.flags.String("first"), c.flags.String("last")
+		inv.GivenName, inv.FamilyName = &first, &last
 	}
-	m, err := st.CreateMember(c.ctx, org.ID, nm, false)
-	if errors.Is(err, storage.ErrConflict) {
+	m, err := c.admin(st).Invite(c.ctx, org, orgadmin.Operator, inv)
+	var fe *tenant.FieldError
+	if errors.As(err, &fe) && fe.Field == "email" {
 		// Someone else added them between the check and the write.
 		return cliExitFailure, fmt.Errorf("%s is a member of org %s already", email, org.Name)
+	}
+	if errors.As(err, &fe) {
+		return cliExitUsage, fmt.Errorf("--%s: %s", strings.TrimSuffix(fe.Field, "_name"), fe.Reason)
 	}
 	if err != nil {
 		return cliExitFailure, err
@@ -383,8 +377,9 @@ func cliUserSetRole(c *cliCall) (int, error) {
 		c.printf("%s is %s in org %s already.\n", cliClean(m.Email), role, cliClean(org.Name))
 		return cliExitOK, nil
 	}
-	_, err = st.SetRole(c.ctx, org.ID, m.ID, role)
-	if errors.Is(err, storage.ErrLastOwner) {
+	_, err = c.admin(st).SetMemberRole(c.ctx, org, orgadmin.Operator, m.ID, role)
+	var re *tenant.RuleError
+	if errors.As(err, &re) {
 		return cliExitFailure, fmt.Errorf("%s is the last owner of org %s, and an org needs one; make another member owner first with `%s`",
 			m.Email, org.Name, c.hint("user set-role EMAIL owner", true))
 	}
@@ -418,6 +413,8 @@ func cliUserPasswd(c *cliCall) (int, error) {
 	if err := st.SetPasswordHash(c.ctx, m.Email, hash); err != nil {
 		return cliExitFailure, err
 	}
+	// The event says that it changed, never anything of the password.
+	c.admin(st).Record(c.ctx, org, orgadmin.Operator, "member.password", m.Email, nil, nil)
 	c.printf("Set the password of %s.\n", cliClean(m.Email))
 	if !m.Active {
 		c.notef("Note: %s is deactivated in org %s and cannot sign in there until reactivated.\n", m.Email, cliClean(org.Name))

@@ -185,7 +185,7 @@ func TestCLIBinary(t *testing.T) {
 
 	// The commands are listed in the binary's help.
 	r = run("", "help")
-	for _, name := range []string{"org", "token", "domain", "user", "team", "sso"} {
+	for _, name := range []string{"org", "token", "domain", "user", "team", "sso", "audit"} {
 		if !strings.Contains(r.stdout, "\n  "+name+" ") {
 			t.Errorf("help does not list %q:\n%s", name, r.stdout)
 		}
@@ -279,5 +279,14 @@ func TestCLIBinarySSO(t *testing.T) {
 	want(r, 0, "")
 	if r.stdout != "Team Engineering now grants admin to its 0 members (was none).\n" {
 		t.Errorf("team set-role: stdout = %q", r.stdout)
+	}
+
+	// Each change above is in the org's activity log, newest first.
+	r = run("audit", "--org", "acme", "--limit", "3")
+	want(r, 0, "The newest 3 of")
+	rows := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(rows[0], "WHEN") || !strings.Contains(rows[1], "team.role") ||
+		!strings.Contains(rows[1], "role: \"\" → admin") || !strings.Contains(rows[2], "sso.disable") || !strings.Contains(rows[3], "sso.enable") {
+		t.Errorf("audit: stdout = %q", r.stdout)
 	}
 }

@@ -14,10 +14,13 @@ import (
 
 // The admin API (SPEC sections 6 and 8) lets an org's admin, or the app's
 // own settings page, run the org: its SSO connection, tokens, team and
-// member roles, and domain claims. Its token has scope admin, and the
-// org is always the token's (rq.org): a handler never reads an org from
-// the body, the query or a header, and looks every ID of the path up in
-// that org, so that another org's ID is 404 like one that never existed.
+// member roles, and domain claims, and read its activity log. Its token
+// has scope admin, and the org is always the token's (rq.org, rq.tenant):
+// a handler never reads an org from the body, the query or a header, and
+// looks every ID of the path up in that org, so that another org's ID is
+// 404 like one that never existed. The operations are internal/orgadmin's,
+// which records each change in the org's activity log with the token as
+// its actor.
 
 // routeAPI dispatches a request under /api/v1.
 func (s *Server) routeAPI(rq *request, segs []string) (response, error) {
@@ -33,9 +36,11 @@ func (s *Server) routeAPI(rq *request, segs []string) (response, error) {
 			return s.routeTeams(rq, segs[1:])
 		case "members":
 			return s.routeMembers(rq, segs[1:])
+		case "audit":
+			return s.routeAudit(rq, segs[1:])
 		}
 	}
-	return response{}, notFound("no such endpoint: this API has /api/v1/sso, /tokens, /teams, /members and /domains")
+	return response{}, notFound("no such endpoint: this API has /api/v1/sso, /tokens, /teams, /members, /domains and /audit")
 }
 
 // apiBody is an admin API request body, read field by field: a field the

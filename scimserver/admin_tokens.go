@@ -4,22 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"go.uber.org/zap"
-
-	"github.com/ssogate/ssogate/internal/apitoken"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
 // The token API: an org's admin makes the SCIM token to give its IdP (and
 // further admin tokens), sees which are in use, and revokes them. A
 // token's secret is shown once, when it is made; only its hash is kept.
-
-// maxTokenName bounds a token's name, in characters.
-const maxTokenName = 100
+// The operations are internal/orgadmin's.
 
 // tokenBody is a token as the API shows it: never its secret, except in
 // the answer that made it.
@@ -57,7 +50,7 @@ func (s *Server) routeTokens(rq *request, segs []string) (response, error) {
 }
 
 func (s *Server) listTokens(rq *request) (response, error) {
-	ts, err := s.store.ListTokens(rq.ctx(), rq.org)
+	ts, err := s.admin.Tokens(rq.ctx(), rq.tenant)
 	if err != nil {
 		return response{}, fmt.Errorf("listing tokens: %w", err)
 	}
@@ -75,35 +68,23 @@ func (s *Server) createToken(rq *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	name := ""
-	if v, err := b.str("name"); err != nil {
+	name, err := b.str("name")
+	if err != nil {
 		return response{}, err
-	} else if v != nil {
-		name = strings.TrimSpace(*v)
 	}
-	if utf8.RuneCountInString(name) > maxTokenName {
-		return response{}, fieldError("name", "is longer than %d characters", maxTokenName)
-	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return response{}, fieldError("name", "holds a control character")
+	if name == nil {
+		name = new(string)
 	}
 	scope := storage.ScopeSCIM
 	if v, err := b.str("scope"); err != nil {
 		return response{}, err
 	} else if v != nil && *v != "" {
-		if scope, err = storage.ParseScope(*v); err != nil {
-			return response{}, fieldError("scope", "must be scim (for the IdP's provisioning) or admin (for this API), not %q", printable(*v))
-		}
+		scope = storage.Scope(*v)
 	}
-	secret, hash, err := apitoken.New()
+	t, secret, err := s.admin.CreateToken(rq.ctx(), rq.tenant, rq.actor, *name, scope)
 	if err != nil {
-		return response{}, fmt.Errorf("making a token: %w", err)
+		return response{}, tenantErr(err, "making a token")
 	}
-	t, err := s.store.CreateToken(rq.ctx(), rq.org, name, scope, hash)
-	if err != nil {
-		return response{}, fmt.Errorf("storing a token: %w", err)
-	}
-	s.log.Info("created token", zap.Int64("org_id", rq.org), zap.String("token_id", t.ID), zap.String("scope", string(scope)))
 	body := toTokenBody(t)
 	body.Token = secret
 	return response{status: http.StatusCreated, body: body, location: rq.base + "/tokens/" + t.ID}, nil
@@ -113,7 +94,7 @@ func (s *Server) createToken(rq *request) (response, error) {
 // 404. This process forgets the token at once, and every other within
 // tokenTTL.
 func (s *Server) revokeToken(rq *request, id string) (response, error) {
-	err := s.store.RevokeToken(rq.ctx(), rq.org, id)
+	_, err := s.admin.RevokeToken(rq.ctx(), rq.tenant, rq.actor, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return response{}, notFound("no token %s in this organization; GET /api/v1/tokens lists them", printable(id))
 	}
@@ -122,6 +103,5 @@ func (s *Server) revokeToken(rq *request, id string) (response, error) {
 	}
 	s.tokens.forget(id)
 	s.uses.forget(id)
-	s.log.Info("revoked token", zap.Int64("org_id", rq.org), zap.String("token_id", id))
 	return response{status: http.StatusNoContent}, nil
 }

@@ -76,6 +76,7 @@ func (s *Server) createGroup(rq *request) (response, error) {
 		return response{}, groupErr(err, "", g.name)
 	}
 	s.log.Info("provisioned team", zap.Int64("org_id", rq.org), zap.String("team_id", t.ID), zap.Int("members", len(t.MemberIDs)))
+	s.record(rq, "scim.group.create", t.Name, nil, s.groupCreated(rq, t))
 	return response{status: http.StatusCreated, body: groupResource(rq, t, projection{}),
 		location: rq.base + "/Groups/" + t.ID, etag: etag(t.Version)}, nil
 }
@@ -124,8 +125,11 @@ func (s *Server) updateGroup(rq *request, id string, change func(*storage.Team) 
 	var found bool
 	var added []string
 	var name string
+	var prev storage.Team
 	t, err := s.store.UpdateTeam(rq.ctx(), rq.org, id, func(t *storage.Team) error {
 		found = true
+		prev = *t
+		prev.MemberIDs = slices.Clone(t.MemberIDs)
 		if err := checkIfMatch(rq, t.Version); err != nil {
 			return err
 		}
@@ -151,14 +155,23 @@ func (s *Server) updateGroup(rq *request, id string, change func(*storage.Team) 
 	case err != nil:
 		return t, groupErr(err, id, name)
 	}
+	if b, a := s.groupChange(rq, prev, t); len(b)+len(a) > 0 {
+		s.record(rq, "scim.group.update", t.Name, b, a)
+	}
 	return t, nil
 }
 
 func (s *Server) deleteGroup(rq *request, id string) (response, error) {
+	// Read first, for the activity log's name: deletes are rare.
+	t, err := s.store.TeamByID(rq.ctx(), rq.org, id)
+	if err != nil {
+		return response{}, groupErr(err, id, "")
+	}
 	if err := s.store.DeleteTeam(rq.ctx(), rq.org, id); err != nil {
 		return response{}, groupErr(err, id, "")
 	}
 	s.log.Info("deleted team", zap.Int64("org_id", rq.org), zap.String("team_id", id))
+	s.record(rq, "scim.group.delete", t.Name, map[string]any{"displayName": t.Name, "members": len(t.MemberIDs)}, nil)
 	return response{status: http.StatusNoContent}, nil
 }
 

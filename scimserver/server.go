@@ -31,7 +31,15 @@
 //	PUT    /api/v1/teams/{id}/role     the role a team grants
 //	GET    /api/v1/members             members with own and effective role
 //	PUT    /api/v1/members/{id}/role   a member's own role
+//	GET    /api/v1/audit               the org's activity, newest first
 //	       /api/v1/domains...          domain claims (SPEC section 6)
+//
+// Every change made through the admin API, and every change SCIM makes
+// to a user or group, is an event of the org's activity log (GET
+// /api/v1/audit): who (the token, by name and ID), what, when, and the
+// values before and after, never a secret. The admin API's operations are
+// internal/orgadmin's, the same the Access Security pages and the CLI
+// run; this package reads requests and words the answers.
 //
 // PUT /api/v1/sso takes the connection's field names (idp_sso_url,
 // idp_issuer, idp_certificates, idp_metadata_url, idp_metadata_xml,
@@ -60,6 +68,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -104,14 +113,13 @@ type Config struct {
 // Server serves SCIM 2.0 and the admin API. It is safe for concurrent
 // use.
 type Server struct {
-	store    storage.Store
-	log      *zap.Logger
-	resolver domainclaim.Resolver
-	fetch    tenant.Fetcher
-	limiter  *limiter
-	tokens   *tokenCache
-	uses     *useRecorder
-	now      func() time.Time
+	store   storage.Store
+	log     *zap.Logger
+	admin   *orgadmin.Service // the admin API's operations, and the audit log
+	limiter *limiter
+	tokens  *tokenCache
+	uses    *useRecorder
+	now     func() time.Time
 }
 
 // New returns a Server for cfg.
@@ -122,18 +130,20 @@ func New(cfg Config) (*Server, error) {
 	if math.IsNaN(cfg.RequestsPerSecond) || cfg.Burst < 0 {
 		return nil, fmt.Errorf("scimserver: invalid rate limit %v/s, burst %d", cfg.RequestsPerSecond, cfg.Burst)
 	}
-	s := &Server{store: cfg.Store, log: cfg.Logger, resolver: cfg.Resolver, tokens: newTokenCache(), uses: newUseRecorder(), now: time.Now}
+	s := &Server{store: cfg.Store, log: cfg.Logger, tokens: newTokenCache(), uses: newUseRecorder(), now: time.Now}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
 	client := cfg.MetadataClient
 	if client == nil {
 		client = tenant.MetadataClient(false)
 	}
-	s.fetch = tenant.FetchMetadata(client)
-	if s.log == nil {
-		s.log = zap.NewNop()
+	resolver := cfg.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
 	}
-	if s.resolver == nil {
-		s.resolver = net.DefaultResolver
-	}
+	s.admin = &orgadmin.Service{Store: cfg.Store, Fetch: tenant.FetchMetadata(client), Resolver: resolver, Log: s.log,
+		Now: func() time.Time { return s.now() }}
 	rps, burst := cfg.RequestsPerSecond, cfg.Burst
 	if rps == 0 {
 		rps = DefaultRequestsPerSecond
@@ -150,6 +160,11 @@ type request struct {
 	*http.Request
 	w   http.ResponseWriter
 	org int64 // the token's org: every query is scoped to it
+	// tenant is the token's org as stored; loaded for the admin API only
+	// (SCIM needs the ID alone, and its throughput a query less).
+	tenant storage.Org
+	// actor is who the token acts as in the org's audit log.
+	actor orgadmin.Actor
 	// base is the absolute URL of /scim/v2 (or /api/v1) as the client
 	// reached it, for Location headers and meta.location.
 	base string
@@ -266,13 +281,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePa
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	rq := &request{Request: r, w: w, org: tok.OrgID, base: scheme + "://" + r.Host + basePath, query: r.URL.Query()}
+	rq := &request{Request: r, w: w, org: tok.OrgID, tenant: storage.Org{ID: tok.OrgID}, actor: orgadmin.SCIM(tok),
+		base: scheme + "://" + r.Host + basePath, query: r.URL.Query()}
 	segs := splitPath(rest)
 	var resp response
 	if which == apiSCIM {
 		resp, err = s.routeSCIM(rq, segs)
 	} else {
-		resp, err = s.routeAPI(rq, segs)
+		rq.actor = orgadmin.Token(tok)
+		if rq.tenant, err = s.store.OrgByID(r.Context(), tok.OrgID); err != nil {
+			err = fmt.Errorf("reading org %d: %w", tok.OrgID, err)
+		} else {
+			resp, err = s.routeAPI(rq, segs)
+		}
 	}
 	if err != nil {
 		s.fail(w, r, which, err)

@@ -133,6 +133,7 @@ func (s *Server) createUser(rq *request) (response, error) {
 		return response{}, fmt.Errorf("creating user: %w", err)
 	}
 	s.log.Info("provisioned member", zap.Int64("org_id", rq.org), zap.String("member_id", m.ID), zap.Bool("active", m.Active))
+	s.record(rq, "scim.user.create", m.Email, nil, map[string]any{"active": m.Active, "role": m.Role})
 	return response{status: http.StatusCreated, body: userResource(rq, m, projection{}),
 		location: userLocation(rq, m.ID), etag: etag(m.Version)}, nil
 }
@@ -219,6 +220,11 @@ func (s *Server) modifyUser(rq *request, id string, next func(*storage.Member) (
 		s.log.Info("member active changed", zap.Int64("org_id", rq.org), zap.String("member_id", m.ID),
 			zap.Bool("active", m.Active), zap.String("method", rq.Method))
 	}
+	// An unchanged profile was not written (before is the member as
+	// stored): nothing to record.
+	if b, a := userChange(before, m); len(b)+len(a) > 0 {
+		s.record(rq, "scim.user.update", m.Email, b, a)
+	}
 	proj := parseProjection(rq.query, userResourceSchema, userExtensions)
 	return response{status: http.StatusOK, body: userResource(rq, m, proj), etag: etag(m.Version)}, nil
 }
@@ -251,10 +257,16 @@ func (s *Server) setUser(rq *request, m *storage.Member, u userFields) error {
 // deleteUser removes the membership (and the account when it is in no
 // other org); the member's sessions end with it.
 func (s *Server) deleteUser(rq *request, id string) (response, error) {
+	// Read first, for the activity log's email: deletes are rare.
+	m, err := s.store.MemberByID(rq.ctx(), rq.org, id)
+	if err != nil {
+		return response{}, userErr(err, id)
+	}
 	if err := s.store.DeleteMember(rq.ctx(), rq.org, id); err != nil {
 		return response{}, userErr(err, id)
 	}
 	s.log.Info("deprovisioned member", zap.Int64("org_id", rq.org), zap.String("member_id", id))
+	s.record(rq, "scim.user.delete", m.Email, map[string]any{"active": m.Active, "role": m.Role}, nil)
 	return response{status: http.StatusNoContent}, nil
 }
 

@@ -150,15 +150,16 @@ func (s *Service) VerifyDomain(ctx context.Context, org storage.Org, a Actor, ra
 	return v, nil
 }
 
-// RemoveDomain deletes a claim. A Caddyfile's domain would come back at
-// the next config load, and an org that requires SSO keeps a verified
-// domain: both are refused.
+// RemoveDomain deletes a claim. An org that requires SSO keeps a
+// verified domain. A Caddyfile's domain would come back at the next
+// config load, so only the operator, who owns the Caddyfile, removes one
+// here; anyone else is refused.
 func (s *Service) RemoveDomain(ctx context.Context, org storage.Org, a Actor, raw string) error {
 	d, err := s.Domain(ctx, org, raw)
 	if err != nil {
 		return err
 	}
-	if d.FromConfig {
+	if d.FromConfig && a.Kind != storage.ActorOperator {
 		return rule("%s is declared in the Caddyfile (a domain line); the operator removes it there", d.Name)
 	}
 	if err := tenant.CheckDomainRemoval(ctx, s.Store, org.ID, d.Name); err != nil {
@@ -357,18 +358,49 @@ func (s *Service) SetMemberActive(ctx context.Context, org storage.Org, a Actor,
 // this is how a guest, or someone SCIM cannot create because their
 // account exists elsewhere, joins.
 func (s *Service) InviteMember(ctx context.Context, org storage.Org, a Actor, email string, role storage.Role) (MemberView, error) {
-	email = strings.TrimSpace(email)
+	return s.Invite(ctx, org, a, Invitation{Email: email, Role: role})
+}
+
+// Invitation is who to invite, as what.
+type Invitation struct {
+	Email string
+	Role  storage.Role
+	// GivenName and FamilyName, when either is set, are the member's
+	// names (nil as ""); when both are nil, the names the account has in
+	// another org, if any.
+	GivenName, FamilyName *string
+}
+
+// Invite is InviteMember with the member's names given.
+func (s *Service) Invite(ctx context.Context, org storage.Org, a Actor, inv Invitation) (MemberView, error) {
+	email := strings.TrimSpace(inv.Email)
 	addr, err := mail.ParseAddress(email)
 	local, domain, ok := strings.Cut(email, "@")
 	if err != nil || addr.Address != email || addr.Name != "" || !ok || local == "" || !strings.Contains(domain, ".") {
 		return MemberView{}, &tenant.FieldError{Field: "email", Reason: fmt.Sprintf("%q is not an email address (want the bare address, such as jo@example.com)", email)}
 	}
 	email = local + "@" + strings.ToLower(domain)
+	role := inv.Role
 	if _, err := storage.ParseRole(string(role)); err != nil {
 		return MemberView{}, &tenant.FieldError{Field: "role", Reason: "must be owner, admin or member"}
 	}
 	nm := storage.NewMember{Email: email, Role: role, Active: true, Source: storage.SourceInvite}
-	if ms, err := s.Store.Memberships(ctx, email); err == nil && len(ms) > 0 {
+	if inv.GivenName != nil || inv.FamilyName != nil {
+		for _, n := range []struct {
+			field string
+			src   *string
+			dst   *string
+		}{{"first_name", inv.GivenName, &nm.GivenName}, {"last_name", inv.FamilyName, &nm.FamilyName}} {
+			if n.src == nil {
+				continue
+			}
+			v := *n.src
+			if utf8.RuneCountInString(v) > 256 {
+				return MemberView{}, &tenant.FieldError{Field: n.field, Reason: "is longer than 256 characters"}
+			}
+			*n.dst = v
+		}
+	} else if ms, err := s.Store.Memberships(ctx, email); err == nil && len(ms) > 0 {
 		nm.GivenName, nm.FamilyName, nm.DisplayName = ms[0].GivenName, ms[0].FamilyName, ms[0].DisplayName
 	}
 	m, err := s.Store.CreateMember(ctx, org.ID, nm, false)
@@ -378,6 +410,7 @@ func (s *Service) InviteMember(ctx context.Context, org storage.Org, a Actor, em
 	if err != nil {
 		return MemberView{}, err
 	}
+	s.log().Info("invited member", zap.String("org", org.Name), zap.String("member_id", m.ID), zap.String("role", string(role)))
 	s.Record(ctx, org, a, "member.invite", email, nil, map[string]any{"role": role})
 	return s.Member(ctx, org, m.ID)
 }

@@ -89,7 +89,8 @@ func (s *Service) log() *zap.Logger {
 // Record appends an event to the org's activity log. before and after are
 // marshalled to JSON (nil: nothing to show) and must not hold a secret. A
 // failure to record is logged, not returned: the change it describes is
-// made already, and the caller's answer must say so.
+// made already, and the caller's answer must say so. Only org.ID is
+// needed; org.Name, when known, goes into that log line.
 func (s *Service) Record(ctx context.Context, org storage.Org, a Actor, action, target string, before, after any) {
 	e := storage.AuditEvent{OrgID: org.ID, At: s.now(), Actor: a.Name, ActorKind: a.Kind, Action: action, Target: target}
 	var err error
@@ -97,10 +98,13 @@ func (s *Service) Record(ctx context.Context, org storage.Org, a Actor, action, 
 		e.After, err = marshalOrNil(after)
 	}
 	if err == nil {
-		err = s.Store.RecordAudit(ctx, e)
+		// Without the caller's cancellation: the change is made, and a
+		// client hanging up now must not take its record away.
+		err = s.Store.RecordAudit(context.WithoutCancel(ctx), e)
 	}
 	if err != nil {
-		s.log().Error("recording an audit event", zap.String("org", org.Name), zap.String("action", action), zap.Error(err))
+		s.log().Error("recording an audit event", zap.Int64("org_id", org.ID), zap.String("org", org.Name),
+			zap.String("action", action), zap.Error(err))
 	}
 }
 

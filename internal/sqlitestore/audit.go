@@ -19,7 +19,7 @@ func (s *Store) RecordAudit(ctx context.Context, e storage.AuditEvent) error {
 		at = s.now()
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO audit(org_id, at, actor, actor_kind, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err := s.cached(tx).ExecContext(ctx, qInsertAudit,
 			e.OrgID, unix(at), e.Actor, e.ActorKind, e.Action, e.Target, string(e.Before), string(e.After))
 		return err
 	})

@@ -7,7 +7,8 @@ import (
 )
 
 // Prepared statements for the hot paths: a sign-in (replay record, domain,
-// member, identity, session), the gate's session load and a SCIM create.
+// member, identity, session), the gate's session load, a SCIM create and
+// the audit event every SCIM change records.
 // Parsing the SQL was a third or more of each of these queries' CPU time
 // in the pure-Go SQLite; prepared once, a statement is only bound and
 // stepped.
@@ -39,6 +40,7 @@ const (
 		WHERE m.id = ?`
 	qIdentityTeams = `SELECT t.name, t.role FROM team_members tm JOIN teams t ON t.id = tm.team_id
 		WHERE tm.member_id = ? ORDER BY t.name`
+	qInsertAudit = `INSERT INTO audit(org_id, at, actor, actor_kind, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qReplaySeen  = "SELECT 1 FROM replay WHERE assertion_id = ?"
 	qSessionByID = `SELECT id, member_id, org_id, method, epoch, created_at, expires_at, last_seen, name_id, session_index
 		FROM sessions WHERE id = ?`
@@ -46,7 +48,7 @@ const (
 
 var writerQueries = []string{
 	qAccountIDByEmail, qInsertAccount, qCountMembership, qInsertMember, qMemberByID,
-	qInsertSession, qDeleteSession, qInsertReplay,
+	qInsertSession, qDeleteSession, qInsertReplay, qInsertAudit,
 	qReplaySeen, qDomainVerified, qMemberByEmail,
 }
 

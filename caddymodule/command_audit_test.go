@@ -1,0 +1,198 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+// TestCLIAudit: the CLI's changes are events of the org's activity log,
+// with the operator as the actor and no secret in any of them; audit
+// shows them newest first, for people or as JSON lines.
+func TestCLIAudit(t *testing.T) {
+	ct := newCLITest(t, "acme", "globex")
+	dir := t.TempDir()
+	cert := testCert(t, "Okta", time.Now().Add(365*24*time.Hour))
+	certFile := writeFile(t, dir, "okta.pem", certPEM(cert))
+	metadata := idpMetadataXML(t, "https://acme.okta.com/sso", "http://www.okta.com/exk2", cert)
+	metadataFile := writeFile(t, dir, "metadata.xml", metadata)
+	const password = "correct horse battery staple"
+
+	secret := strings.TrimSpace(ct.ok("", "token", "create", "--org", "acme", "--scope", "scim", "--name", "okta"))
+	ct.ok("", "user", "invite", "alice@acme.com", "--org", "acme")
+	ct.ok("", "user", "set-role", "alice@acme.com", "owner", "--org", "acme")
+	ct.ok(password+"\n", "user", "passwd", "alice@acme.com", "--org", "acme")
+	ct.ok("", "domain", "claim", "acme.com", "--org", "acme")
+	ct.ok("", "sso", "set", "--org", "acme", "--idp-sso-url", "https://acme.okta.com/sso", "--idp-issuer", "http://www.okta.com/exk1",
+		"--idp-certificate", certFile)
+	ct.ok("", "sso", "set", "--org", "acme", "--idp-metadata-file", metadataFile)
+	ct.ok("", "sso", "enable", "--org", "acme", "--untested")
+	ct.ok("", "sso", "disable", "--org", "acme")
+	// Unchanged or refused: no event.
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"user", "set-role", "alice@acme.com", "owner"}, 0},
+		{[]string{"sso", "disable"}, 0},
+		{[]string{"sso", "set", "--require-sso", "true"}, 1},
+		{[]string{"domain", "claim", "co.uk"}, 1},
+		{[]string{"token", "revoke", "tok_nope"}, 1},
+	} {
+		if out := ct.run("", append(tt.args, "--org", "acme")...); out.code != tt.code {
+			t.Fatalf("%v: exit %d (%s), want %d", tt.args, out.code, out.errMsg, tt.code)
+		}
+	}
+
+	out := ct.run("", "audit", "--org", "acme", "--json")
+	wantOutcome(t, out, 0, out.stdout)
+	for _, s := range []string{secret, password, "BEGIN CERTIFICATE", string(metadata), "EntityDescriptor"} {
+		if strings.Contains(out.stdout, s) {
+			t.Errorf("audit --json shows a secret (%.30q): %s", s, out.stdout)
+		}
+	}
+	type event struct {
+		ID        int64           `json:"id"`
+		At        time.Time       `json:"at"`
+		Actor     string          `json:"actor"`
+		ActorKind string          `json:"actor_kind"`
+		Action    string          `json:"action"`
+		Target    string          `json:"target"`
+		Before    json.RawMessage `json:"before"`
+		After     json.RawMessage `json:"after"`
+	}
+	var actions []string
+	var prev int64
+	for i, line := range strings.Split(strings.TrimSuffix(out.stdout, "\n"), "\n") {
+		var e event
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("line %d %q: %v", i+1, line, err)
+		}
+		if e.Actor != "operator (ssogate CLI)" || e.ActorKind != storage.ActorOperator || e.At.IsZero() || i > 0 && e.ID >= prev {
+			t.Errorf("line %d: %+v; want the operator's event, newest first", i+1, e)
+		}
+		prev = e.ID
+		actions = append(actions, e.Action+" "+e.Target)
+	}
+	want := []string{
+		"sso.disable SSO connection",
+		"sso.enable SSO connection",
+		"sso.update SSO connection",
+		"sso.update SSO connection",
+		"domain.claim acme.com",
+		"member.password alice@acme.com",
+		"member.role alice@acme.com",
+		"member.invite alice@acme.com",
+		"token.create token okta (" + tokenID(t, ct, "acme", "okta") + ")",
+		"org.create acme",
+	}
+	if diff := cmp.Diff(want, actions); diff != "" {
+		t.Fatalf("audit --json (-want +got):\n%s", diff)
+	}
+
+	// For people: the newest first, the change as before → after.
+	out = ct.run("", "audit", "--org", "acme", "--limit", "4")
+	wantOutcome(t, out, 0, out.stdout)
+	lines := strings.Split(strings.TrimSuffix(auditStable(out.stdout), "\n"), "\n")
+	wantLines := []string{
+		"WHEN WHO WHAT TARGET CHANGE",
+		"WHEN operator (ssogate CLI) sso.disable SSO connection state: enabled → disabled",
+		"WHEN operator (ssogate CLI) sso.enable SSO connection state: draft → enabled",
+		"WHEN operator (ssogate CLI) sso.update SSO connection idp_certificates: [\"" + fingerprint(cert) + "\"] → []; " +
+			"idp_issuer: http://www.okta.com/exk1 → \"\"; idp_metadata_xml: \"\" → " + bytesOf(t, ct, "acme") +
+			"; idp_sso_url: https://acme.okta.com/sso → \"\"",
+		"WHEN operator (ssogate CLI) sso.update SSO connection idp_certificates: [] → [\"" + fingerprint(cert) + "\"]; " +
+			"idp_issuer: \"\" → http://www.okta.com/exk1; idp_sso_url: \"\" → https://acme.okta.com/sso",
+	}
+	if diff := cmp.Diff(wantLines, lines); diff != "" {
+		t.Errorf("audit --limit 4 (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(out.stderr, "The newest 4 of 10 events") {
+		t.Errorf("stderr = %q, want a note that more events exist", out.stderr)
+	}
+
+	// Another org's log holds its own events only.
+	out = ct.run("", "audit", "--org", "globex", "--json")
+	if strings.Count(out.stdout, "\n") != 1 || !strings.Contains(out.stdout, `"action":"org.create","target":"globex"`) {
+		t.Errorf("globex's log: %q", out.stdout)
+	}
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		errPart string
+	}{
+		{"no events", []string{"--limit", "0"}, "at least 1"},
+		{"not a number", []string{"--limit", "many"}, "invalid argument"},
+		{"an argument", []string{"acme"}, "takes no arguments"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantOutcome(t, ct.run("", append([]string{"audit", "--org", "acme"}, tt.args...)...), 2, "", tt.errPart)
+		})
+	}
+}
+
+func tokenID(t *testing.T, ct *cliTest, org, name string) string {
+	t.Helper()
+	st := ct.store()
+	ts, err := st.ListTokens(context.Background(), ct.org(st, org).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range ts {
+		if tok.Name == name {
+			return tok.ID
+		}
+	}
+	t.Fatalf("no token %s", name)
+	return ""
+}
+
+// bytesOf is how an event shows the org's stored metadata document.
+func bytesOf(t *testing.T, ct *cliTest, org string) string {
+	t.Helper()
+	st := ct.store()
+	return strconv.Itoa(len(connection(t, st, ct.org(st, org).ID).IDPMetadataXML)) + " bytes"
+}
+
+// auditStable replaces the times of an audit table and squeezes the
+// columns' padding, so that rows compare as words.
+func auditStable(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = auditTimeRE.ReplaceAllString(line, "WHEN")
+		out = append(out, strings.Join(strings.Fields(line), " "))
+	}
+	return strings.Join(out, "\n")
+}
+
+var auditTimeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC`)
+
+// TestCLIAuditChange: how a change shows for people.
+func TestCLIAuditChange(t *testing.T) {
+	for _, tt := range []struct {
+		name, before, after, want string
+	}{
+		{"nothing", "", "", ""},
+		{"a new value", "", `{"scope":"scim"}`, "scope: scim"},
+		{"a change", `{"role":"member"}`, `{"role":"owner"}`, "role: member → owner"},
+		{"a value gone", `{"scope":"admin"}`, "", "scope: admin → -"},
+		{"several, by name", `{"b":true,"a":""}`, `{"b":false,"a":"x","c":[1,2]}`, `a: "" → x; b: true → false; c: [1,2]`},
+		{"not an object", `[1]`, `"x"`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cliAuditChange([]byte(tt.before), []byte(tt.after)); got != tt.want {
+				t.Errorf("cliAuditChange(%q, %q) = %q, want %q", tt.before, tt.after, got, tt.want)
+			}
+		})
+	}
+}
