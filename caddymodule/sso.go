@@ -24,6 +24,7 @@ import (
 	"github.com/ssogate/ssogate/internal/adminui"
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/gate"
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
@@ -163,6 +164,7 @@ type SSOHandler struct {
 	ticketKey []byte
 	tracker   *sso.Tracker
 	admin     *adminui.Handler
+	orgadmin  *orgadmin.Service // records what the gate changes in an org's activity
 	logger    *zap.Logger
 	unsub     func()
 	cancel    context.CancelFunc

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/adminui"
 	"github.com/ssogate/ssogate/internal/orgadmin"
+	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
 
@@ -24,6 +26,7 @@ func (h *SSOHandler) provisionAdmin() error {
 		Resolver: h.app.Resolver(),
 		Log:      h.logger.Named("admin"),
 	}
+	h.orgadmin = svc
 	var err error
 	h.admin, err = adminui.New(adminui.Config{
 		Service: svc,
@@ -69,4 +72,22 @@ func (h *SSOHandler) serveAdmin(w http.ResponseWriter, r *http.Request, sub stri
 		Role:       e.Identity.Role,
 		SignedInAt: time.Unix(e.SignedInAt, 0),
 	}, sub)
+}
+
+// auditedAdmission is the store a sign-in's admission writes to, with the
+// membership a first SSO sign-in makes recorded in the org's activity
+// (the person is the actor: their IdP vouched for them).
+type auditedAdmission struct {
+	tenant.AdmitStore
+	h   *SSOHandler
+	org storage.Org
+}
+
+func (a auditedAdmission) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNew bool) (storage.Member, error) {
+	m, err := a.AdmitStore.CreateMember(ctx, orgID, nm, requireNew)
+	if err == nil && a.h.orgadmin != nil {
+		a.h.orgadmin.Record(ctx, a.org, orgadmin.Member(m.Email), "member.create", m.Email, nil,
+			map[string]any{"role": m.Role, "source": m.Source})
+	}
+	return m, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/crewjam/saml"
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
@@ -187,6 +188,18 @@ func (h *SSOHandler) recordTest(w http.ResponseWriter, r *http.Request, t *tenan
 		return err
 	}
 	h.logger.Info("test sign-in", zap.String("org", t.Org.Name), zap.Bool("ok", out.OK), zap.String("email", out.Email))
+	if h.orgadmin != nil {
+		// The person who ran the test, as the IdP named them.
+		actor := orgadmin.Actor{Kind: storage.ActorMember, Name: out.Email}
+		if out.Email == "" {
+			actor.Name = "test sign-in " + test.ID
+		}
+		action := "sso.test.failed"
+		if out.OK {
+			action = "sso.test.passed"
+		}
+		h.orgadmin.Record(r.Context(), t.Org, actor, action, "SSO connection", nil, map[string]any{"version": test.ConnectionVersion})
+	}
 	status := http.StatusOK
 	setPageHeaders(w)
 	w.WriteHeader(status)

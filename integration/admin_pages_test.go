@@ -377,7 +377,7 @@ func TestAccessSecurityPages(t *testing.T) {
 	t.Run("every change is in the activity", func(t *testing.T) {
 		e := e.sub(t)
 		page := e.page(owner, "activity")
-		for _, want := range []string{"sso.update", "sso.enable", "sso.disable", "domain.claim", "domain.verify", "token.create", "team.create", "olive@acme.com"} {
+		for _, want := range []string{"sso.update", "sso.test.failed", "sso.test.passed", "sso.enable", "sso.disable", "member.create", "domain.claim", "domain.verify", "token.create", "team.create", "olive@acme.com"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the activity lacks %q", want)
 			}
