@@ -278,6 +278,10 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, pg *page, status 
 		return err
 	}
 	pg.Data = data
+	if d, ok := data.(ssoPage); ok && d.idpOrigin != "" {
+		// Test sign-in posts here and is redirected on to the IdP.
+		w.Header().Set("Content-Security-Policy", csp(d.idpOrigin))
+	}
 	return h.render(w, status, pg.Section, pg)
 }
 
@@ -377,8 +381,19 @@ func setHeaders(w http.ResponseWriter) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "+
-		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", csp(""))
+}
+
+// csp is the pages' Content-Security-Policy. Forms post to the pages
+// themselves; formAction, when set, is one more origin a form may lead to
+// (browsers hold a form's redirects to form-action as well).
+func csp(formAction string) string {
+	fa := "'self'"
+	if formAction != "" {
+		fa += " " + formAction
+	}
+	return "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
+		"form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) error {

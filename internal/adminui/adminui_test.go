@@ -255,6 +255,43 @@ func TestTestSignInRedirects(t *testing.T) {
 	}
 }
 
+// TestSSOPageFormActionAllowsTheIdP: a browser holds the redirects of a
+// form's answer to the page's CSP form-action, so the SSO page, whose Test
+// sign-in leads on to the IdP, allows the origin of the IdP's SSO URL
+// there; the other pages allow only themselves.
+func TestSSOPageFormActionAllowsTheIdP(t *testing.T) {
+	f := newFixture(t)
+	owner := f.as(f.owner, f.acme, f.now)
+	formAction := func(sub string) string {
+		t.Helper()
+		w := f.serve(t, owner, http.MethodGet, sub, nil)
+		for _, d := range strings.Split(w.Header().Get("Content-Security-Policy"), ";") {
+			if d = strings.TrimSpace(d); strings.HasPrefix(d, "form-action ") {
+				return d
+			}
+		}
+		t.Fatalf("GET %s: no form-action in %q", sub, w.Header().Get("Content-Security-Policy"))
+		return ""
+	}
+	if got := formAction("/sso"); got != "form-action 'self'" {
+		t.Errorf("without an IdP: %q", got)
+	}
+	idp, err := testidp.New("https://idp.example.com:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, is, pem := idp.SSOURL(), idp.EntityID(), string(idp.CertificatePEM())
+	if _, err := f.h.cfg.Service.UpdateSSO(context.Background(), f.acme, orgadmin.Operator, tenant.Settings{IDPSSOURL: &u, IDPIssuer: &is, IDPCertificates: &[]string{pem}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := formAction("/sso"); got != "form-action 'self' https://idp.example.com:8443" {
+		t.Errorf("with an IdP at %s: %q", u, got)
+	}
+	if got := formAction("/domains"); got != "form-action 'self'" {
+		t.Errorf("the Domains page: %q", got)
+	}
+}
+
 func TestAssets(t *testing.T) {
 	f := newFixture(t)
 	member := f.as(f.member, f.acme, f.now) // assets are not secret

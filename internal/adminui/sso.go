@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ssogate/ssogate/internal/orgadmin"
+	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -24,6 +26,9 @@ type ssoPage struct {
 	Certificates string
 	// Outcome is the last test's outcome, decoded.
 	Outcome *tenant.TestOutcome
+	// idpOrigin is the origin of the IdP's single sign-on URL, where a
+	// test sign-in leads: the page's form-action allows it.
+	idpOrigin string
 }
 
 func (h *Handler) ssoData(r *http.Request, pg *page) (any, error) {
@@ -36,6 +41,11 @@ func (h *Handler) ssoData(r *http.Request, pg *page) (any, error) {
 		SP:           tenant.EndpointsAt(h.cfg.GateURL(r), pg.Principal.Org.Name),
 		Explicit:     v.IDPMetadataXML == "",
 		Certificates: strings.Join(v.IDPCertificates, ""),
+	}
+	if c, err := h.cfg.Service.Connection(r.Context(), pg.Principal.Org); err == nil {
+		if ed, err := tenant.IDPMetadata(c); err == nil {
+			d.idpOrigin = origin(sso.SSOURL(ed))
+		}
 	}
 	if v.LastTest != nil && len(v.LastTest.Outcome) > 0 {
 		var o tenant.TestOutcome
@@ -72,6 +82,16 @@ func storedValue(v tenant.View, field string) string {
 		return v.IDPMetadataXML
 	}
 	return ""
+}
+
+// origin is the scheme and host of an http(s) URL, "" for anything else.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		strings.ContainsAny(u.Host, " ;,'\"*") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // maxUpload bounds an uploaded certificate file.

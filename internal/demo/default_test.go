@@ -77,7 +77,7 @@ func TestDemoDefault(t *testing.T) {
 			t.Errorf("the default Caddyfile has %q", strings.TrimSpace(line))
 		}
 	}
-	for _, want := range []string{"org demo", "base_url " + run.GateURL, "dns_resolver " + run.DNSAddr} {
+	for _, want := range []string{"org demo", "base_url " + run.GateURL, "dns_resolver " + run.DNSAddr, "base_url " + run.SCIMURL} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("the Caddyfile lacks %q:\n%s", want, cfg)
 		}

@@ -117,6 +117,10 @@ type Options struct {
 	// the Caddyfile, so members sign in through the IdP at once. Without
 	// it, the org's SSO lives in the store and is set up by its owner.
 	Ready bool
+	// ReauthAfter is how recent a sign-in must be to change the org's SSO
+	// settings or tokens on the Access Security pages (the saml_sso
+	// reauth_after). Zero: the gate's default, 15 minutes. For tests.
+	ReauthAfter time.Duration
 }
 
 // Running is a demo that has started. It stops when the context given to
@@ -327,7 +331,7 @@ func start1(ctx context.Context, opts Options) (_ *Running, cleanup func(), err 
 		r.GateURL = "http://127.0.0.1:" + strconv.Itoa(r.GatePort)
 		r.SCIMURL = "http://127.0.0.1:" + strconv.Itoa(r.SCIMPort)
 		r.OwnerLoginURL = r.GateURL + "/sso/password?rd=/sso/admin/sso"
-		cfg := r.caddyfile(dbPath, appAddr, opts.EventLog)
+		cfg := r.caddyfile(dbPath, appAddr, opts)
 		if err := os.WriteFile(r.Caddyfile, []byte(cfg), 0o600); err != nil {
 			return nil, cleanup, err
 		}
@@ -560,7 +564,8 @@ func newPassword() string {
 }
 
 // caddyfile is the configuration of the gate and the sidecar.
-func (r *Running) caddyfile(dbPath, appAddr string, events bool) string {
+func (r *Running) caddyfile(dbPath, appAddr string, opts Options) string {
+	events := opts.EventLog
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Written by `ssogate demo`; it is rewritten at every run.\n{\n")
@@ -609,12 +614,17 @@ func (r *Running) caddyfile(dbPath, appAddr string, events bool) string {
 	if r.Ready {
 		w("\t\tdomain %s\n", Domain)
 	}
+	if opts.ReauthAfter > 0 {
+		w("\t\treauth_after %s\n", opts.ReauthAfter)
+	}
 	w("\t}\n")
 	w("\treverse_proxy %s\n}\n\n", appAddr)
 
 	w("# The provisioning sidecar.\n")
 	w("http://127.0.0.1:%d, http://localhost:%d {\n", r.SCIMPort, r.SCIMPort)
-	w("\tbind 127.0.0.1\n\tscim_server\n}\n")
+	w("\tbind 127.0.0.1\n")
+	w("\t# base_url: the Access Security page shows <base_url>/scim/v2 to paste into the IdP.\n")
+	w("\tscim_server {\n\t\tbase_url %s\n\t}\n}\n", r.SCIMURL)
 	return b.String()
 }
 
