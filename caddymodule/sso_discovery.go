@@ -81,7 +81,11 @@ func (h *SSOHandler) renderDiscovery(w http.ResponseWriter, r *http.Request, sta
 		return err
 	}
 	d.Action, d.CSRF = h.PathPrefix+"/login", tok
-	setPageHeaders(w)
+	// The form's answer redirects to the IdP of whichever org verified
+	// the email's domain, an origin not known until then: form-action
+	// must let it through (it has no other use here; the page has no
+	// injected markup for it to stop).
+	setPageHeadersTo(w, "'self' https: http:")
 	w.WriteHeader(status)
 	return discoveryPage.Execute(w, d)
 }

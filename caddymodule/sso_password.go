@@ -124,9 +124,15 @@ func (h *SSOHandler) renderLogin(w http.ResponseWriter, r *http.Request, status 
 // setPageHeaders are the headers of every form page: no framing, no
 // script, forms only to this site.
 func setPageHeaders(w http.ResponseWriter) {
+	setPageHeadersTo(w, "'self'")
+}
+
+// setPageHeadersTo is setPageHeaders for a form whose answer may redirect
+// to formAction too: browsers hold a form's redirects to form-action.
+func setPageHeadersTo(w http.ResponseWriter, formAction string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 }
 
 // servePassword serves the password form (GET) and signs in with it (POST).
