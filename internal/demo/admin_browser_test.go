@@ -218,11 +218,15 @@ func TestBrowserAdminSetup(t *testing.T) {
 	}
 	c.screenshot(filepath.Join(shots, "admin-members.png"))
 
-	// 9. Activity: each change above, by the owner, newest first, no secrets.
+	// 9. Activity: each change above, by the owner, and the test sign-in's
+	// result, by the member the IdP named; newest first, no secrets.
 	c.open(run.GateURL+"/sso/admin/activity", "the Activity page", `document.getElementById("activity")`)
 	actions := c.str(`[...document.querySelectorAll("#activity tr")].slice(1).map(r => r.cells[2].innerText).join(" ")`)
-	if want := "team.role token.create sso.update sso.enable sso.test domain.verify domain.claim sso.update"; actions != want {
+	if want := "team.role token.create sso.update sso.enable sso.test.passed sso.test domain.verify domain.claim sso.update"; actions != want {
 		t.Errorf("the activity, newest first: %q, want %q", actions, want)
+	}
+	if row := c.str(`[...document.querySelectorAll("#activity tr")].find(r => r.cells[2].innerText === "sso.test.passed").innerText`); !strings.Contains(row, member.Email) {
+		t.Errorf("the test sign-in's result is not by %s: %q", member.Email, row)
 	}
 	activity := c.str(`document.getElementById("activity").innerText`)
 	if strings.Count(activity, owner.Email) != 8 || strings.Contains(activity, "BEGIN CERTIFICATE") || strings.Contains(activity, secret) {
