@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssogate/ssogate/internal/cdptest"
 	"github.com/ssogate/ssogate/internal/demo"
 )
 
@@ -20,14 +21,7 @@ import (
 // Screenshots go to $SSOGATE_SCREENSHOTS (default: ssogate-screenshots in
 // the temporary directory).
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-browser test")
-	}
-	path := chromiumPath()
-	if path == "" {
-		t.Skip("no Chromium found, so the real-browser test does not run: install Debian's chromium package " +
-			"(apt-get install -y chromium) or set SSOGATE_CHROMIUM to a Chromium or Chrome binary")
-	}
+	path := cdptest.Need(t)
 	began := time.Now()
 	shots := os.Getenv("SSOGATE_SCREENSHOTS")
 	if shots == "" {
@@ -38,59 +32,59 @@ func TestBrowser(t *testing.T) {
 	}
 
 	run, _ := startDemo(t, demo.Options{Dir: t.TempDir(), Ready: true})
-	c := startChrome(t, path, 1000, 820)
+	c := cdptest.Start(t, path, 1000, 820)
 	t.Logf("the demo and Chromium were up %s after the start", time.Since(began).Round(time.Millisecond))
 	js := func(s string) string { return fmt.Sprintf("%q", s) }
 
 	// A member: SP-initiated sign-in from the app.
-	c.navigate(run.GateURL + "/")
-	c.waitFor("the login page", `location.pathname === "/sso/login" && document.getElementById("sso")`)
-	c.screenshot(filepath.Join(shots, "login.png"))
-	c.do(`document.getElementById("sso").click()`)
-	c.waitFor("the IdP's chooser", `location.origin === `+js(run.IdPURL)+` && document.querySelector('button[value=`+js(member.Email)+`]')`)
-	c.screenshot(filepath.Join(shots, "idp-chooser.png"))
-	c.do(`document.querySelector('button[value=` + js(member.Email) + `]').click()`)
-	c.waitFor("the app page showing the member",
+	c.Navigate(run.GateURL + "/")
+	c.WaitFor("the login page", `location.pathname === "/sso/login" && document.getElementById("sso")`)
+	c.Screenshot(filepath.Join(shots, "login.png"))
+	c.Do(`document.getElementById("sso").click()`)
+	c.WaitFor("the IdP's chooser", `location.origin === `+js(run.IdPURL)+` && document.querySelector('button[value=`+js(member.Email)+`]')`)
+	c.Screenshot(filepath.Join(shots, "idp-chooser.png"))
+	c.Do(`document.querySelector('button[value=` + js(member.Email) + `]').click()`)
+	c.WaitFor("the app page showing the member",
 		`location.href === `+js(run.GateURL+"/")+` && document.getElementById("email").textContent === `+js(member.Email))
 	var teams, role string
-	if err := c.eval(`[...document.querySelectorAll(".teams span")].map(e => e.textContent).join(",")`, &teams); err != nil {
+	if err := c.Eval(`[...document.querySelectorAll(".teams span")].map(e => e.textContent).join(",")`, &teams); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.eval(`document.querySelector('[data-header="X-Forwarded-Role"]').textContent`, &role); err != nil {
+	if err := c.Eval(`document.querySelector('[data-header="X-Forwarded-Role"]').textContent`, &role); err != nil {
 		t.Fatal(err)
 	}
 	if teams != "Analysts,Marketing" || role != "member" {
 		t.Errorf("the app shows teams %q and role %q, want Analysts,Marketing and member", teams, role)
 	}
-	c.screenshot(filepath.Join(shots, "signed-in.png"))
+	c.Screenshot(filepath.Join(shots, "signed-in.png"))
 
 	// Sign-out.
-	c.do(`document.getElementById("signout").click()`)
-	c.waitFor("the signed-out page", `location.pathname === "/sso/logout" && document.body.innerText.includes("You are signed out")`)
+	c.Do(`document.getElementById("signout").click()`)
+	c.WaitFor("the signed-out page", `location.pathname === "/sso/logout" && document.body.innerText.includes("You are signed out")`)
 
 	// The deactivated member: refused, with a page that says why.
-	c.navigate(run.GateURL + "/")
-	c.waitFor("the login page again", `location.pathname === "/sso/login" && document.getElementById("sso")`)
-	c.do(`document.getElementById("sso").click()`)
-	c.waitFor("the IdP's chooser again", `document.querySelector('button[value=`+js(deactivated.Email)+`]')`)
-	c.do(`document.querySelector('button[value=` + js(deactivated.Email) + `]').click()`)
-	c.waitFor("the refusal", `location.pathname === "/sso/acs" && document.querySelector("h1").textContent === "Sign-in failed"`)
+	c.Navigate(run.GateURL + "/")
+	c.WaitFor("the login page again", `location.pathname === "/sso/login" && document.getElementById("sso")`)
+	c.Do(`document.getElementById("sso").click()`)
+	c.WaitFor("the IdP's chooser again", `document.querySelector('button[value=`+js(deactivated.Email)+`]')`)
+	c.Do(`document.querySelector('button[value=` + js(deactivated.Email) + `]').click()`)
+	c.WaitFor("the refusal", `location.pathname === "/sso/acs" && document.querySelector("h1").textContent === "Sign-in failed"`)
 	var text string
 	var status int
-	if err := c.eval(`document.querySelector("main").innerText`, &text); err != nil {
+	if err := c.Eval(`document.querySelector("main").innerText`, &text); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &status); err != nil {
+	if err := c.Eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &status); err != nil {
 		t.Fatal(err)
 	}
 	if status != 403 || !strings.Contains(text, "Your account is deactivated in this organization.") {
 		t.Errorf("the deactivated member's page: status %d, text %q", status, text)
 	}
-	c.screenshot(filepath.Join(shots, "refused.png"))
+	c.Screenshot(filepath.Join(shots, "refused.png"))
 	var signedIn bool
-	c.navigate(run.GateURL + "/sso/userinfo")
-	c.waitFor("userinfo", `document.body`)
-	if err := c.eval(`document.body.innerText.includes(`+js(deactivated.Email)+`)`, &signedIn); err != nil || signedIn {
+	c.Navigate(run.GateURL + "/sso/userinfo")
+	c.WaitFor("userinfo", `document.body`)
+	if err := c.Eval(`document.body.innerText.includes(`+js(deactivated.Email)+`)`, &signedIn); err != nil || signedIn {
 		t.Errorf("the deactivated member has a session (%v)", err)
 	}
 	t.Logf("the browser test took %s", time.Since(began).Round(time.Millisecond))

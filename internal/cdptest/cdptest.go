@@ -1,6 +1,6 @@
 //go:build unix
 
-package demo_test
+package cdptest
 
 import (
 	"bytes"
@@ -22,13 +22,9 @@ import (
 	"golang.org/x/net/websocket"
 )
 
-// A small Chrome DevTools Protocol client: enough to drive one headless
-// Chromium tab (navigate, evaluate JavaScript, take screenshots) without
-// a browser-automation dependency.
-
-// chromiumPath finds a Chromium or Chrome binary: $SSOGATE_CHROMIUM, else
+// ChromiumPath finds a Chromium or Chrome binary: $SSOGATE_CHROMIUM, else
 // the usual names on PATH. Empty when there is none.
-func chromiumPath() string {
+func ChromiumPath() string {
 	if p := os.Getenv("SSOGATE_CHROMIUM"); p != "" {
 		return p
 	}
@@ -40,17 +36,33 @@ func chromiumPath() string {
 	return ""
 }
 
-// chrome is a headless browser with one tab under the test's control.
-type chrome struct {
-	t      *testing.T
+// Need returns ChromiumPath for a real-browser test, and skips the test
+// with -short or, saying how to get one, without a browser.
+func Need(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real-browser test")
+	}
+	path := ChromiumPath()
+	if path == "" {
+		t.Skip("no Chromium found, so the real-browser test does not run: install Debian's chromium package " +
+			"(apt-get install -y chromium) or set SSOGATE_CHROMIUM to a Chromium or Chrome binary")
+	}
+	return path
+}
+
+// Chrome is a headless browser with one tab under the test's control.
+type Chrome struct {
+	t      testing.TB
 	cmd    *exec.Cmd
 	ws     *websocket.Conn
 	stderr *lockedBuffer
 
-	mu      sync.Mutex
-	next    int
-	waiting map[int]chan cdpReply
-	readErr error
+	mu        sync.Mutex
+	next      int
+	waiting   map[int]chan cdpReply
+	readErr   error
+	listeners map[string][]func(json.RawMessage)
 }
 
 type cdpReply struct {
@@ -78,15 +90,16 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startChrome starts headless Chromium with a fresh profile and connects
-// to its first tab. It is stopped when the test ends.
-func startChrome(t *testing.T, path string, width, height int) *chrome {
+// Start starts headless Chromium (the binary at path) with a fresh
+// profile and a window of width×height CSS pixels, and connects to its
+// first tab. It is stopped when the test ends.
+func Start(t testing.TB, path string, width, height int) *Chrome {
 	t.Helper()
 	profile, err := os.MkdirTemp("", "ssogate-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &chrome{t: t, stderr: &lockedBuffer{}, waiting: map[int]chan cdpReply{}}
+	c := &Chrome{t: t, stderr: &lockedBuffer{}, waiting: map[int]chan cdpReply{}, listeners: map[string][]func(json.RawMessage){}}
 	c.cmd = exec.Command(path,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-quic", "--no-first-run", "--no-default-browser-check",
@@ -167,8 +180,8 @@ func startChrome(t *testing.T, path string, width, height int) *chrome {
 		t.Fatalf("connecting to Chromium: %v", err)
 	}
 	go c.read()
-	c.call("Page.enable", nil)
-	c.call("Emulation.setDeviceMetricsOverride", map[string]any{
+	c.Call("Page.enable", nil)
+	c.Call("Emulation.setDeviceMetricsOverride", map[string]any{
 		"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
 	})
 	return c
@@ -186,8 +199,9 @@ func getJSON(u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// read delivers the replies; events are ignored (the test polls).
-func (c *chrome) read() {
+// read delivers the replies, and the events that have listeners (On); the
+// other events are ignored (tests poll).
+func (c *Chrome) read() {
 	for {
 		var msg []byte
 		err := websocket.Message.Receive(c.ws, &msg)
@@ -202,10 +216,23 @@ func (c *chrome) read() {
 			return
 		}
 		var m struct {
-			ID int `json:"id"`
+			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
 			cdpReply
 		}
-		if json.Unmarshal(msg, &m) != nil || m.ID == 0 {
+		if json.Unmarshal(msg, &m) != nil {
+			continue
+		}
+		if m.ID == 0 {
+			if m.Method != "" {
+				c.mu.Lock()
+				fs := c.listeners[m.Method]
+				c.mu.Unlock()
+				for _, f := range fs {
+					f(m.Params)
+				}
+			}
 			continue
 		}
 		c.mu.Lock()
@@ -218,8 +245,18 @@ func (c *chrome) read() {
 	}
 }
 
-// send calls a DevTools method and returns its result.
-func (c *chrome) send(method string, params any) (json.RawMessage, error) {
+// On calls f with the parameters of each DevTools event named method
+// (such as "Network.requestWillBeSent"; its domain must be enabled with
+// Call), in order, on the goroutine that reads from Chromium: f must
+// return quickly, guard what it shares with the test, and not call c.
+func (c *Chrome) On(method string, f func(params json.RawMessage)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listeners[method] = append(c.listeners[method], f)
+}
+
+// Send calls a DevTools method and returns its result.
+func (c *Chrome) Send(method string, params any) (json.RawMessage, error) {
 	c.mu.Lock()
 	if c.readErr != nil {
 		c.mu.Unlock()
@@ -254,20 +291,20 @@ func (c *chrome) send(method string, params any) (json.RawMessage, error) {
 	}
 }
 
-// call is send that fails the test on an error.
-func (c *chrome) call(method string, params any) json.RawMessage {
+// Call is Send that fails the test on an error.
+func (c *Chrome) Call(method string, params any) json.RawMessage {
 	c.t.Helper()
-	res, err := c.send(method, params)
+	res, err := c.Send(method, params)
 	if err != nil {
 		c.t.Fatalf("%v\nChromium's output:\n%s", err, c.stderr.String())
 	}
 	return res
 }
 
-// navigate opens a URL in the tab.
-func (c *chrome) navigate(u string) {
+// Navigate opens a URL in the tab.
+func (c *Chrome) Navigate(u string) {
 	c.t.Helper()
-	res := c.call("Page.navigate", map[string]any{"url": u})
+	res := c.Call("Page.navigate", map[string]any{"url": u})
 	var r struct {
 		ErrorText string `json:"errorText"`
 	}
@@ -277,10 +314,10 @@ func (c *chrome) navigate(u string) {
 	}
 }
 
-// eval runs a JavaScript expression in the page and decodes its value
+// Eval runs a JavaScript expression in the page and decodes its value
 // into v (when not nil).
-func (c *chrome) eval(expr string, v any) error {
-	res, err := c.send("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
+func (c *Chrome) Eval(expr string, v any) error {
+	res, err := c.Send("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
 	if err != nil {
 		return err
 	}
@@ -307,39 +344,105 @@ func (c *chrome) eval(expr string, v any) error {
 	return nil
 }
 
-// do runs a JavaScript statement, such as a click, failing the test on an
+// Do runs a JavaScript statement, such as a click, failing the test on an
 // error.
-func (c *chrome) do(js string) {
+func (c *Chrome) Do(js string) {
 	c.t.Helper()
-	if err := c.eval(js, nil); err != nil {
+	if err := c.Eval(js, nil); err != nil {
 		c.t.Fatal(err)
 	}
 }
 
-// waitFor waits until a JavaScript condition holds in the page; pages
+// WaitFor waits until a JavaScript condition holds in the page; pages
 // change under it, so errors while one loads count as "not yet".
-func (c *chrome) waitFor(what, cond string) {
+func (c *Chrome) WaitFor(what, cond string) {
 	c.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	expr := "(() => { try { return document.readyState === 'complete' && !!(" + cond + ") } catch (e) { return false } })()"
 	for {
 		var ok bool
-		if err := c.eval(expr, &ok); err == nil && ok {
+		if err := c.Eval(expr, &ok); err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			var where, text string
-			_ = c.eval("location.href", &where)
-			_ = c.eval("document.body ? document.body.innerText : ''", &text)
+			_ = c.Eval("location.href", &where)
+			_ = c.Eval("document.body ? document.body.innerText : ''", &text)
 			c.t.Fatalf("waiting for %s: still not there after 20s; the tab is at %s showing:\n%s", what, where, text)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-// screenshot saves the whole page (not only what the window shows) as a
+// Act marks the page as left, then runs js (a click that submits a form
+// or follows a link); WaitPage then waits for the next page, not this one.
+func (c *Chrome) Act(js string) {
+	c.t.Helper()
+	c.Do("window.__left = true; " + js)
+}
+
+// WaitPage waits for a page that Act or Open led to: not the one left.
+func (c *Chrome) WaitPage(what, cond string) {
+	c.t.Helper()
+	c.WaitFor(what, "!window.__left && ("+cond+")")
+}
+
+// Open navigates to u and waits for the page.
+func (c *Chrome) Open(u, what, cond string) {
+	c.t.Helper()
+	c.Do("window.__left = true")
+	c.Navigate(u)
+	c.WaitPage(what, cond)
+}
+
+// SetValue sets a form field's value, as typing or pasting does.
+func (c *Chrome) SetValue(id, value string) {
+	c.t.Helper()
+	c.Do(`(() => { const e = document.getElementById(` + JS(id) + `); e.value = ` + JS(value) +
+		`; e.dispatchEvent(new Event("input", {bubbles: true})) })()`)
+}
+
+// Type focuses the field with this id and types text into it, through
+// the browser's input as a keyboard's text arrives (Input.insertText).
+func (c *Chrome) Type(id, text string) {
+	c.t.Helper()
+	c.Do(`document.getElementById(` + JS(id) + `).focus()`)
+	c.Call("Input.insertText", map[string]any{"text": text})
+}
+
+// EvalString evaluates a JavaScript expression to a string.
+func (c *Chrome) EvalString(expr string) string {
+	c.t.Helper()
+	var s string
+	if err := c.Eval(expr, &s); err != nil {
+		c.t.Fatal(err)
+	}
+	return s
+}
+
+// EvalBool evaluates a JavaScript expression to a boolean.
+func (c *Chrome) EvalBool(expr string) bool {
+	c.t.Helper()
+	var b bool
+	if err := c.Eval(expr, &b); err != nil {
+		c.t.Fatal(err)
+	}
+	return b
+}
+
+// Status is the HTTP status of the page the tab shows.
+func (c *Chrome) Status() int {
+	c.t.Helper()
+	var n int
+	if err := c.Eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &n); err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+// Screenshot saves the whole page (not only what the window shows) as a
 // PNG.
-func (c *chrome) screenshot(path string) {
+func (c *Chrome) Screenshot(path string) {
 	c.t.Helper()
 	var size struct {
 		CSSContentSize struct {
@@ -349,12 +452,12 @@ func (c *chrome) screenshot(path string) {
 			ClientWidth, ClientHeight float64
 		} `json:"cssLayoutViewport"`
 	}
-	if err := json.Unmarshal(c.call("Page.getLayoutMetrics", nil), &size); err != nil {
+	if err := json.Unmarshal(c.Call("Page.getLayoutMetrics", nil), &size); err != nil {
 		c.t.Fatal(err)
 	}
 	w := max(size.CSSContentSize.Width, size.CSSLayoutViewport.ClientWidth)
 	h := max(size.CSSContentSize.Height, size.CSSLayoutViewport.ClientHeight)
-	res := c.call("Page.captureScreenshot", map[string]any{
+	res := c.Call("Page.captureScreenshot", map[string]any{
 		"format": "png", "captureBeyondViewport": true,
 		"clip": map[string]any{"x": 0, "y": 0, "width": w, "height": h, "scale": 1},
 	})
@@ -372,4 +475,10 @@ func (c *chrome) screenshot(path string) {
 		c.t.Fatal(err)
 	}
 	c.t.Logf("screenshot: %s (%d KB)", path, (len(png)+1023)/1024)
+}
+
+// JS quotes s as a JavaScript string literal, to build expressions.
+func JS(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
