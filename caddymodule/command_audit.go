@@ -1,17 +1,14 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -59,19 +56,6 @@ as its fingerprint and a metadata document as its size.
 	}
 }
 
-// cliAuditEvent is an event as audit --json prints it: the admin API's
-// shape.
-type cliAuditEvent struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Actor     string          `json:"actor"`
-	ActorKind string          `json:"actor_kind"`
-	Action    string          `json:"action"`
-	Target    string          `json:"target"`
-	Before    json.RawMessage `json:"before"`
-	After     json.RawMessage `json:"after"`
-}
-
 func cliAudit(c *cliCall) (int, error) {
 	limit, err := c.cmd.Flags().GetInt("limit")
 	if err != nil || limit < 1 {
@@ -89,7 +73,7 @@ func cliAudit(c *cliCall) (int, error) {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetEscapeHTML(false)
 		for _, e := range events {
-			if err := enc.Encode(cliAuditJSON(e)); err != nil {
+			if err := enc.Encode(orgadmin.DescribeEvent(e)); err != nil {
 				return cliExitFailure, err
 			}
 		}
@@ -101,7 +85,7 @@ func cliAudit(c *cliCall) (int, error) {
 	}
 	rows := make([][]string, 0, len(events))
 	for _, e := range events {
-		rows = append(rows, []string{e.At.UTC().Format("2006-01-02 15:04:05 UTC"), cliAuditWho(e), e.Action, e.Target, cliAuditChange(e.Before, e.After)})
+		rows = append(rows, []string{e.At.UTC().Format("2006-01-02 15:04:05 UTC"), orgadmin.Who(e), e.Action, e.Target, orgadmin.ChangeText(e.Before, e.After)})
 	}
 	if err := c.table([]string{"WHEN", "WHO", "WHAT", "TARGET", "CHANGE"}, rows); err != nil {
 		return cliExitFailure, err
@@ -110,73 +94,4 @@ func cliAudit(c *cliCall) (int, error) {
 		c.notef("The newest %d of %d events; --limit shows more.\n", len(events), total)
 	}
 	return cliExitOK, nil
-}
-
-func cliAuditJSON(e storage.AuditEvent) cliAuditEvent {
-	raw := func(b []byte) json.RawMessage {
-		if len(b) == 0 || !json.Valid(b) {
-			return json.RawMessage("null")
-		}
-		return b
-	}
-	return cliAuditEvent{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, ActorKind: e.ActorKind, Action: e.Action, Target: e.Target,
-		Before: raw(e.Before), After: raw(e.After)}
-}
-
-// cliAuditWho names an event's actor, saying which kind of token.
-func cliAuditWho(e storage.AuditEvent) string {
-	switch e.ActorKind {
-	case storage.ActorSCIM:
-		return "SCIM " + e.Actor
-	case storage.ActorToken:
-		return "admin " + e.Actor
-	}
-	return e.Actor
-}
-
-// cliAuditChange shows the fields an event changed as
-// "field: before → after", joined by "; ": a field only after shows its
-// new value, a field only before its old one and "-".
-func cliAuditChange(before, after []byte) string {
-	var b, a map[string]json.RawMessage
-	_ = json.Unmarshal(before, &b) // nil or not an object: nothing to show
-	_ = json.Unmarshal(after, &a)
-	keys := make([]string, 0, len(b)+len(a))
-	for k := range b {
-		keys = append(keys, k)
-	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		x, inB := b[k]
-		y, inA := a[k]
-		switch {
-		case inB && inA:
-			parts = append(parts, k+": "+cliAuditValue(x)+" → "+cliAuditValue(y))
-		case inA:
-			parts = append(parts, k+": "+cliAuditValue(y))
-		default:
-			parts = append(parts, k+": "+cliAuditValue(x)+" → -")
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// cliAuditValue shows a JSON value: a string as itself (an empty one as
-// ""), anything else as compact JSON.
-func cliAuditValue(v json.RawMessage) string {
-	var s string
-	if json.Unmarshal(v, &s) == nil && s != "" {
-		return s
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, v) != nil {
-		return string(v)
-	}
-	return buf.String()
 }

@@ -176,23 +176,3 @@ func auditStable(s string) string {
 }
 
 var auditTimeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC`)
-
-// TestCLIAuditChange: how a change shows for people.
-func TestCLIAuditChange(t *testing.T) {
-	for _, tt := range []struct {
-		name, before, after, want string
-	}{
-		{"nothing", "", "", ""},
-		{"a new value", "", `{"scope":"scim"}`, "scope: scim"},
-		{"a change", `{"role":"member"}`, `{"role":"owner"}`, "role: member → owner"},
-		{"a value gone", `{"scope":"admin"}`, "", "scope: admin → -"},
-		{"several, by name", `{"b":true,"a":""}`, `{"b":false,"a":"x","c":[1,2]}`, `a: "" → x; b: true → false; c: [1,2]`},
-		{"not an object", `[1]`, `"x"`, ""},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := cliAuditChange([]byte(tt.before), []byte(tt.after)); got != tt.want {
-				t.Errorf("cliAuditChange(%q, %q) = %q, want %q", tt.before, tt.after, got, tt.want)
-			}
-		})
-	}
-}

@@ -1,10 +1,9 @@
 package scimserver
 
 import (
-	"encoding/json"
 	"net/http"
-	"time"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -13,33 +12,6 @@ import (
 // SCIM is an event naming who made it, what changed and the values
 // before and after; never a secret. An event of another org is never
 // shown: the log read is the token's org's.
-
-// auditBody is an event as the API shows it. Before and After are the
-// JSON objects of the fields changed, or null.
-type auditBody struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Actor     string          `json:"actor"`
-	ActorKind string          `json:"actor_kind"`
-	Action    string          `json:"action"`
-	Target    string          `json:"target"`
-	Before    json.RawMessage `json:"before"`
-	After     json.RawMessage `json:"after"`
-}
-
-// toAuditBody is an event for the API; a value that is not JSON (which
-// the store never holds) shows as null rather than breaking the page.
-func toAuditBody(e storage.AuditEvent) auditBody {
-	b := auditBody{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, ActorKind: e.ActorKind, Action: e.Action, Target: e.Target,
-		Before: json.RawMessage("null"), After: json.RawMessage("null")}
-	if len(e.Before) > 0 && json.Valid(e.Before) {
-		b.Before = e.Before
-	}
-	if len(e.After) > 0 && json.Valid(e.After) {
-		b.After = e.After
-	}
-	return b
-}
 
 // routeAudit dispatches a request under /api/v1/audit.
 func (s *Server) routeAudit(rq *request, segs []string) (response, error) {
@@ -65,9 +37,9 @@ func (s *Server) listAudit(rq *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	out := make([]auditBody, 0, len(events))
+	out := make([]orgadmin.Event, 0, len(events))
 	for _, e := range events[:min(count, len(events))] {
-		out = append(out, toAuditBody(e))
+		out = append(out, orgadmin.DescribeEvent(e))
 	}
 	return response{status: http.StatusOK, body: map[string]any{"events": out, "total": total}}, nil
 }

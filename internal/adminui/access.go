@@ -1,12 +1,8 @@
 package adminui
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/orgadmin"
@@ -214,7 +210,7 @@ type activityPage struct {
 // eventRow is an audit event as the page shows it.
 type eventRow struct {
 	storage.AuditEvent
-	Change string
+	Who, Change string
 }
 
 func (h *Handler) activityData(r *http.Request, pg *page) (any, error) {
@@ -225,7 +221,7 @@ func (h *Handler) activityData(r *http.Request, pg *page) (any, error) {
 	}
 	d := activityPage{Total: total}
 	for _, e := range es {
-		d.Events = append(d.Events, eventRow{AuditEvent: e, Change: change(e.Before, e.After)})
+		d.Events = append(d.Events, eventRow{AuditEvent: e, Who: orgadmin.Who(e), Change: orgadmin.ChangeText(e.Before, e.After)})
 	}
 	if start > 1 {
 		d.Prev = max(1, start-eventsPerPage)
@@ -234,57 +230,4 @@ func (h *Handler) activityData(r *http.Request, pg *page) (any, error) {
 		d.Next = start + eventsPerPage
 	}
 	return d, nil
-}
-
-// change says what an event changed: "field: before → after" for each
-// field, in a stable order.
-func change(before, after []byte) string {
-	var b, a map[string]any
-	_ = json.Unmarshal(before, &b)
-	_ = json.Unmarshal(after, &a)
-	keys := map[string]bool{}
-	for k := range b {
-		keys[k] = true
-	}
-	for k := range a {
-		keys[k] = true
-	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, k := range names {
-		bv, bok := b[k]
-		av, aok := a[k]
-		switch {
-		case bok && aok:
-			parts = append(parts, fmt.Sprintf("%s: %s → %s", k, show(bv), show(av)))
-		case aok:
-			parts = append(parts, fmt.Sprintf("%s: %s", k, show(av)))
-		default:
-			parts = append(parts, fmt.Sprintf("%s: %s (removed)", k, show(bv)))
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-func show(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "none"
-	case string:
-		if t == "" {
-			return "none"
-		}
-		return t
-	case []any:
-		s := make([]string, len(t))
-		for i, x := range t {
-			s[i] = show(x)
-		}
-		return "[" + strings.Join(s, ", ") + "]"
-	}
-	return fmt.Sprint(v)
 }
