@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -59,20 +60,10 @@ func TestCLIAudit(t *testing.T) {
 			t.Errorf("audit --json shows a secret (%.30q): %s", s, out.stdout)
 		}
 	}
-	type event struct {
-		ID        int64           `json:"id"`
-		At        time.Time       `json:"at"`
-		Actor     string          `json:"actor"`
-		ActorKind string          `json:"actor_kind"`
-		Action    string          `json:"action"`
-		Target    string          `json:"target"`
-		Before    json.RawMessage `json:"before"`
-		After     json.RawMessage `json:"after"`
-	}
 	var actions []string
 	var prev int64
 	for i, line := range strings.Split(strings.TrimSuffix(out.stdout, "\n"), "\n") {
-		var e event
+		var e orgadmin.Event
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {

@@ -407,16 +407,7 @@ func (e *adminEnv) claimAndVerify(b *browser, domain string) {
 	e.done(b, "domains", url.Values{"action": {"verify"}, "domain": {domain}})
 }
 
-func (e *adminEnv) waitFor(what string, check func() bool) {
-	e.t.Helper()
-	start := time.Now()
-	for !check() {
-		if time.Since(start) > 2*time.Second {
-			e.t.Fatalf("%s: not so after %s", what, time.Since(start))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func (e *adminEnv) waitFor(what string, check func() bool) { waitUntil(e.t, what, check) }
 
 func openStore(t *testing.T, path string) *sqlitestore.Store {
 	t.Helper()

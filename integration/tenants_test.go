@@ -198,18 +198,20 @@ func (e *tenants) api(method, path, token string, body any) (int, map[string]any
 	return scimCall(e.t, method, e.sidecar2+path, token, body)
 }
 
-// waitFor retries check for up to 2 seconds: changes cross processes
+func (e *tenants) waitFor(what string, check func() bool) { waitUntil(e.t, what, check) }
+
+// waitUntil retries check for up to 2 seconds: changes cross processes
 // through the change feed, within a poll.
-func (e *tenants) waitFor(what string, check func() bool) {
-	e.t.Helper()
+func waitUntil(t *testing.T, what string, check func() bool) {
+	t.Helper()
 	start := time.Now()
 	for !check() {
 		if time.Since(start) > 2*time.Second {
-			e.t.Fatalf("%s: not so after %s", what, time.Since(start))
+			t.Fatalf("%s: not so after %s", what, time.Since(start))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
 }
 
 // headers fetches /whoami through a gate with b and returns the identity
