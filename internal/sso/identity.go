@@ -27,6 +27,12 @@ type Identity struct {
 	SessionNotOnOrAfter time.Time
 	// NameIDFormat is the NameID's Format, when it has one.
 	NameIDFormat string
+	// Groups are the values of the groups attribute (Config.GroupsAttribute),
+	// trimmed, without duplicates, at most MaxGroups; HasGroups is true
+	// when the provider reads one, even if the assertion names no group
+	// (the member then belongs to no team).
+	Groups    []string
+	HasGroups bool
 
 	assertion *saml.Assertion
 }
@@ -91,7 +97,7 @@ var (
 // identityFrom reads the identity from the verified assertion. The email
 // comes from exactly one place: the first email attribute present (which
 // must hold exactly one value), else an emailAddress-format NameID.
-func identityFrom(a *saml.Assertion) (*Identity, error) {
+func identityFrom(a *saml.Assertion, groupsAttribute string) (*Identity, error) {
 	id := &Identity{AssertionID: a.ID, Issuer: a.Issuer.Value, assertion: a}
 	if a.Subject != nil && a.Subject.NameID != nil {
 		id.NameID = a.Subject.NameID.Value
@@ -122,7 +128,43 @@ func identityFrom(a *saml.Assertion) (*Identity, error) {
 	id.Email = norm
 	id.GivenName = firstValue(a, givenNameAttributes)
 	id.FamilyName = firstValue(a, familyNameAttributes)
+	if groupsAttribute != "" {
+		id.HasGroups = true
+		id.Groups = groupNames(a, groupsAttribute)
+	}
 	return id, nil
+}
+
+// MaxGroups bounds the groups taken from one assertion; MaxGroupName
+// bounds a group's name (as a team name).
+const (
+	MaxGroups    = 256
+	MaxGroupName = 256
+)
+
+// groupNames returns the values of the named attribute as team names:
+// trimmed, cleaned like names, without empty values or duplicates (case
+// folded), at most MaxGroups.
+func groupNames(a *saml.Assertion, attribute string) []string {
+	vals, _ := attributeValues(a, []string{attribute})
+	out := make([]string, 0, min(len(vals), MaxGroups))
+	seen := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		name := cleanName(v)
+		if len(name) > MaxGroupName {
+			name = strings.ToValidUTF8(name[:MaxGroupName], "")
+		}
+		key := strings.ToLower(name)
+		if name == "" || seen[key] {
+			continue
+		}
+		if len(out) == MaxGroups {
+			break
+		}
+		seen[key] = true
+		out = append(out, name)
+	}
+	return out
 }
 
 // attributeValues returns the non-empty values of the first attribute

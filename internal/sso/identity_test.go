@@ -2,6 +2,8 @@ package sso
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +119,7 @@ func TestIdentityFrom(t *testing.T) {
 			wantEmail: "a@acme.com", wantGiven: strings.Repeat("a", 255)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := identityFrom(tc.a)
+			id, err := identityFrom(tc.a, "")
 			if tc.wantEmail == "" {
 				var ref *Refusal
 				if !errors.As(err, &ref) || ref.Code != CodeNoEmail {
@@ -145,15 +147,52 @@ func TestIdentityFromSessionFields(t *testing.T) {
 	end := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	a := assertionWith(saml.EmailAddressNameIDFormat, "alice@acme.com")
 	a.AuthnStatements = []saml.AuthnStatement{{SessionIndex: "ix-1", SessionNotOnOrAfter: &end}}
-	id, err := identityFrom(a)
+	id, err := identityFrom(a, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Identity{Email: "alice@acme.com", NameID: "alice@acme.com", SessionIndex: "ix-1",
 		AssertionID: "id-assertion", Issuer: "https://idp.example", SessionNotOnOrAfter: end,
 		NameIDFormat: string(saml.EmailAddressNameIDFormat), assertion: a}
-	if *id != want {
+	if !reflect.DeepEqual(*id, want) {
 		t.Fatalf("identity = %+v\nwant       %+v", *id, want)
+	}
+}
+
+func TestIdentityGroups(t *testing.T) {
+	const okta, entra = "groups", "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+	email := saml.EmailAddressNameIDFormat
+	many := make([]string, MaxGroups+10)
+	for i := range many {
+		many[i] = fmt.Sprintf("team-%03d", i)
+	}
+	for _, tc := range []struct {
+		name      string
+		attribute string
+		a         *saml.Assertion
+		want      []string
+		has       bool
+	}{
+		{"not configured: groups ignored", "", assertionWith(email, "a@acme.com", attr(okta, "Eng")), nil, false},
+		{"Okta groups", okta, assertionWith(email, "a@acme.com", attr(okta, "Engineering", "Sales")), []string{"Engineering", "Sales"}, true},
+		{"Entra claim URI", entra, assertionWith(email, "a@acme.com", attr(entra, "Finance")), []string{"Finance"}, true},
+		{"absent attribute: no teams", okta, assertionWith(email, "a@acme.com"), []string{}, true},
+		{"other attribute ignored", okta, assertionWith(email, "a@acme.com", attr("memberOf", "Eng")), []string{}, true},
+		{"two elements count together", okta, assertionWith(email, "a@acme.com", attr(okta, "Eng"), attr(okta, "Ops")), []string{"Eng", "Ops"}, true},
+		{"trimmed, empty dropped, duplicates folded", okta, assertionWith(email, "a@acme.com", attr(okta, " Eng ", "", "eng", "ENG", "Ops")), []string{"Eng", "Ops"}, true},
+		{"control characters cleaned", okta, assertionWith(email, "a@acme.com", attr(okta, "Eng\nX-Forwarded-Role: owner")), []string{"Eng X-Forwarded-Role: owner"}, true},
+		{"long names cut", okta, assertionWith(email, "a@acme.com", attr(okta, strings.Repeat("g", 1000))), []string{strings.Repeat("g", MaxGroupName)}, true},
+		{"bounded count", okta, assertionWith(email, "a@acme.com", attr(okta, many...)), many[:MaxGroups], true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := identityFrom(tc.a, tc.attribute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.HasGroups != tc.has || !reflect.DeepEqual(id.Groups, tc.want) {
+				t.Fatalf("groups = %q (has %v), want %q (has %v)", id.Groups, id.HasGroups, tc.want, tc.has)
+			}
+		})
 	}
 }
 

@@ -52,6 +52,11 @@ type Config struct {
 	// ClockSkew is the tolerance on the assertion's time window, at most
 	// MaxClockSkew.
 	ClockSkew time.Duration
+	// GroupsAttribute names the attribute whose values are the member's
+	// groups (Identity.Groups), such as Okta's "groups" or Entra's
+	// http://schemas.microsoft.com/ws/2008/06/identity/claims/groups.
+	// Empty: groups in the assertion are ignored.
+	GroupsAttribute string
 	// ReplayCache is the record of consumed assertion IDs. Required.
 	ReplayCache ReplayCache
 	// Clock, if set, replaces the real clock (tests).
@@ -460,7 +465,7 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	var ident *Identity
 	err = p.checkWindow(assertion)
 	if err == nil {
-		ident, err = identityFrom(assertion)
+		ident, err = identityFrom(assertion, p.cfg.GroupsAttribute)
 	}
 	if err != nil {
 		// Valid but refused: used up all the same.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -228,7 +229,7 @@ func TestParseACSEntraFixtures(t *testing.T) {
 				t.Errorf("Attributes() = %v; want Entra's givenname claim", attrs)
 			}
 			id.SessionNotOnOrAfter, id.ReplayUntil, id.assertion = time.Time{}, time.Time{}, nil
-			if *id != want {
+			if !reflect.DeepEqual(*id, want) {
 				t.Fatalf("identity = %+v\nwant       %+v", *id, want)
 			}
 			// ParseACS checks the replay cache but leaves the record
