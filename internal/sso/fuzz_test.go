@@ -145,6 +145,11 @@ func FuzzCheckShape(f *testing.F) {
 			if c.Tag == "Assertion" || c.Tag == "EncryptedAssertion" {
 				n++
 			}
+			for _, tag := range []string{".//Assertion", ".//EncryptedAssertion"} {
+				if c.FindElement(tag) != nil {
+					t.Fatalf("checkShape accepted an assertion below the Response's children: %q", raw)
+				}
+			}
 		}
 		if n > 1 {
 			t.Fatalf("checkShape accepted %d assertions: %q", n, raw)

@@ -74,7 +74,7 @@ func TestCheckShape(t *testing.T) {
 		{name: "one EncryptedAssertion", b64: b64(openResp + encrypted + closeResp)},
 		{name: "no assertion (left to crewjam)", b64: b64(openResp + closeResp)},
 		{name: "unprefixed, default namespace", b64: b64(`<Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol"><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/></Response>`)},
-		{name: "assertion nested deeper is not counted", b64: b64(openResp + `<samlp:Extensions>` + assertion + `</samlp:Extensions>` + assertion + closeResp)},
+		{name: "an assertion in Extensions is refused", b64: b64(openResp + `<samlp:Extensions>` + assertion + `</samlp:Extensions>` + assertion + closeResp), code: CodeMultipleAssertions, status: 403},
 		{name: "comments, processing instructions, CDATA", b64: b64(`<!-- x --><?pi y?>` + openResp + `<!--c--><![CDATA[<saml:Assertion>]]>` + assertion + closeResp + `<!-- z -->`)},
 		{name: "line-wrapped base64", b64: wrapped(openResp + assertion + strings.Repeat(" ", 300) + closeResp)},
 		{name: "64 levels", b64: b64(nest(64))},

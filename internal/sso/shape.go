@@ -139,8 +139,14 @@ func scanShape(raw []byte) error {
 				if string(local) != "Response" {
 					return refuse(CodeMalformed, "the document is not a SAML Response", nil)
 				}
-			case 1:
+			default:
 				if string(local) == "Assertion" || string(local) == "EncryptedAssertion" {
+					// Only directly under the Response: one inside
+					// Extensions, Status or another assertion's Advice
+					// is a second assertion that crewjam would skip.
+					if depth > 1 {
+						return refuse(CodeMultipleAssertions, "the response carries an assertion outside its place", fmt.Errorf("%s at depth %d", local, depth))
+					}
 					if assertions++; assertions > 1 {
 						return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
 					}

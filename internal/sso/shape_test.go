@@ -49,8 +49,11 @@ func referenceShape(raw []byte) error {
 				if tok.Name.Local != "Response" {
 					return refuse(CodeMalformed, "the document is not a SAML Response", nil)
 				}
-			case 1:
+			default:
 				if tok.Name.Local == "Assertion" || tok.Name.Local == "EncryptedAssertion" {
+					if len(open) > 1 {
+						return refuse(CodeMultipleAssertions, "the response carries an assertion outside its place", fmt.Errorf("%s at depth %d", tok.Name.Local, len(open)))
+					}
 					if assertions++; assertions > 1 {
 						return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
 					}
@@ -99,7 +102,6 @@ func shapeCases() []shapeCase {
 		{name: "no assertion (left to crewjam)", xml: openResp + closeResp},
 		{name: "self-closing Response", xml: `<samlp:Response ` + protoNS + `/>`},
 		{name: "unprefixed, default namespace", xml: `<Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol"><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/></Response>`},
-		{name: "assertion nested deeper is not counted", xml: openResp + `<samlp:Extensions>` + assertion + `</samlp:Extensions>` + assertion + closeResp},
 		{name: "comments, PIs, CDATA holding an Assertion", xml: `<!-- x --><?pi y?>` + openResp + `<!--c--><![CDATA[<saml:Assertion>]]>` + assertion + `<?pi <saml:Assertion/> ?>` + closeResp + `<!-- z -->`},
 		{name: "a comment holding tags", xml: openResp + `<!-- <saml:Assertion/> </samlp:Response> -->` + assertion + closeResp},
 		{name: "empty comment and CDATA", xml: openResp + `<!----><![CDATA[]]>` + closeResp},
@@ -128,6 +130,10 @@ func shapeCases() []shapeCase {
 		{name: "two Assertions", xml: openResp + assertion + assertion + closeResp, code: CodeMultipleAssertions},
 		{name: "Assertion and EncryptedAssertion", xml: openResp + encrypted + assertion + closeResp, code: CodeMultipleAssertions},
 		{name: "two self-closing Assertions under other prefixes", xml: openResp + `<a:Assertion xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion"/><b:Assertion xmlns:b="urn:oasis:names:tc:SAML:2.0:assertion"/>` + closeResp, code: CodeMultipleAssertions},
+		{name: "an Assertion in Extensions beside the real one", xml: openResp + `<samlp:Extensions>` + assertion + `</samlp:Extensions>` + assertion + closeResp, code: CodeMultipleAssertions},
+		{name: "an Assertion in Extensions alone", xml: openResp + `<samlp:Extensions>` + assertion + `</samlp:Extensions>` + closeResp, code: CodeMultipleAssertions},
+		{name: "an EncryptedAssertion in Status", xml: openResp + `<samlp:Status>` + encrypted + `</samlp:Status>` + assertion + closeResp, code: CodeMultipleAssertions},
+		{name: "an Assertion in another's Advice", xml: openResp + `<saml:Assertion ID="outer"><saml:Advice>` + assertion + `</saml:Advice></saml:Assertion>` + closeResp, code: CodeMultipleAssertions},
 		{name: "root is an Assertion", xml: `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"/>`, code: CodeMalformed},
 		{name: "root is a LogoutResponse", xml: `<samlp:LogoutResponse ` + protoNS + `/>`, code: CodeMalformed},
 		{name: "root is :Response", xml: `<:Response/>`, code: CodeMalformed},
