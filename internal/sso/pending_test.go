@@ -21,6 +21,7 @@ func TestTrackerRoundTripWithOrgAndTest(t *testing.T) {
 		{"all fields", Pending{RequestID: "id-1", ReturnPath: "/reports?x=1", Org: "acme", Test: "tst_0123456789abcdef"}},
 		{"all empty", Pending{}},
 		{"org only", Pending{Org: "acme"}},
+		{"a logout", Pending{RequestID: "id-logout", Org: "acme", Logout: true, ReturnPath: "/bye"}},
 		{"test only", Pending{Test: "t1"}},
 		{"org and return path", Pending{Org: "acme-eu", ReturnPath: "/"}},
 		{"return path with special characters", Pending{RequestID: "id-2", Org: "acme", Test: "t",
@@ -38,7 +39,7 @@ func TestTrackerRoundTripWithOrgAndTest(t *testing.T) {
 				t.Fatalf("Resolve = %v", err)
 			}
 			if diff := cmp.Diff(tc.p, got); diff != "" {
-				t.Errorf("Resolve(Track(%q)) (-want +got):\n%s", tc.p, diff)
+				t.Errorf("Resolve(Track(%+v)) (-want +got):\n%s", tc.p, diff)
 			}
 		})
 	}
@@ -66,16 +67,19 @@ func TestTrackerResolvePayloads(t *testing.T) {
 		want    Pending
 		ok      bool
 	}{
-		{"three empty fields", "\x00\x00\x00", Pending{}, true},
-		{"fields and a return path", "\x02id\x04acme\x01t/r", Pending{RequestID: "id", Org: "acme", Test: "t", ReturnPath: "/r"}, true},
+		{"four empty fields", "\x00\x00\x00\x00", Pending{}, true},
+		{"fields and a return path", "\x02id\x04acme\x01t\x00/r", Pending{RequestID: "id", Org: "acme", Test: "t", ReturnPath: "/r"}, true},
+		{"a logout", "\x02id\x04acme\x00\x06logout/r", Pending{RequestID: "id", Org: "acme", Logout: true, ReturnPath: "/r"}, true},
+		{"an unknown kind is no logout", "\x02id\x04acme\x00\x01x/r", Pending{RequestID: "id", Org: "acme", ReturnPath: "/r"}, true},
+		{"three fields (the format before logouts)", "\x02id\x04acme\x01t", Pending{}, false},
 		{"empty payload", "", Pending{}, false},
-		{"two fields", "\x00\x00", Pending{}, false},
+		{"three fields", "\x00\x00\x00", Pending{}, false},
 		{"length past the end", "\x05ab", Pending{}, false},
-		{"length past the end in the last field", "\x00\x00\x09abc", Pending{}, false},
+		{"length past the end in the last field", "\x00\x00\x00\x09abc", Pending{}, false},
 		{"unterminated varint", "\x80", Pending{}, false},
 		{"varint overflow", strings.Repeat("\xff", 10) + "\x01", Pending{}, false},
-		{"huge length", uv(1<<63) + "x\x00\x00", Pending{}, false},
-		{"length of max uint64", uv(^uint64(0)) + "\x00\x00", Pending{}, false},
+		{"huge length", uv(1<<63) + "x\x00\x00\x00", Pending{}, false},
+		{"length of max uint64", uv(^uint64(0)) + "\x00\x00\x00", Pending{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, ok := sealTracked(t, tr, "relayP", []byte(tc.payload))
@@ -99,7 +103,7 @@ func TestTrackerResolvePayloads(t *testing.T) {
 // tracked again.
 func FuzzTrackerResolve(f *testing.F) {
 	for _, s := range []string{
-		"", "\x00\x00\x00", "\x02id\x04acme\x01t/r", "\x05ab", "\x80", strings.Repeat("\xff", 11),
+		"", "\x00\x00\x00\x00", "\x02id\x04acme\x01t\x00/r", "\x02id\x04acme\x00\x06logout/r", "\x05ab", "\x80", strings.Repeat("\xff", 11),
 		"\x00\x00\x09abc", "\x01\x80\x01\x81\x00/x",
 	} {
 		f.Add([]byte(s))

@@ -48,6 +48,9 @@ type Pending struct {
 	// Test, when set, is the test sign-in this login runs: its response
 	// is reported, and signs nobody in.
 	Test string
+	// Logout marks a LogoutRequest sent to the IdP (RequestID is its ID):
+	// only the IdP's LogoutResponse answers it, never an assertion.
+	Logout bool
 }
 
 // NewRelayState returns a fresh opaque RelayState (22 characters, within
@@ -64,8 +67,12 @@ func NewRelayState() (string, error) {
 // https: then the cookie is SameSite=None; Secure, because the IdP's POST to
 // the ACS is cross-site; over plain http (local setups) it is Lax.
 func (t *Tracker) Track(w http.ResponseWriter, relayState string, p Pending, secure bool, path string) error {
-	val := make([]byte, 0, 6+len(p.RequestID)+len(p.Org)+len(p.Test)+len(p.ReturnPath))
-	for _, field := range []string{p.RequestID, p.Org, p.Test} {
+	kind := ""
+	if p.Logout {
+		kind = "logout"
+	}
+	val := make([]byte, 0, 8+len(p.RequestID)+len(p.Org)+len(p.Test)+len(kind)+len(p.ReturnPath))
+	for _, field := range []string{p.RequestID, p.Org, p.Test, kind} {
 		val = binary.AppendUvarint(val, uint64(len(field)))
 		val = append(val, field...)
 	}
@@ -125,7 +132,7 @@ func (t *Tracker) Resolve(r *http.Request, relayState string) (Pending, error) {
 	if err := t.codec.Decode(c.Name, c.Value, &val); err != nil {
 		return Pending{}, errNoPending
 	}
-	var fields [3]string
+	var fields [4]string
 	for i := range fields {
 		n, k := binary.Uvarint(val)
 		if k <= 0 || uint64(len(val)-k) < n {
@@ -133,7 +140,7 @@ func (t *Tracker) Resolve(r *http.Request, relayState string) (Pending, error) {
 		}
 		fields[i], val = string(val[k:k+int(n)]), val[k+int(n):]
 	}
-	return Pending{RequestID: fields[0], Org: fields[1], Test: fields[2], ReturnPath: string(val)}, nil
+	return Pending{RequestID: fields[0], Org: fields[1], Test: fields[2], Logout: fields[3] == "logout", ReturnPath: string(val)}, nil
 }
 
 // Forget deletes the pending login's cookie, so the request ID cannot be
