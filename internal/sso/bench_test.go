@@ -49,13 +49,13 @@ func mintResponse(tb testing.TB) string {
 // caddymodule).
 func BenchmarkCheckShape(b *testing.B) {
 	resp := mintResponse(b)
-	if _, err := checkShape(resp); err != nil {
+	if _, _, err := checkShape(resp); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(resp)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := checkShape(resp); err != nil {
+		if _, _, err := checkShape(resp); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,6 +18,8 @@ const (
 	CodeNotProvisioned     = "member_not_provisioned"
 	CodeNotEnabled         = "sso_not_enabled"
 	CodeWrongOrg           = "other_organization"
+	CodeEncryption         = "assertion_encryption"
+	CodeLogoutFailed       = "idp_logout_failed"
 )
 
 // Refusal is a refused sign-in: Reason is safe to show the browser, Err

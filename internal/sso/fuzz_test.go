@@ -110,7 +110,7 @@ func FuzzCheckShape(f *testing.F) {
 		if asIs {
 			in = string(data)
 		}
-		_, err := checkShape(in)
+		_, _, err := checkShape(in)
 		if err != nil {
 			var ref *Refusal
 			if !errors.As(err, &ref) {

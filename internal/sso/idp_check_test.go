@@ -92,8 +92,16 @@ func TestSPMetadataWithoutIDP(t *testing.T) {
 	if diff := cmp.Diff([]string{saml.HTTPPostBinding + " https://app.example.com/sso/o/acme/acs"}, acs); diff != "" {
 		t.Errorf("ACS endpoints (-want +got):\n%s", diff)
 	}
-	if len(d.SingleLogoutServices) != 1 || d.SingleLogoutServices[0].Location != "https://app.example.com/sso/o/acme/logout" {
-		t.Errorf("single-logout services = %+v, want the org's logout URL", d.SingleLogoutServices)
+	var slo []string
+	for _, e := range d.SingleLogoutServices {
+		slo = append(slo, e.Binding+" "+e.Location)
+	}
+	wantSLO := []string{saml.HTTPRedirectBinding + " https://app.example.com/sso/o/acme/logout", saml.HTTPPostBinding + " https://app.example.com/sso/o/acme/logout"}
+	if diff := cmp.Diff(wantSLO, slo); diff != "" {
+		t.Errorf("single-logout services (-want +got):\n%s", diff)
+	}
+	if !md.ValidUntil.IsZero() || d.ValidUntil != nil || md.CacheDuration == 0 {
+		t.Errorf("metadata validUntil %v / role %v, cacheDuration %v: want no validUntil, a cacheDuration", md.ValidUntil, d.ValidUntil, md.CacheDuration)
 	}
 
 	// With an entity ID set, it is used as is.

@@ -8,6 +8,7 @@ package sso
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -21,12 +22,36 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
-// MaxClockSkew is the largest clock skew allowed: crewjam/saml's own bound,
-// which cannot be widened per service provider.
+// MaxClockSkew is the largest clock skew a gate may allow.
 const MaxClockSkew = 180 * time.Second
+
+// issueDelay is how long after its IssueInstant a response is accepted,
+// before clock skew: crewjam's default, the time a browser takes from the
+// IdP to the ACS.
+const issueDelay = 90 * time.Second
+
+// crewjam's time bounds are package variables, shared by every service
+// provider in the process and not settable per provider. They are set once
+// here to the widest window any gate may allow (the issue delay plus the
+// largest skew, and the largest skew into the future), and checkWindow
+// applies each gate's own clock_skew to every time in the response, in
+// both directions. crewjam's replay records last as long as that widest
+// window, so no assertion outlives its record.
+func init() {
+	saml.MaxIssueDelay = issueDelay + MaxClockSkew
+	saml.MaxClockSkew = MaxClockSkew
+}
+
+// KeyPair is a service-provider key with its certificate. XML encryption
+// needs RSA, so SP keys are RSA.
+type KeyPair struct {
+	Key  *rsa.PrivateKey
+	Cert *x509.Certificate
+}
 
 // Config describes the service provider.
 type Config struct {
@@ -49,6 +74,19 @@ type Config struct {
 	AllowIDPInitiated bool
 	// AllowSHA1 accepts SHA-1 signatures; off by default.
 	AllowSHA1 bool
+	// SigningKeys are the SP's signing keys, all published in the
+	// metadata (use="signing"); the first signs logout messages and,
+	// when they are signed, AuthnRequests. The others are next keys,
+	// published ahead of a roll.
+	SigningKeys []KeyPair
+	// EncryptionKeys are published (use="encryption") and each decrypts
+	// assertions, so that during a roll the IdP may encrypt to the old
+	// key or the new one.
+	EncryptionKeys []KeyPair
+	// SignRequests signs AuthnRequests (RSA-SHA256, in the HTTP-Redirect
+	// binding's query string). They are signed anyway when the IdP's
+	// metadata says WantAuthnRequestsSigned. Either needs a signing key.
+	SignRequests bool
 	// ClockSkew is the tolerance on the assertion's time window, at most
 	// MaxClockSkew.
 	ClockSkew time.Duration
@@ -126,7 +164,31 @@ func New(cfg Config) (*Provider, error) {
 	if err := CheckIDP(cfg.IDP); err != nil {
 		return nil, err
 	}
+	if len(cfg.SigningKeys) == 0 {
+		switch {
+		case cfg.SignRequests:
+			return nil, errors.New("signing AuthnRequests needs an SP signing key")
+		case wantsSignedRequests(cfg.IDP):
+			return nil, errors.New("the identity provider wants signed AuthnRequests (WantAuthnRequestsSigned), and there is no SP signing key")
+		}
+	}
 	return &Provider{cfg: cfg, sps: map[string]*saml.ServiceProvider{}}, nil
+}
+
+// wantsSignedRequests reports whether the IdP's metadata asks for signed
+// AuthnRequests.
+func wantsSignedRequests(ed *saml.EntityDescriptor) bool {
+	for _, d := range ed.IDPSSODescriptors {
+		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
+			return true
+		}
+	}
+	return false
+}
+
+// SignsRequests reports whether this provider signs its AuthnRequests.
+func (p *Provider) SignsRequests() bool {
+	return p.cfg.SignRequests || wantsSignedRequests(p.cfg.IDP)
 }
 
 // CheckIDP reports what makes IdP metadata unusable for sign-in: no IdP
@@ -303,11 +365,29 @@ func (p *Provider) serviceProvider(origin, acs *url.URL, unsolicited bool) *saml
 		// Only HTTP-POST is advertised; artifacts are refused before
 		// ParseResponse so that a posted SAMLart never makes us call out.
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
-		MetadataValidDuration:            48 * time.Hour,
+		// An IdP that imported the metadata must not find it expired a
+		// few days later (SimpleSAMLphp enforces validUntil): publish a
+		// cacheDuration instead, a hint to fetch it again.
+		MetadataOmitValidUntil: true,
+	}
+	if p.cfg.IDP != nil && wantsSignedRequests(p.cfg.IDP) || p.cfg.SignRequests {
+		sp.SignatureMethod = dsig.RSASHA256SignatureMethod
+	}
+	if len(p.cfg.SigningKeys) > 0 {
+		sp.Key, sp.Certificate = p.cfg.SigningKeys[0].Key, p.cfg.SigningKeys[0].Cert
+		// The single logout profile wants logout messages signed
+		// (saml-profiles §4.4.3.1, §4.4.3.4); Okta refuses unsigned ones.
+		sp.LogoutSignatureMethod = dsig.RSASHA256SignatureMethod
+	}
+	if len(p.cfg.EncryptionKeys) > 0 {
+		sp.EncryptionKey, sp.EncryptionCertificate = p.cfg.EncryptionKeys[0].Key, p.cfg.EncryptionKeys[0].Cert
+		for _, k := range p.cfg.EncryptionKeys[1:] {
+			sp.DecryptionKeys = append(sp.DecryptionKeys, k.Key)
+		}
 	}
 	if p.cfg.LogoutPath != "" {
 		sp.SloURL = url.URL{Scheme: origin.Scheme, Host: origin.Host, Path: p.cfg.LogoutPath}
-		sp.LogoutBindings = []string{saml.HTTPRedirectBinding}
+		sp.LogoutBindings = []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding}
 	}
 	// A response with no InResponseTo is refused by the SP that tracks
 	// requests, even when IdP-initiated login is allowed: the two cases are
@@ -356,6 +436,7 @@ func (p *Provider) Metadata(origin *url.URL) ([]byte, error) {
 	}
 	isDefault := true
 	desc.AssertionConsumerServices[0].IsDefault = &isDefault
+	desc.KeyDescriptors = p.keyDescriptors(desc.KeyDescriptors)
 	out, err := xml.MarshalIndent(md, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encoding metadata: %w", err)
@@ -386,27 +467,6 @@ func (p *Provider) StartLogin(origin *url.URL, relayState string, force bool) (*
 	return u, req.ID, nil
 }
 
-// LogoutURL returns where to send the browser to end the IdP session too
-// (an HTTP-Redirect LogoutRequest naming the session), or nil when the IdP
-// lists no HTTP-Redirect SingleLogoutService. The request is unsigned: no
-// SP signing key is configured, and IdPs that insist on signed requests
-// (Okta does) answer with an error page after the local session is gone.
-func (p *Provider) LogoutURL(origin *url.URL, nameID, sessionIndex, relayState string) (*url.URL, error) {
-	sp := p.serviceProvider(origin, p.ACSURL(origin), false)
-	if nameID == "" || sp.GetSLOBindingLocation(saml.HTTPRedirectBinding) == "" {
-		return nil, nil
-	}
-	var opts []saml.LogoutRequestOption
-	if sessionIndex != "" {
-		opts = append(opts, saml.WithSessionIndex(sessionIndex))
-	}
-	u, err := sp.MakeRedirectLogoutRequest(nameID, relayState, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("making LogoutRequest: %w", err)
-	}
-	return u, nil
-}
-
 // MaxACSBody bounds an ACS post. Okta responses with many groups reach tens
 // of kilobytes; nothing legitimate comes near a mebibyte.
 const MaxACSBody = 1 << 20
@@ -428,7 +488,7 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	if b64 == "" {
 		return nil, refuse(CodeMalformed, "no SAMLResponse in the form", nil)
 	}
-	raw, err := checkShape(b64)
+	raw, shape, err := checkShape(b64)
 	if err != nil {
 		return nil, err
 	}
@@ -446,16 +506,7 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	// configured ACS URL, never one rebuilt from Host headers.
 	assertion, err := sp.ParseXMLResponse(raw, requestIDs, *acs)
 	if err != nil {
-		code := CodeInvalid
-		var ire *saml.InvalidResponseError
-		private := err
-		if errors.As(err, &ire) {
-			private = ire.PrivateErr
-		}
-		if errors.Is(private, saml.ErrAssertionReplayed) {
-			code = CodeReplayed
-		}
-		return nil, refuse(code, "the identity provider's response is not valid", private)
+		return nil, p.responseRefusal(err, shape)
 	}
 	if pending.id == "" {
 		// crewjam consumes every assertion it accepts; never grant one
@@ -463,7 +514,7 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 		return nil, refuse(CodeInvalid, "the identity provider's response is not valid", errors.New("assertion not checked against the replay cache"))
 	}
 	var ident *Identity
-	err = p.checkWindow(assertion)
+	err = p.checkWindow(assertion, shape)
 	if err == nil {
 		ident, err = identityFrom(assertion, p.cfg.GroupsAttribute)
 	}
@@ -479,6 +530,53 @@ func (p *Provider) ParseACS(r *http.Request, origin *url.URL, requestIDs []strin
 	return ident, nil
 }
 
+// responseRefusal turns crewjam's refusal of a response into ours. Most
+// causes get one public reason, the cause going to the log only; those an
+// admin can fix at the IdP (time, encryption) say what to change.
+func (p *Provider) responseRefusal(err error, shape responseShape) *Refusal {
+	private := err
+	var ire *saml.InvalidResponseError
+	if errors.As(err, &ire) {
+		private = ire.PrivateErr
+	}
+	var notImplemented xmlenc.ErrAlgorithmNotImplemented
+	switch {
+	case errors.Is(private, saml.ErrAssertionReplayed):
+		return refuse(CodeReplayed, "the identity provider's response is not valid", private)
+	case errors.Is(private, saml.ErrExpired), errors.Is(private, saml.ErrNotYetValid):
+		return refuse(CodeTime, timeReason, private)
+	case !shape.encrypted:
+	case errors.As(private, &notImplemented):
+		return refuse(CodeEncryption, encryptionAlgorithmReason(string(notImplemented)), private)
+	case errors.Is(private, saml.ErrInvalidSignature) && strings.Contains(private.Error(), "RequireSignedResponseForCBC"):
+		// crewjam has no sentinel for this one; TestParseACSEncrypted
+		// pins the message it matches.
+		return refuse(CodeEncryption, "the identity provider encrypts the assertion with AES-CBC but does not sign the Response: "+
+			"have it sign the Response too (Okta: Response \"Signed\"; Entra: Signing Option \"Sign SAML response and assertion\"), or encrypt with AES-GCM", private)
+	case errors.Is(private, saml.ErrDecryptionFailed):
+		if len(p.cfg.EncryptionKeys) == 0 {
+			return refuse(CodeEncryption, "the identity provider encrypts assertions but this organization has no SP key published: "+
+				"download the SP metadata again and give it to the identity provider", private)
+		}
+		return refuse(CodeEncryption, "the identity provider encrypted the assertion for a key this organization does not hold: "+
+			"download the SP metadata again and give its encryption certificate to the identity provider", private)
+	}
+	return refuse(CodeInvalid, "the identity provider's response is not valid", private)
+}
+
+// encryptionAlgorithmReason says what to change when the IdP encrypts with
+// an algorithm that is refused.
+func encryptionAlgorithmReason(algorithm string) string {
+	switch {
+	case strings.HasSuffix(algorithm, "#rsa-1_5"):
+		return "the identity provider wraps the assertion's key with RSA 1.5, which is refused: set its key transport to RSA-OAEP " +
+			"(or, if it offers nothing else, turn on allow_rsa15_key_transport)"
+	case strings.HasSuffix(algorithm, "#tripledes-cbc"):
+		return "the identity provider encrypts the assertion with Triple DES, which is refused: choose AES-256-GCM or AES-256-CBC"
+	}
+	return "the identity provider encrypts the assertion with an algorithm that is not supported: choose AES-256-GCM (or AES-CBC) with RSA-OAEP"
+}
+
 // Consume records a validated assertion as used, for a sign-in refused
 // after ParseACS (by the org's rules) that grants no session.
 func (p *Provider) Consume(ident *Identity) error {
@@ -489,24 +587,63 @@ func (p *Provider) Consume(ident *Identity) error {
 	return err
 }
 
-// checkWindow applies the configured clock skew, which is at most
-// crewjam's own: crewjam allows MaxClockSkew, a deployment may want less.
-func (p *Provider) checkWindow(a *saml.Assertion) error {
+// timeReason is the one reason shown for every refusal on time: which
+// bound failed goes to the log.
+const timeReason = "the response is outside its time window: check that the identity provider's clock and this server's agree"
+
+// checkWindow applies the gate's clock skew to every time in the response,
+// in both directions: crewjam checked them against the widest window any
+// gate allows (see init), a gate may allow less. An IssueInstant is
+// accepted from issueDelay+skew in the past to skew in the future; a
+// NotBefore from skew in the future; a NotOnOrAfter until skew after it.
+func (p *Provider) checkWindow(a *saml.Assertion, shape responseShape) error {
 	now := time.Now()
 	if p.cfg.Clock != nil {
 		now = p.cfg.Clock.Now()
 	}
 	skew := p.cfg.ClockSkew
-	if c := a.Conditions; c != nil {
-		if !c.NotBefore.IsZero() && now.Add(skew).Before(c.NotBefore) {
-			return refuse(CodeTime, "the assertion is not valid yet", fmt.Errorf("NotBefore %s, now %s, skew %s", c.NotBefore, now, skew))
-		}
-		if !c.NotOnOrAfter.IsZero() && !now.Add(-skew).Before(c.NotOnOrAfter) {
-			return refuse(CodeTime, "the assertion has expired", fmt.Errorf("NotOnOrAfter %s, now %s, skew %s", c.NotOnOrAfter, now, skew))
+	var errs []error
+	issued := func(what string, t time.Time) {
+		if t.After(now.Add(skew)) {
+			errs = append(errs, fmt.Errorf("%s %s is in the future (now %s, skew %s)", what, t.Format(time.RFC3339), now.Format(time.RFC3339), skew))
+		} else if now.After(t.Add(issueDelay + skew)) {
+			errs = append(errs, fmt.Errorf("%s %s is older than %s (now %s, skew %s)", what, t.Format(time.RFC3339), issueDelay+skew, now.Format(time.RFC3339), skew))
 		}
 	}
-	if a.IssueInstant.After(now.Add(skew)) {
-		return refuse(CodeTime, "the assertion is from the future", fmt.Errorf("IssueInstant %s, now %s", a.IssueInstant, now))
+	notBefore := func(what string, t time.Time) {
+		if !t.IsZero() && now.Add(skew).Before(t) {
+			errs = append(errs, fmt.Errorf("%s %s is not reached yet (now %s, skew %s)", what, t.Format(time.RFC3339), now.Format(time.RFC3339), skew))
+		}
+	}
+	notOnOrAfter := func(what string, t time.Time) {
+		if !t.IsZero() && !now.Add(-skew).Before(t) {
+			errs = append(errs, fmt.Errorf("%s %s has passed (now %s, skew %s)", what, t.Format(time.RFC3339), now.Format(time.RFC3339), skew))
+		}
+	}
+	if len(shape.issueInstant) > 0 {
+		t, err := time.Parse(time.RFC3339Nano, string(shape.issueInstant))
+		if err != nil {
+			// crewjam parsed it already; this cannot fail on what it took.
+			errs = append(errs, fmt.Errorf("response IssueInstant %q: %w", shape.issueInstant, err))
+		} else {
+			issued("response IssueInstant", t)
+		}
+	}
+	issued("assertion IssueInstant", a.IssueInstant)
+	if c := a.Conditions; c != nil {
+		notBefore("Conditions NotBefore", c.NotBefore)
+		notOnOrAfter("Conditions NotOnOrAfter", c.NotOnOrAfter)
+	}
+	if a.Subject != nil {
+		for _, sc := range a.Subject.SubjectConfirmations {
+			if d := sc.SubjectConfirmationData; d != nil {
+				notBefore("SubjectConfirmationData NotBefore", d.NotBefore)
+				notOnOrAfter("SubjectConfirmationData NotOnOrAfter", d.NotOnOrAfter)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return refuse(CodeTime, timeReason, errors.Join(errs...))
 	}
 	return nil
 }
@@ -526,18 +663,19 @@ const (
 // DOCTYPE (or any other directive), an oversized or overly deep or large
 // document, or a Response with other than exactly one assertion ("refused
 // whole", even when one of them is valid).
-func checkShape(b64 string) ([]byte, error) {
+func checkShape(b64 string) ([]byte, responseShape, error) {
 	if base64.StdEncoding.DecodedLen(len(b64)) > maxResponseXML+3 {
-		return nil, refuse(CodeTooLarge, "the response is too large", nil)
+		return nil, responseShape{}, refuse(CodeTooLarge, "the response is too large", nil)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
 	if err != nil {
-		return nil, refuse(CodeMalformed, "SAMLResponse is not base64", err)
+		return nil, responseShape{}, refuse(CodeMalformed, "SAMLResponse is not base64", err)
 	}
-	if err := scanShape(raw); err != nil {
-		return nil, err
+	shape, err := scanResponse(raw)
+	if err != nil {
+		return nil, shape, err
 	}
-	return raw, nil
+	return raw, shape, nil
 }
 
 // SPMetadata returns the SP metadata of cfg for origin. It needs no IdP

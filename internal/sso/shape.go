@@ -21,9 +21,24 @@ import (
 // encoding/xml tokenizes and refuses it exactly as that tokenizer would;
 // FuzzScanShape compares the two to keep it so.
 func scanShape(raw []byte) error {
+	_, err := scanResponse(raw)
+	return err
+}
+
+// responseShape is what scanResponse notes on the way: whether the
+// assertion is encrypted, and the Response's IssueInstant attribute (raw),
+// which crewjam checks but does not return.
+type responseShape struct {
+	encrypted    bool
+	issueInstant []byte
+}
+
+// scanResponse is scanShape, returning what it noted.
+func scanResponse(raw []byte) (responseShape, error) {
+	var shape responseShape
 	// Anywhere, even in a comment or a CDATA section: no IdP sends one.
 	if bytes.Contains(raw, []byte("<!DOCTYPE")) || bytes.Contains(raw, []byte("<!ENTITY")) {
-		return refuse(CodeMalformed, "the response carries a DOCTYPE", nil)
+		return shape, refuse(CodeMalformed, "the response carries a DOCTYPE", nil)
 	}
 	// The open elements' qualified names, as raw[start:end]: compared
 	// raw, as RawToken does, and without a string per element.
@@ -41,13 +56,13 @@ func scanShape(raw []byte) error {
 		}
 		i++
 		if i == len(raw) {
-			return malformed("unterminated tag")
+			return shape, malformed("unterminated tag")
 		}
 		switch raw[i] {
 		case '?': // a processing instruction or the XML declaration
 			k := bytes.Index(raw[i+1:], []byte("?>"))
 			if k < 0 {
-				return malformed("unterminated processing instruction")
+				return shape, malformed("unterminated processing instruction")
 			}
 			i += 1 + k + 2
 		case '!':
@@ -57,35 +72,35 @@ func scanShape(raw []byte) error {
 				// As in encoding/xml, the first "--" must end the comment.
 				k := bytes.Index(raw[i+2:], []byte("--"))
 				if k < 0 || i+2+k+2 == len(raw) || raw[i+2+k+2] != '>' {
-					return malformed("unterminated comment")
+					return shape, malformed("unterminated comment")
 				}
 				i += 2 + k + 3
 			case bytes.HasPrefix(raw[i:], []byte("[CDATA[")):
 				k := bytes.Index(raw[i+7:], []byte("]]>"))
 				if k < 0 {
-					return malformed("unterminated CDATA section")
+					return shape, malformed("unterminated CDATA section")
 				}
 				i += 7 + k + 3
 			case i < len(raw) && (raw[i] == '-' || raw[i] == '['):
-				return malformed("neither a comment nor a CDATA section")
+				return shape, malformed("neither a comment nor a CDATA section")
 			default:
-				return refuse(CodeMalformed, "the response carries a DOCTYPE", errors.New("XML directive"))
+				return shape, refuse(CodeMalformed, "the response carries a DOCTYPE", errors.New("XML directive"))
 			}
 		case '/':
 			start, end := i+1, nameEnd(raw, i+1)
 			j := skipSpace(raw, end)
 			if start == end || j == len(raw) || raw[j] != '>' {
-				return malformed("bad end tag")
+				return shape, malformed("bad end tag")
 			}
 			if depth == 0 || !bytes.Equal(raw[open[depth-1].start:open[depth-1].end], raw[start:end]) {
-				return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("mismatched end element"))
+				return shape, refuse(CodeMalformed, "the response is not well-formed XML", errors.New("mismatched end element"))
 			}
 			depth--
 			i = j + 1
 		default:
 			start, end := i, nameEnd(raw, i)
 			if start == end {
-				return malformed("bad start tag")
+				return shape, malformed("bad start tag")
 			}
 			// The attributes, name="value" or name='value', spaces
 			// optional between them as in encoding/xml.
@@ -93,31 +108,35 @@ func scanShape(raw []byte) error {
 			for {
 				j = skipSpace(raw, j)
 				if j == len(raw) {
-					return malformed("unterminated start tag")
+					return shape, malformed("unterminated start tag")
 				}
 				if raw[j] == '>' {
 					break
 				}
 				if raw[j] == '/' {
 					if j+1 == len(raw) || raw[j+1] != '>' {
-						return malformed("bad start tag")
+						return shape, malformed("bad start tag")
 					}
 					empty, j = true, j+1
 					break
 				}
 				k := nameEnd(raw, j)
 				if k == j {
-					return malformed("bad attribute")
+					return shape, malformed("bad attribute")
 				}
+				attr := raw[j:k]
 				if j = skipSpace(raw, k); j == len(raw) || raw[j] != '=' {
-					return malformed("bad attribute")
+					return shape, malformed("bad attribute")
 				}
 				if j = skipSpace(raw, j+1); j == len(raw) || (raw[j] != '"' && raw[j] != '\'') {
-					return malformed("bad attribute")
+					return shape, malformed("bad attribute")
 				}
 				k = bytes.IndexByte(raw[j+1:], raw[j])
 				if k < 0 {
-					return malformed("unterminated attribute value")
+					return shape, malformed("unterminated attribute value")
+				}
+				if depth == 0 && string(attr) == "IssueInstant" {
+					shape.issueInstant = raw[j+1 : j+1+k]
 				}
 				j += 1 + k + 1
 				attrs++
@@ -126,18 +145,18 @@ func scanShape(raw []byte) error {
 
 			// The checks, in the order checkShape made them.
 			if nodes += 1 + attrs; nodes > maxResponseNodes {
-				return refuse(CodeTooLarge, "the response has too many XML elements", fmt.Errorf("over %d elements and attributes", maxResponseNodes))
+				return shape, refuse(CodeTooLarge, "the response has too many XML elements", fmt.Errorf("over %d elements and attributes", maxResponseNodes))
 			}
 			if depth >= maxResponseDepth {
-				return refuse(CodeMalformed, "the response is nested too deeply", fmt.Errorf("over %d levels", maxResponseDepth))
+				return shape, refuse(CodeMalformed, "the response is nested too deeply", fmt.Errorf("over %d levels", maxResponseDepth))
 			}
 			switch local := localName(raw[start:end]); depth {
 			case 0:
 				if roots++; roots > 1 {
-					return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("more than one root element"))
+					return shape, refuse(CodeMalformed, "the response is not well-formed XML", errors.New("more than one root element"))
 				}
 				if string(local) != "Response" {
-					return refuse(CodeMalformed, "the document is not a SAML Response", nil)
+					return shape, refuse(CodeMalformed, "the document is not a SAML Response", nil)
 				}
 			default:
 				if string(local) == "Assertion" || string(local) == "EncryptedAssertion" {
@@ -145,11 +164,12 @@ func scanShape(raw []byte) error {
 					// Extensions, Status or another assertion's Advice
 					// is a second assertion that crewjam would skip.
 					if depth > 1 {
-						return refuse(CodeMultipleAssertions, "the response carries an assertion outside its place", fmt.Errorf("%s at depth %d", local, depth))
+						return shape, refuse(CodeMultipleAssertions, "the response carries an assertion outside its place", fmt.Errorf("%s at depth %d", local, depth))
 					}
 					if assertions++; assertions > 1 {
-						return refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
+						return shape, refuse(CodeMultipleAssertions, "the response carries more than one assertion", nil)
 					}
+					shape.encrypted = string(local) == "EncryptedAssertion"
 				}
 			}
 			if !empty {
@@ -159,9 +179,9 @@ func scanShape(raw []byte) error {
 		}
 	}
 	if roots == 0 || depth != 0 {
-		return refuse(CodeMalformed, "the response is not well-formed XML", errors.New("no root element, or one left open"))
+		return shape, refuse(CodeMalformed, "the response is not well-formed XML", errors.New("no root element, or one left open"))
 	}
-	return nil
+	return shape, nil
 }
 
 func malformed(why string) error {

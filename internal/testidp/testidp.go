@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -42,10 +43,18 @@ type IdP struct {
 	Key  *rsa.PrivateKey
 	Cert *x509.Certificate
 
+	// EncryptAssertions encrypts assertions to an SP that publishes an
+	// encryption key, as an IdP does once its admin turns encryption on
+	// (Okta's "Assertion Encryption"); off, they go in the clear whatever
+	// the SP publishes. The algorithms are IDP.AssertionEncrypter's.
+	EncryptAssertions atomic.Bool
+
 	mu    sync.Mutex
 	users map[string]User
 	sps   map[string]*saml.EntityDescriptor // by entity ID
 	spURL []string                          // metadata URLs to learn SPs from
+	// loggedOut are the NameIDs of the SP-initiated logouts answered.
+	loggedOut []string
 }
 
 // userCookie remembers who signed in at the IdP (its "IdP session").
@@ -150,6 +159,15 @@ func (p *IdP) AddSPMetadata(doc []byte) error {
 
 // GetServiceProvider implements saml.ServiceProviderProvider.
 func (p *IdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+	md, err := p.serviceProvider(id)
+	if err != nil || p.EncryptAssertions.Load() {
+		return md, err
+	}
+	return withoutEncryptionKeys(md), nil
+}
+
+// serviceProvider returns the SP's metadata as it published it.
+func (p *IdP) serviceProvider(id string) (*saml.EntityDescriptor, error) {
 	p.mu.Lock()
 	md, ok := p.sps[id]
 	urls := append([]string(nil), p.spURL...)
@@ -168,6 +186,24 @@ func (p *IdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescri
 		}
 	}
 	return nil, fmt.Errorf("unknown service provider %q: %w", id, errNotExist)
+}
+
+// withoutEncryptionKeys is the SP's metadata without its encryption keys,
+// which crewjam's IdP would otherwise always encrypt to.
+func withoutEncryptionKeys(md *saml.EntityDescriptor) *saml.EntityDescriptor {
+	out := *md
+	out.SPSSODescriptors = append([]saml.SPSSODescriptor(nil), md.SPSSODescriptors...)
+	for i := range out.SPSSODescriptors {
+		d := &out.SPSSODescriptors[i]
+		var keys []saml.KeyDescriptor
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "encryption" {
+				keys = append(keys, k)
+			}
+		}
+		d.KeyDescriptors = keys
+	}
+	return &out
 }
 
 func fetchMetadata(u string) (*saml.EntityDescriptor, error) {
@@ -262,6 +298,7 @@ func (p *IdP) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metadata", p.IDP.ServeMetadata)
 	mux.HandleFunc("/sso", p.IDP.ServeSSO)
+	mux.HandleFunc("/slo", p.serveSLO)
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
