@@ -12,7 +12,7 @@ import (
 )
 
 const connectionColumns = `org_id, idp_sso_url, idp_issuer, idp_certificates, idp_metadata_url, idp_metadata_xml,
-	idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated, state, pinned, tested_at,
+	idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated, groups_attribute, state, pinned, tested_at,
 	created_at, updated_at, version`
 
 func scanConnection(row interface{ Scan(...any) error }) (storage.Connection, error) {
@@ -20,7 +20,7 @@ func scanConnection(row interface{ Scan(...any) error }) (storage.Connection, er
 	var state, pinned string
 	var tested, created, updated int64
 	err := row.Scan(&c.OrgID, &c.IDPSSOURL, &c.IDPIssuer, &c.IDPCertificates, &c.IDPMetadataURL, &c.IDPMetadataXML,
-		&c.IDPSLOURL, &c.RequireSSO, &c.IDPManagedAccess, &c.AllowIDPInitiated, &state, &pinned, &tested,
+		&c.IDPSLOURL, &c.RequireSSO, &c.IDPManagedAccess, &c.AllowIDPInitiated, &c.GroupsAttribute, &state, &pinned, &tested,
 		&created, &updated, &c.Version)
 	c.State = storage.ConnectionState(state)
 	if pinned != "" {
@@ -85,16 +85,17 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 		now := unix(s.now())
 		args := []any{next.IDPSSOURL, next.IDPIssuer, next.IDPCertificates, next.IDPMetadataURL, next.IDPMetadataXML,
 			next.IDPSLOURL, boolInt(next.RequireSSO), boolInt(next.IDPManagedAccess), boolInt(next.AllowIDPInitiated),
-			string(next.State), strings.Join(next.Pinned, ","), unix(next.TestedAt), now}
+			next.GroupsAttribute, string(next.State), strings.Join(next.Pinned, ","), unix(next.TestedAt), now}
 		if exists {
 			_, err = tx.ExecContext(ctx, `UPDATE sso_connections SET idp_sso_url = ?, idp_issuer = ?, idp_certificates = ?,
 				idp_metadata_url = ?, idp_metadata_xml = ?, idp_slo_url = ?, require_sso = ?, idp_managed_access = ?,
-				allow_idp_initiated = ?, state = ?, pinned = ?, tested_at = ?, updated_at = ?, version = version + 1
-				WHERE org_id = ?`, append(args, orgID)...)
+				allow_idp_initiated = ?, groups_attribute = ?, state = ?, pinned = ?, tested_at = ?, updated_at = ?,
+				version = version + 1 WHERE org_id = ?`, append(args, orgID)...)
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO sso_connections(idp_sso_url, idp_issuer, idp_certificates,
 				idp_metadata_url, idp_metadata_xml, idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated,
-				state, pinned, tested_at, updated_at, created_at, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				groups_attribute, state, pinned, tested_at, updated_at, created_at, org_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				append(args, now, orgID)...)
 		}
 		if err != nil {

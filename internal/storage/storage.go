@@ -22,6 +22,10 @@
 //     only where no other org sees it: UpdateMember refuses a new email for
 //     an account that is a member of another org (ErrSharedAccount). Names,
 //     external IDs, roles and states are kept per membership.
+//   - An org's SP private keys (SPKeys) sign and decrypt for that org's
+//     own provider only; the admin API, the pages and the CLI show their
+//     certificates and fingerprints, never the keys, and no error quotes
+//     one.
 //   - Methods without an org (Identity, SessionByID, TokenByHash,
 //     Memberships, ListConnections, ListVerifiedDomains) serve the gate, the
 //     sidecar's authentication and the tenant registry; their callers scope
@@ -66,6 +70,7 @@ type Store interface {
 	SCIMStore
 	ConnectionStore
 	AuditStore
+	SPKeyStore
 
 	// Close releases the backend's resources.
 	Close() error
