@@ -102,7 +102,7 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 			return err
 		}
 		if exists && cur.State == storage.ConnectionEnabled && next.State != storage.ConnectionEnabled {
-			if err := endSessions(ctx, tx, "org_id = ? AND method = 'saml'", orgID); err != nil {
+			if _, err := endSessions(ctx, tx, "org_id = ? AND method = 'saml'", orgID); err != nil {
 				return err
 			}
 		}
@@ -117,15 +117,18 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 }
 
 // endSessions deletes the sessions matching where and puts their members
-// on the change feed, so that every gate drops its cached copies.
-func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+// on the change feed, so that every gate drops its cached copies. It
+// returns how many sessions it deleted.
+func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) (int, error) {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO changes(member_id) SELECT DISTINCT member_id FROM sessions WHERE "+where, args...); err != nil {
-		return fmt.Errorf("ending sessions: %w", err)
+		return 0, fmt.Errorf("ending sessions: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...); err != nil {
-		return fmt.Errorf("ending sessions: %w", err)
+	res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("ending sessions: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // maxSSOTests is how many test sign-ins an org keeps.

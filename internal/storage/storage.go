@@ -215,6 +215,12 @@ type SessionStore interface {
 	TouchSessions(ctx context.Context, seen map[string]int64) error
 	// DeleteSession ends one session.
 	DeleteSession(ctx context.Context, id string) error
+	// EndSessionsByNameID ends the org's SAML sessions of the IdP's
+	// nameID, as a logout request from the IdP names them: with
+	// sessionIndexes, only the sessions with one of those session
+	// indexes. Every process drops its cached copies (through the change
+	// feed). It returns how many sessions ended.
+	EndSessionsByNameID(ctx context.Context, orgID int64, nameID string, sessionIndexes []string) (int, error)
 	// DeleteExpired removes sessions and replay records past their time.
 	DeleteExpired(ctx context.Context, now int64) error
 }
