@@ -150,6 +150,13 @@ type TeamStore interface {
 	// SetTeamRole sets the role the team grants its members: admin,
 	// member, or "" for none. A team never grants owner.
 	SetTeamRole(ctx context.Context, orgID int64, id string, role Role) (Team, error)
+	// SetMemberTeamsByName makes the member's teams in the org exactly the
+	// named ones, as an assertion's groups name them, in one write: a
+	// name matches a team's name without regard to case, a name no team
+	// has makes a team (source sso), and the member leaves the org's
+	// other teams. At most MaxTeamNames names of at most MaxTeamName
+	// bytes each. ErrNotFound when the member is not the org's.
+	SetMemberTeamsByName(ctx context.Context, orgID int64, memberID string, names []string) (TeamsChange, error)
 }
 
 // DomainStore manages claimed email domains.
