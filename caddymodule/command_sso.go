@@ -64,6 +64,14 @@ const cliSSOSetFlagsDoc = `
     sso set: accept sign-ins started at the IdP, such as dashboard tiles.
     Default for a new connection: true.
 
+--groups-attribute <name>
+    sso set: the assertion attribute whose values are the member's teams,
+    set at each sign-in by name (teams are made as needed, and the member
+    leaves the org's other teams). Okta: groups (a group attribute
+    statement); Entra:
+    http://schemas.microsoft.com/ws/2008/06/identity/claims/groups.
+    Empty (""): the assertion's groups are ignored. Default: empty.
+
 An empty value ("") clears an IdP setting. Changing the IdP makes a tested
 or disabled connection a draft again, to be tested before it is enabled.
 Settings the operator set in a Caddyfile cannot be changed here.`
@@ -127,7 +135,7 @@ the last test sign-in.
 					run: cliSSOShow,
 				},
 				cliLeaf{
-					use:   "set [--idp-sso-url <url>] [--idp-issuer <issuer>] [--idp-certificate <file>]... [--idp-metadata-url <url>] [--idp-metadata-file <file>] [--idp-slo-url <url>] [--require-sso true|false] [--idp-managed-access true|false] [--allow-idp-initiated true|false] [--org <name>] [--db <path>]",
+					use:   "set [--idp-sso-url <url>] [--idp-issuer <issuer>] [--idp-certificate <file>]... [--idp-metadata-url <url>] [--idp-metadata-file <file>] [--idp-slo-url <url>] [--require-sso true|false] [--idp-managed-access true|false] [--allow-idp-initiated true|false] [--groups-attribute <name>] [--org <name>] [--db <path>]",
 					short: "Changes the org's SSO settings",
 					long: `
 Changes the settings given as flags, and only those. Every value is checked
@@ -152,6 +160,7 @@ The IdP is given either as its three values (--idp-sso-url, --idp-issuer,
 						fl.String("require-sso", "", "true or false")
 						fl.String("idp-managed-access", "", "true or false")
 						fl.String("allow-idp-initiated", "", "true or false")
+						fl.String("groups-attribute", "", "the assertion attribute naming the member's teams")
 					},
 					run: cliSSOSet,
 				},
@@ -219,6 +228,7 @@ var cliSSOFlags = [][2]string{
 	{tenant.FieldRequireSSO, "--require-sso"},
 	{tenant.FieldIDPManagedAccess, "--idp-managed-access"},
 	{tenant.FieldAllowIDPInitiated, "--allow-idp-initiated"},
+	{tenant.FieldGroupsAttribute, "--groups-attribute"},
 }
 
 func cliSSOFlagOf(field string) string {
@@ -390,6 +400,11 @@ func cliSSOShow(c *cliCall) (int, error) {
 	line(2, "require_sso:", pinned(tenant.FieldRequireSSO, cliYesNo(conn.RequireSSO)))
 	line(2, "idp_managed_access:", pinned(tenant.FieldIDPManagedAccess, cliYesNo(conn.IDPManagedAccess)))
 	line(2, "allow_idp_initiated:", pinned(tenant.FieldAllowIDPInitiated, cliYesNo(conn.AllowIDPInitiated)))
+	groups := "- (the assertion's groups are ignored)"
+	if conn.GroupsAttribute != "" {
+		groups = cliClean(conn.GroupsAttribute) + " (sets the member's teams at each sign-in)"
+	}
+	line(2, "groups_attribute:", pinned(tenant.FieldGroupsAttribute, groups))
 
 	c.printf("Copy into the IdP's SAML app:\n")
 	if !gateKnown {
@@ -554,6 +569,7 @@ func cliSSOSettings(fl caddycmd.Flags) (tenant.Settings, int, error) {
 	in.IDPIssuer = cliSSOString(fl, "idp-issuer")
 	in.IDPMetadataURL = cliSSOString(fl, "idp-metadata-url")
 	in.IDPSLOURL = cliSSOString(fl, "idp-slo-url")
+	in.GroupsAttribute = cliSSOString(fl, "groups-attribute")
 	if fl.Changed("idp-certificate") {
 		values, err := fl.GetStringArray("idp-certificate")
 		if err != nil {
@@ -671,6 +687,7 @@ func cliSSOChanged(a, b storage.Connection) []string {
 		{tenant.FieldRequireSSO, a.RequireSSO != b.RequireSSO},
 		{tenant.FieldIDPManagedAccess, a.IDPManagedAccess != b.IDPManagedAccess},
 		{tenant.FieldAllowIDPInitiated, a.AllowIDPInitiated != b.AllowIDPInitiated},
+		{tenant.FieldGroupsAttribute, a.GroupsAttribute != b.GroupsAttribute},
 		{tenant.FieldState, a.State != b.State},
 	} {
 		if f.changed {

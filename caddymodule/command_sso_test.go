@@ -272,6 +272,37 @@ func TestCLISSOSetMetadata(t *testing.T) {
 	}
 }
 
+// TestCLISSOGroupsAttribute: the groups attribute is set, shown and
+// cleared like the switches: no new test sign-in needed.
+func TestCLISSOGroupsAttribute(t *testing.T) {
+	s := newSSOSetup(t)
+	ct, st := s.ct, s.st
+	s.setIdP("acme")
+	if !strings.Contains(ct.ok("", "sso", "show", "--org", "acme"), "  groups_attribute:      - (the assertion's groups are ignored)\n") {
+		t.Error("sso show of a connection without a groups attribute does not say the groups are ignored")
+	}
+	entra := "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+	wantOutcome(t, ct.run("", "sso", "set", "--org", "acme", "--groups-attribute", entra), 0,
+		"Updated the SSO connection of org acme: groups_attribute.\nState: draft: being set up; it signs nobody in.\n")
+	if got := connection(t, st, s.acme.ID).GroupsAttribute; got != entra {
+		t.Errorf("stored groups attribute = %q, want %q", got, entra)
+	}
+	if show := ct.ok("", "sso", "show", "--org", "acme"); !strings.Contains(show, "  groups_attribute:      "+entra+" (sets the member's teams at each sign-in)\n") {
+		t.Errorf("sso show lacks the groups attribute:\n%s", show)
+	}
+	var v tenant.View
+	if err := json.Unmarshal([]byte(ct.ok("", "sso", "show", "--org", "acme", "--json")), &v); err != nil || v.GroupsAttribute != entra {
+		t.Errorf("sso show --json groups_attribute = %q, %v; want %q", v.GroupsAttribute, err, entra)
+	}
+	wantOutcome(t, ct.run("", "sso", "set", "--org", "acme", "--groups-attribute", entra), 0,
+		"The SSO connection of org acme is as given already; nothing changed.\n")
+	wantOutcome(t, ct.run("", "sso", "set", "--org", "acme", "--groups-attribute", ""), 0,
+		"Updated the SSO connection of org acme: groups_attribute.\nState: draft: being set up; it signs nobody in.\n")
+	if got := connection(t, st, s.acme.ID).GroupsAttribute; got != "" {
+		t.Errorf("stored groups attribute after clearing = %q", got)
+	}
+}
+
 func TestCLISSOSetRefused(t *testing.T) {
 	s := newSSOSetup(t)
 	ct, st := s.ct, s.st
@@ -304,6 +335,8 @@ func TestCLISSOSetRefused(t *testing.T) {
 			"--idp-metadata-file: give the IdP either as --idp-metadata-url, as --idp-metadata-file, or as --idp-sso-url"},
 		{"incomplete IdP", []string{"--idp-issuer", ""}, 2,
 			"--idp-issuer: is required with --idp-sso-url and --idp-certificate"},
+		{"groups attribute with a control character", []string{"--groups-attribute", "gro\x1bups"}, 2,
+			"--groups-attribute: holds a control character"},
 		{"bad switch value", []string{"--require-sso", "maybe"}, 2, `--require-sso takes true or false, not "maybe"`},
 		{"switch with an empty value", []string{"--require-sso="}, 2, `--require-sso takes true or false, not ""`},
 		{"require_sso before enable", []string{"--require-sso", "true"}, 1,
@@ -325,7 +358,8 @@ func TestCLISSOSetRefused(t *testing.T) {
 
 	// A field the operator pinned in a Caddyfile cannot change.
 	if _, err := st.ModifyConnection(context.Background(), s.acme.ID, func(c *storage.Connection) error {
-		c.Pinned = []string{tenant.FieldIDPSSOURL, tenant.FieldAllowIDPInitiated}
+		c.Pinned = []string{tenant.FieldIDPSSOURL, tenant.FieldAllowIDPInitiated, tenant.FieldGroupsAttribute}
+		c.GroupsAttribute = "groups"
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -335,12 +369,15 @@ func TestCLISSOSetRefused(t *testing.T) {
 		"--idp-sso-url is set by the operator (in the Caddyfile) and cannot be changed here")
 	wantOutcome(t, ct.run("", "sso", "set", "--org", "acme", "--idp-slo-url", "https://idp.example.com/slo",
 		"--allow-idp-initiated", "false"), 1, "", "--allow-idp-initiated is set by the operator")
+	wantOutcome(t, ct.run("", "sso", "set", "--org", "acme", "--groups-attribute", ""), 1, "",
+		"--groups-attribute is set by the operator")
 	if diff := cmp.Diff(before, connection(t, st, s.acme.ID)); diff != "" {
 		t.Errorf("a refused set of a pinned field wrote (-before +after):\n%s", diff)
 	}
 	show := ct.ok("", "sso", "show", "--org", "acme")
 	if !strings.Contains(show, "Authentication URL:    https://idp.example.com/sso (set by the operator)\n") ||
 		!strings.Contains(show, "allow_idp_initiated:   yes (set by the operator)\n") ||
+		!strings.Contains(show, "groups_attribute:      groups (sets the member's teams at each sign-in) (set by the operator)\n") ||
 		strings.Contains(show, "Issuer URL:            https://idp.example.com (set") {
 		t.Errorf("sso show of pinned fields:\n%s", show)
 	}

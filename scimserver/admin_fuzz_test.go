@@ -27,6 +27,8 @@ func FuzzSSOSettings(f *testing.F) {
 		map[string]any{"idp_metadata_url": "https://idp.example.com/other"},
 		map[string]any{"idp_sso_url": "http://localhost:1/sso", "idp_slo_url": nil, "require_sso": true},
 		map[string]any{"idp_managed_access": true, "allow_idp_initiated": false},
+		map[string]any{"groups_attribute": "groups"},
+		map[string]any{"groups_attribute": nil, "allow_idp_initiated": true},
 		map[string]any{"idp_certificates": nil, "idp_issuer": ""},
 		map[string]any{"org": "acme"},
 		map[string]any{"idp_certificates": []any{1, "x"}},

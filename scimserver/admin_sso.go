@@ -22,6 +22,7 @@ var ssoSettable = []string{
 	tenant.FieldIDPSSOURL, tenant.FieldIDPIssuer, tenant.FieldIDPCertificates,
 	tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML, tenant.FieldIDPSLOURL,
 	tenant.FieldRequireSSO, tenant.FieldIDPManagedAccess, tenant.FieldAllowIDPInitiated,
+	tenant.FieldGroupsAttribute,
 }
 
 // ssoReadOnly explains why a field GET shows cannot be PUT.
@@ -100,6 +101,7 @@ func readSSOSettings(rq *request) (tenant.Settings, error) {
 		{tenant.FieldIDPMetadataURL, &in.IDPMetadataURL},
 		{tenant.FieldIDPMetadataXML, &in.IDPMetadataXML},
 		{tenant.FieldIDPSLOURL, &in.IDPSLOURL},
+		{tenant.FieldGroupsAttribute, &in.GroupsAttribute},
 	} {
 		if *f.dst, err = b.str(f.name); err != nil {
 			return in, err

@@ -201,6 +201,76 @@ func TestSSOFormKeepsValues(t *testing.T) {
 	}
 }
 
+// TestSSOGroupsAttribute: the rules form sets the groups attribute (no
+// new test sign-in needed), refuses a bad one beside the field with what
+// was typed, and shows a pinned one read-only.
+func TestSSOGroupsAttribute(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	owner := f.as(f.owner, f.acme, f.now)
+	body := f.serve(t, owner, http.MethodGet, "/sso", nil).Body.String()
+	for _, want := range []string{`name="groups_attribute" type="text" value=""`,
+		"Okta: groups; Entra: http://schemas.microsoft.com/ws/2008/06/identity/claims/groups; leave empty to ignore groups in the assertion"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the SSO page lacks %q", want)
+		}
+	}
+	rules := func(attr string) url.Values {
+		return url.Values{"csrf": {goodToken}, "action": {"switches"}, "allow_idp_initiated_shown": {"1"}, "allow_idp_initiated": {"on"},
+			"groups_attribute": {attr}}
+	}
+
+	w := f.serve(t, owner, http.MethodPost, "/sso", rules(" groups "))
+	if w.Code != http.StatusSeeOther || !strings.HasSuffix(w.Header().Get("Location"), "?done=switches") {
+		t.Fatalf("POST switches = %d %s:\n%s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	c, err := f.st.Connection(ctx, f.acme.ID)
+	if err != nil || c.GroupsAttribute != "groups" || c.State != storage.ConnectionDraft {
+		t.Fatalf("connection after the form = %+v, %v; want groups attribute groups", c, err)
+	}
+	if body := f.serve(t, owner, http.MethodGet, "/sso", nil).Body.String(); !strings.Contains(body, `name="groups_attribute" type="text" value="groups"`) {
+		t.Error("the SSO page does not show the stored groups attribute")
+	}
+	events, _, err := f.st.ListAudit(ctx, f.acme.ID, storage.Page{})
+	if err != nil || len(events) == 0 || events[0].Action != "sso.update" || !strings.Contains(string(events[0].After), `"groups_attribute":"groups"`) {
+		t.Errorf("newest audit event = %+v, %v; want sso.update of groups_attribute", events, err)
+	}
+
+	w = f.serve(t, owner, http.MethodPost, "/sso", rules("gro\x01ups"))
+	if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, `id="groups_attribute-error"`) ||
+		!strings.Contains(body, "control character") || !strings.Contains(body, `value="gro`) {
+		t.Fatalf("POST of a bad groups attribute = %d:\n%s", w.Code, body)
+	}
+	// A form without the field (an older page) leaves it alone.
+	form := rules("")
+	form.Del("groups_attribute")
+	form.Set("allow_idp_initiated", "")
+	if w := f.serve(t, owner, http.MethodPost, "/sso", form); w.Code != http.StatusSeeOther {
+		t.Fatalf("POST switches without the field = %d:\n%s", w.Code, w.Body)
+	}
+	if c, _ := f.st.Connection(ctx, f.acme.ID); c.GroupsAttribute != "groups" || c.AllowIDPInitiated {
+		t.Errorf("connection = %+v; want the groups attribute kept and IdP-initiated sign-in off", c)
+	}
+
+	if _, err := f.st.ModifyConnection(ctx, f.acme.ID, func(c *storage.Connection) error {
+		c.Pinned = []string{tenant.FieldGroupsAttribute}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body = f.serve(t, owner, http.MethodGet, "/sso", nil).Body.String()
+	if !strings.Contains(body, `name="groups_attribute" type="text" value="groups" aria-describedby="groups_attribute-help" readonly>`) {
+		t.Errorf("a pinned groups attribute is not read-only:\n%s", body)
+	}
+	// The read-only field posts its value: the other rules still save.
+	if w := f.serve(t, owner, http.MethodPost, "/sso", rules("groups")); w.Code != http.StatusSeeOther {
+		t.Fatalf("POST switches with a pinned groups attribute = %d:\n%s", w.Code, w.Body)
+	}
+	if w := f.serve(t, owner, http.MethodPost, "/sso", rules("roles")); w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "set by the operator") {
+		t.Fatalf("POST of a new pinned groups attribute = %d:\n%s", w.Code, w.Body)
+	}
+}
+
 // TestTokenShownOnce: a new token's secret is in the answer that made it,
 // not in a URL, and never again.
 func TestTokenShownOnce(t *testing.T) {

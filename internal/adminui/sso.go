@@ -54,7 +54,8 @@ func (h *Handler) ssoData(r *http.Request, pg *page) (any, error) {
 		}
 	}
 	// A refused form shows what was typed, not what is stored.
-	for _, f := range []string{tenant.FieldIDPSSOURL, tenant.FieldIDPIssuer, tenant.FieldIDPSLOURL, tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML} {
+	for _, f := range []string{tenant.FieldIDPSSOURL, tenant.FieldIDPIssuer, tenant.FieldIDPSLOURL, tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML,
+		tenant.FieldGroupsAttribute} {
 		if _, ok := pg.Values[f]; !ok {
 			pg.Values[f] = storedValue(v, f)
 		}
@@ -75,6 +76,8 @@ func storedValue(v tenant.View, field string) string {
 		return v.IDPSLOURL
 	case tenant.FieldIDPMetadataURL:
 		return v.IDPMetadataURL
+	case tenant.FieldGroupsAttribute:
+		return v.GroupsAttribute
 	case tenant.FieldIDPMetadataXML:
 		if v.IDPMetadataURL != "" {
 			return "" // fetched from the URL, not pasted
@@ -135,7 +138,14 @@ func (h *Handler) ssoAction(w http.ResponseWriter, r *http.Request, action strin
 	case "switches":
 		// A checkbox sends nothing when unchecked; each switch the form
 		// shows sends a hidden "present" field, so that only those change.
+		// The groups attribute, a text field beside them, changes when the
+		// form sends it.
 		in := tenant.Settings{}
+		if _, ok := r.PostForm[tenant.FieldGroupsAttribute]; ok {
+			pg.keep(r, tenant.FieldGroupsAttribute)
+			v := r.PostForm.Get(tenant.FieldGroupsAttribute)
+			in.GroupsAttribute = &v
+		}
 		for _, sw := range []struct {
 			field string
 			dst   **bool

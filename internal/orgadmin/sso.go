@@ -214,6 +214,7 @@ func connectionDiff(a, b storage.Connection) (before, after map[string]any) {
 	set(tenant.FieldRequireSSO, a.RequireSSO, b.RequireSSO)
 	set(tenant.FieldIDPManagedAccess, a.IDPManagedAccess, b.IDPManagedAccess)
 	set(tenant.FieldAllowIDPInitiated, a.AllowIDPInitiated, b.AllowIDPInitiated)
+	set(tenant.FieldGroupsAttribute, a.GroupsAttribute, b.GroupsAttribute)
 	return before, after
 }
 

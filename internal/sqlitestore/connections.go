@@ -12,7 +12,7 @@ import (
 )
 
 const connectionColumns = `org_id, idp_sso_url, idp_issuer, idp_certificates, idp_metadata_url, idp_metadata_xml,
-	idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated, state, pinned, tested_at,
+	idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated, groups_attribute, state, pinned, tested_at,
 	created_at, updated_at, version`
 
 func scanConnection(row interface{ Scan(...any) error }) (storage.Connection, error) {
@@ -20,7 +20,7 @@ func scanConnection(row interface{ Scan(...any) error }) (storage.Connection, er
 	var state, pinned string
 	var tested, created, updated int64
 	err := row.Scan(&c.OrgID, &c.IDPSSOURL, &c.IDPIssuer, &c.IDPCertificates, &c.IDPMetadataURL, &c.IDPMetadataXML,
-		&c.IDPSLOURL, &c.RequireSSO, &c.IDPManagedAccess, &c.AllowIDPInitiated, &state, &pinned, &tested,
+		&c.IDPSLOURL, &c.RequireSSO, &c.IDPManagedAccess, &c.AllowIDPInitiated, &c.GroupsAttribute, &state, &pinned, &tested,
 		&created, &updated, &c.Version)
 	c.State = storage.ConnectionState(state)
 	if pinned != "" {
@@ -85,23 +85,24 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 		now := unix(s.now())
 		args := []any{next.IDPSSOURL, next.IDPIssuer, next.IDPCertificates, next.IDPMetadataURL, next.IDPMetadataXML,
 			next.IDPSLOURL, boolInt(next.RequireSSO), boolInt(next.IDPManagedAccess), boolInt(next.AllowIDPInitiated),
-			string(next.State), strings.Join(next.Pinned, ","), unix(next.TestedAt), now}
+			next.GroupsAttribute, string(next.State), strings.Join(next.Pinned, ","), unix(next.TestedAt), now}
 		if exists {
 			_, err = tx.ExecContext(ctx, `UPDATE sso_connections SET idp_sso_url = ?, idp_issuer = ?, idp_certificates = ?,
 				idp_metadata_url = ?, idp_metadata_xml = ?, idp_slo_url = ?, require_sso = ?, idp_managed_access = ?,
-				allow_idp_initiated = ?, state = ?, pinned = ?, tested_at = ?, updated_at = ?, version = version + 1
-				WHERE org_id = ?`, append(args, orgID)...)
+				allow_idp_initiated = ?, groups_attribute = ?, state = ?, pinned = ?, tested_at = ?, updated_at = ?,
+				version = version + 1 WHERE org_id = ?`, append(args, orgID)...)
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO sso_connections(idp_sso_url, idp_issuer, idp_certificates,
 				idp_metadata_url, idp_metadata_xml, idp_slo_url, require_sso, idp_managed_access, allow_idp_initiated,
-				state, pinned, tested_at, updated_at, created_at, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				groups_attribute, state, pinned, tested_at, updated_at, created_at, org_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				append(args, now, orgID)...)
 		}
 		if err != nil {
 			return err
 		}
 		if exists && cur.State == storage.ConnectionEnabled && next.State != storage.ConnectionEnabled {
-			if err := endSessions(ctx, tx, "org_id = ? AND method = 'saml'", orgID); err != nil {
+			if _, err := endSessions(ctx, tx, "org_id = ? AND method = 'saml'", orgID); err != nil {
 				return err
 			}
 		}
@@ -116,15 +117,18 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 }
 
 // endSessions deletes the sessions matching where and puts their members
-// on the change feed, so that every gate drops its cached copies.
-func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+// on the change feed, so that every gate drops its cached copies. It
+// returns how many sessions it deleted.
+func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) (int, error) {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO changes(member_id) SELECT DISTINCT member_id FROM sessions WHERE "+where, args...); err != nil {
-		return fmt.Errorf("ending sessions: %w", err)
+		return 0, fmt.Errorf("ending sessions: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...); err != nil {
-		return fmt.Errorf("ending sessions: %w", err)
+	res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("ending sessions: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // maxSSOTests is how many test sign-ins an org keeps.

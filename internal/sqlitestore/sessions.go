@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -97,6 +98,36 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		_, err := s.cached(tx).ExecContext(ctx, qDeleteSession, id)
 		return err
 	})
+}
+
+// EndSessionsByNameID ends the org's SAML sessions of nameID (and, with
+// sessionIndexes, only those with one of them), as the IdP's logout
+// request names them. The indexes go in as one JSON array, so that any
+// number of them is one bound parameter.
+func (s *Store) EndSessionsByNameID(ctx context.Context, orgID int64, nameID string, sessionIndexes []string) (int, error) {
+	where := "org_id = ? AND method = 'saml' AND name_id = ?"
+	args := []any{orgID, nameID}
+	if len(sessionIndexes) > 0 {
+		list, err := json.Marshal(sessionIndexes)
+		if err != nil {
+			return 0, fmt.Errorf("ending sessions: %w", err)
+		}
+		where += " AND session_index IN (SELECT value FROM json_each(?))"
+		args = append(args, string(list))
+	}
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = endSessions(ctx, tx, where, args...)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.changed()
+	}
+	return n, nil
 }
 
 // DeleteExpired removes sessions and replay records past their time, and

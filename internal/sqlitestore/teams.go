@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -215,4 +217,175 @@ func (s *Store) SetTeamRole(ctx context.Context, orgID int64, id string, role st
 	}
 	s.changed()
 	return out, nil
+}
+
+// teamRef is a team by ID and name.
+type teamRef struct{ id, name string }
+
+// teamsPlan is what SetMemberTeamsByName would write.
+type teamsPlan struct {
+	join, leave []teamRef
+	create      []string
+}
+
+func (p teamsPlan) empty() bool { return len(p.join) == 0 && len(p.leave) == 0 && len(p.create) == 0 }
+
+// checkTeamNames bounds an assertion's group names and drops repeats (a
+// name repeated in another case is a repeat), keeping the first spelling.
+func checkTeamNames(names []string) ([]string, error) {
+	if len(names) > storage.MaxTeamNames {
+		return nil, fmt.Errorf("%d team names, more than %d", len(names), storage.MaxTeamNames)
+	}
+	out := make([]string, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if n == "" || len(n) > storage.MaxTeamName {
+			return nil, fmt.Errorf("a team name must have 1 to %d bytes, not %d", storage.MaxTeamName, len(n))
+		}
+		if key := strings.ToLower(n); !seen[key] {
+			seen[key] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// planMemberTeams works out how to make the member's teams in the org
+// exactly names. A name is the team with exactly that name, else the
+// first (by name) whose name equals it without regard to case (Unicode
+// case folding, wider than the name column's ASCII-only NOCASE, so that
+// "Équipe" finds "équipe"), else a team to make.
+func planMemberTeams(ctx context.Context, q querier, orgID int64, memberID string, names []string) (teamsPlan, error) {
+	var p teamsPlan
+	if _, err := memberByID(ctx, q, orgID, memberID); err != nil {
+		return p, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT id, name FROM teams WHERE org_id = ? ORDER BY name, id", orgID)
+	if err != nil {
+		return p, err
+	}
+	teams, err := collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
+		var t teamRef
+		return t, r.Scan(&t.id, &t.name)
+	})
+	if err != nil {
+		return p, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT t.id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id
+		WHERE tm.member_id = ? AND t.org_id = ? ORDER BY t.name, t.id`, memberID, orgID)
+	if err != nil {
+		return p, err
+	}
+	current, err := collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
+		var t teamRef
+		return t, r.Scan(&t.id, &t.name)
+	})
+	if err != nil {
+		return p, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		found := -1
+		for i, t := range teams {
+			if t.name == n {
+				found = i
+				break
+			}
+			if found < 0 && strings.EqualFold(t.name, n) {
+				found = i
+			}
+		}
+		if found < 0 {
+			p.create = append(p.create, n)
+			continue
+		}
+		if !want[teams[found].id] {
+			want[teams[found].id] = true
+			p.join = append(p.join, teams[found])
+		}
+	}
+	in := map[string]bool{}
+	for _, t := range current {
+		in[t.id] = true
+		if !want[t.id] {
+			p.leave = append(p.leave, t)
+		}
+	}
+	p.join = slices.DeleteFunc(p.join, func(t teamRef) bool { return in[t.id] })
+	return p, nil
+}
+
+// SetMemberTeamsByName makes the member's teams in the org exactly the
+// named ones. Most sign-ins change nothing: the plan is made on a reader
+// first, and the write lock taken only when there is something to write
+// (the plan is then made again inside the write, on what it sees).
+func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID string, names []string) (storage.TeamsChange, error) {
+	names, err := checkTeamNames(names)
+	if err != nil {
+		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
+	}
+	p, err := planMemberTeams(ctx, s.r, orgID, memberID, names)
+	if err != nil {
+		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
+	}
+	if p.empty() {
+		return storage.TeamsChange{}, nil
+	}
+	var ch storage.TeamsChange
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := planMemberTeams(ctx, tx, orgID, memberID, names)
+		if err != nil {
+			return err
+		}
+		ch, err = s.applyTeamsPlan(ctx, tx, orgID, memberID, p)
+		return err
+	})
+	if err != nil {
+		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
+	}
+	if !ch.Empty() {
+		s.changed()
+	}
+	return ch, nil
+}
+
+// applyTeamsPlan writes p inside tx. Each team the member joins or leaves
+// gets a new version (its SCIM ETag); the team_members triggers put the
+// member on the change feed.
+func (s *Store) applyTeamsPlan(ctx context.Context, tx *sql.Tx, orgID int64, memberID string, p teamsPlan) (storage.TeamsChange, error) {
+	var ch storage.TeamsChange
+	now := unix(s.now())
+	for _, name := range p.create {
+		id := uuid.NewString()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at)
+			VALUES (?, ?, ?, '', ?, ?, ?)`, id, orgID, name, storage.SourceSSO, now, now); err != nil {
+			if isUnique(err) {
+				return ch, fmt.Errorf("team %q: %w", name, storage.ErrConflict)
+			}
+			return ch, err
+		}
+		p.join = append(p.join, teamRef{id, name})
+		ch.Created = append(ch.Created, name)
+	}
+	for _, t := range p.join {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO team_members(team_id, member_id) VALUES (?, ?)", t.id, memberID); err != nil {
+			return ch, err
+		}
+		ch.Added = append(ch.Added, t.name)
+	}
+	for _, t := range p.leave {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE team_id = ? AND member_id = ?", t.id, memberID); err != nil {
+			return ch, err
+		}
+		ch.Removed = append(ch.Removed, t.name)
+	}
+	for _, t := range append(p.join, p.leave...) {
+		if _, err := tx.ExecContext(ctx, "UPDATE teams SET updated_at = ?, version = version + 1 WHERE id = ?", now, t.id); err != nil {
+			return ch, err
+		}
+	}
+	slices.Sort(ch.Added)
+	slices.Sort(ch.Created)
+	slices.Sort(ch.Removed)
+	return ch, nil
 }

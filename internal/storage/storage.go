@@ -22,6 +22,10 @@
 //     only where no other org sees it: UpdateMember refuses a new email for
 //     an account that is a member of another org (ErrSharedAccount). Names,
 //     external IDs, roles and states are kept per membership.
+//   - An org's SP private keys (SPKeys) sign and decrypt for that org's
+//     own provider only; the admin API, the pages and the CLI show their
+//     certificates and fingerprints, never the keys, and no error quotes
+//     one.
 //   - Methods without an org (Identity, SessionByID, TokenByHash,
 //     Memberships, ListConnections, ListVerifiedDomains) serve the gate, the
 //     sidecar's authentication and the tenant registry; their callers scope
@@ -66,6 +70,7 @@ type Store interface {
 	SCIMStore
 	ConnectionStore
 	AuditStore
+	SPKeyStore
 
 	// Close releases the backend's resources.
 	Close() error
@@ -145,6 +150,13 @@ type TeamStore interface {
 	// SetTeamRole sets the role the team grants its members: admin,
 	// member, or "" for none. A team never grants owner.
 	SetTeamRole(ctx context.Context, orgID int64, id string, role Role) (Team, error)
+	// SetMemberTeamsByName makes the member's teams in the org exactly the
+	// named ones, as an assertion's groups name them, in one write: a
+	// name matches a team's name without regard to case, a name no team
+	// has makes a team (source sso), and the member leaves the org's
+	// other teams. At most MaxTeamNames names of at most MaxTeamName
+	// bytes each. ErrNotFound when the member is not the org's.
+	SetMemberTeamsByName(ctx context.Context, orgID int64, memberID string, names []string) (TeamsChange, error)
 }
 
 // DomainStore manages claimed email domains.
@@ -210,6 +222,12 @@ type SessionStore interface {
 	TouchSessions(ctx context.Context, seen map[string]int64) error
 	// DeleteSession ends one session.
 	DeleteSession(ctx context.Context, id string) error
+	// EndSessionsByNameID ends the org's SAML sessions of the IdP's
+	// nameID, as a logout request from the IdP names them: with
+	// sessionIndexes, only the sessions with one of those session
+	// indexes. Every process drops its cached copies (through the change
+	// feed). It returns how many sessions ended.
+	EndSessionsByNameID(ctx context.Context, orgID int64, nameID string, sessionIndexes []string) (int, error)
 	// DeleteExpired removes sessions and replay records past their time.
 	DeleteExpired(ctx context.Context, now int64) error
 }

@@ -44,6 +44,9 @@ type Connection struct {
 	RequireSSO        bool
 	IDPManagedAccess  bool
 	AllowIDPInitiated bool
+	// GroupsAttribute names the assertion attribute whose values are the
+	// member's teams, set at each sign-in; "" ignores the groups.
+	GroupsAttribute string
 
 	State ConnectionState
 	// Pinned names the fields a Caddyfile sets; they cannot be changed
@@ -170,4 +173,62 @@ type AuditStore interface {
 	// ListAudit returns a page of the org's events, newest first, and how
 	// many there are.
 	ListAudit(ctx context.Context, orgID int64, page Page) ([]AuditEvent, int, error)
+}
+
+// Uses and states of SP keys.
+const (
+	SPKeySigning    = "signing"    // signs AuthnRequests and logout messages
+	SPKeyEncryption = "encryption" // IdPs encrypt assertions to it
+
+	SPKeyCurrent = "current" // in use
+	SPKeyNext    = "next"    // published beside the current key, during a rotation
+)
+
+// SPKey is one of an org's SP key pairs, as PEM: a CERTIFICATE block and a
+// PKCS#8 PRIVATE KEY block. KeyPEM is a secret: never log, show or return
+// it in an error; String leaves it out.
+type SPKey struct {
+	ID, OrgID int64
+	// Use is SPKeySigning or SPKeyEncryption; State SPKeyCurrent or
+	// SPKeyNext.
+	Use            string
+	State          string
+	CertificatePEM string
+	KeyPEM         string
+	// NotAfter is the certificate's expiry.
+	NotAfter  time.Time
+	CreatedAt time.Time
+}
+
+// String describes the key without its private key, so that printing one
+// by mistake does not print the secret.
+func (k SPKey) String() string {
+	return fmt.Sprintf("%s SP key (%s) %d of org %d, until %s", k.Use, k.State, k.ID, k.OrgID, k.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// GoString is String, for %#v.
+func (k SPKey) GoString() string { return k.String() }
+
+// SPKeyStore keeps each org's SP key pairs: a current signing key and a
+// current encryption key, and during a rotation a next key of a use
+// beside its current one. Every list it returns is ordered signing before
+// encryption, current before next.
+type SPKeyStore interface {
+	// SPKeys returns the org's keys (none when it has none yet).
+	SPKeys(ctx context.Context, orgID int64) ([]SPKey, error)
+	// EnsureSPKeys stores each of fresh (by its Use; its other fields but
+	// the PEM and NotAfter are the store's) as the org's current key of
+	// its use unless the org has one already, in one write, and returns
+	// the org's keys. Callers generate fresh outside (RSA generation is
+	// slow); callers racing, in any process, all get the same keys.
+	EnsureSPKeys(ctx context.Context, orgID int64, fresh []SPKey) ([]SPKey, error)
+	// RollSPKeys stores next (one per use given) as the org's next keys,
+	// published beside the current ones, in one write, and returns the
+	// org's keys. ErrConflict when a use has a next key already;
+	// ErrNotFound when it has no current key.
+	RollSPKeys(ctx context.Context, orgID int64, next []SPKey) ([]SPKey, error)
+	// RetireSPKeys, for each use with a next key, deletes the current key
+	// and makes the next one current, in one write, and returns the org's
+	// keys. ErrConflict when no use has a next key.
+	RetireSPKeys(ctx context.Context, orgID int64) ([]SPKey, error)
 }

@@ -179,6 +179,25 @@ type Team struct {
 	Version   int64
 }
 
+// Bounds of SetMemberTeamsByName's input: an assertion's groups, as
+// internal/sso reads them.
+const (
+	MaxTeamNames = 256
+	MaxTeamName  = 256
+)
+
+// TeamsChange is what SetMemberTeamsByName changed, by team name (as
+// stored), each list sorted: the teams the member joined (those made for
+// it among them), the teams made, and the teams it left.
+type TeamsChange struct {
+	Added   []string
+	Created []string
+	Removed []string
+}
+
+// Empty reports whether nothing changed.
+func (c TeamsChange) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 }
+
 // Domain states.
 const (
 	DomainPending  = "pending"

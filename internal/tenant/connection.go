@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
@@ -38,6 +40,7 @@ const (
 	FieldRequireSSO        = "require_sso"
 	FieldIDPManagedAccess  = "idp_managed_access"
 	FieldAllowIDPInitiated = "allow_idp_initiated"
+	FieldGroupsAttribute   = "groups_attribute"
 	FieldState             = "state"
 )
 
@@ -84,6 +87,8 @@ const (
 	maxIssuer      = 1024
 	maxCertificate = 64 << 10
 	maxCerts       = 8
+	// MaxGroupsAttribute bounds the name of the groups attribute.
+	MaxGroupsAttribute = 256
 	// MaxMetadataSize bounds an IdP metadata document, given or fetched.
 	MaxMetadataSize = 1 << 20
 )
@@ -102,6 +107,9 @@ type Settings struct {
 	RequireSSO        *bool
 	IDPManagedAccess  *bool
 	AllowIDPInitiated *bool
+	// GroupsAttribute names the assertion attribute that sets the
+	// member's teams at each sign-in; "" ignores the groups.
+	GroupsAttribute *string
 }
 
 // Fetcher fetches IdP metadata from a URL.
@@ -119,6 +127,8 @@ type Change struct {
 	certsPEM string
 	mdURL    string
 	mdXML    string
+	// the groups attribute as it will be stored, when the change names it
+	groupsAttr string
 }
 
 // Prepare checks every value of in: URLs are absolute https (http only on
@@ -194,7 +204,28 @@ func Prepare(ctx context.Context, in Settings, fetch Fetcher, now time.Time) (*C
 			}
 		}
 	}
+	if in.GroupsAttribute != nil {
+		ch.groupsAttr = strings.TrimSpace(*in.GroupsAttribute)
+		if err := checkGroupsAttribute(ch.groupsAttr); err != nil {
+			return nil, err
+		}
+	}
 	return ch, nil
+}
+
+// checkGroupsAttribute checks the name of a SAML attribute, such as
+// Okta's "groups" or Entra's claim URI: it is matched exactly, so it is
+// valid UTF-8 without control characters (XML could not carry them).
+func checkGroupsAttribute(v string) error {
+	switch {
+	case len(v) > MaxGroupsAttribute:
+		return fieldErr(FieldGroupsAttribute, "is longer than %d bytes", MaxGroupsAttribute)
+	case !utf8.ValidString(v):
+		return fieldErr(FieldGroupsAttribute, "is not valid UTF-8")
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return fieldErr(FieldGroupsAttribute, "holds a control character")
+	}
+	return nil
 }
 
 func nonEmpty(p *string) bool { return p != nil && strings.TrimSpace(*p) != "" }
@@ -258,6 +289,11 @@ func (ch *Change) Apply(c *storage.Connection, hasVerifiedDomain bool) error {
 	}
 	if ch.in.RequireSSO != nil {
 		next.RequireSSO = *ch.in.RequireSSO
+	}
+	// Which attribute carries the groups is no change of IdP: like the
+	// switches, it needs no new test sign-in.
+	if ch.in.GroupsAttribute != nil {
+		next.GroupsAttribute = ch.groupsAttr
 	}
 	if err := checkPins(*c, next); err != nil {
 		return err
@@ -330,6 +366,7 @@ func checkPins(cur, next storage.Connection) error {
 		FieldRequireSSO:        cur.RequireSSO != next.RequireSSO,
 		FieldIDPManagedAccess:  cur.IDPManagedAccess != next.IDPManagedAccess,
 		FieldAllowIDPInitiated: cur.AllowIDPInitiated != next.AllowIDPInitiated,
+		FieldGroupsAttribute:   cur.GroupsAttribute != next.GroupsAttribute,
 		FieldState:             cur.State != next.State,
 	}
 	for _, f := range cur.Pinned {
@@ -344,7 +381,8 @@ func equalConnections(a, b storage.Connection) bool {
 	return a.IDPSSOURL == b.IDPSSOURL && a.IDPIssuer == b.IDPIssuer && a.IDPCertificates == b.IDPCertificates &&
 		a.IDPMetadataURL == b.IDPMetadataURL && a.IDPMetadataXML == b.IDPMetadataXML && a.IDPSLOURL == b.IDPSLOURL &&
 		a.RequireSSO == b.RequireSSO && a.IDPManagedAccess == b.IDPManagedAccess &&
-		a.AllowIDPInitiated == b.AllowIDPInitiated && a.State == b.State && slices.Equal(a.Pinned, b.Pinned)
+		a.AllowIDPInitiated == b.AllowIDPInitiated && a.GroupsAttribute == b.GroupsAttribute &&
+		a.State == b.State && slices.Equal(a.Pinned, b.Pinned)
 }
 
 // Enable turns the connection on. It must have a complete IdP and have

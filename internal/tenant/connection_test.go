@@ -202,6 +202,10 @@ func TestPrepareFieldErrors(t *testing.T) {
 		{"URL and certificate without an issuer", draft, Settings{IDPSSOURL: ptr(ssoURL), IDPCertificates: &[]string{c2}}, FieldIDPIssuer, "is required"},
 		{"one explicit value over metadata", metadataConn(t, storage.ConnectionDraft, ""), Settings{IDPCertificates: &[]string{c2}}, FieldIDPSSOURL, "is required"},
 		{"clearing the URL of an explicit IdP", explicitConn(t, storage.ConnectionDraft), Settings{IDPSSOURL: ptr("")}, FieldIDPSSOURL, "is required"},
+		{"groups attribute over 256 bytes", draft, Settings{GroupsAttribute: ptr(strings.Repeat("g", 257))}, FieldGroupsAttribute, "longer than 256"},
+		{"groups attribute with a newline", draft, Settings{GroupsAttribute: ptr("gro\nups")}, FieldGroupsAttribute, "control character"},
+		{"groups attribute with a C1 control", draft, Settings{GroupsAttribute: ptr("gro\u0085ups")}, FieldGroupsAttribute, "control character"},
+		{"groups attribute that is not UTF-8", draft, Settings{GroupsAttribute: ptr("groups\xff")}, FieldGroupsAttribute, "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.conn
@@ -383,6 +387,12 @@ func TestApplyStateRules(t *testing.T) {
 		{"pinned field cleared by a source switch", pinned(explicitConn(t, storage.ConnectionEnabled), FieldIDPCertificates), Settings{IDPMetadataURL: ptr("https://idp.example.com/metadata")}, false, "rule", storage.ConnectionEnabled},
 		{"pinned switch", pinned(explicitConn(t, storage.ConnectionEnabled), FieldRequireSSO), Settings{RequireSSO: ptr(true)}, true, "rule", storage.ConnectionEnabled},
 		{"pinned single-logout URL", pinned(explicitConn(t, storage.ConnectionEnabled), FieldIDPSLOURL), Settings{IDPSLOURL: ptr("https://idp.example.com/slo")}, false, "rule", storage.ConnectionEnabled},
+		{"groups attribute on a tested connection", explicitConn(t, storage.ConnectionTested), Settings{GroupsAttribute: ptr("groups")}, false, "", storage.ConnectionTested},
+		{"groups attribute on an enabled connection", explicitConn(t, storage.ConnectionEnabled), Settings{GroupsAttribute: ptr(strings.Repeat("g", 256))}, false, "", storage.ConnectionEnabled},
+		{"groups attribute cleared", withGroups(explicitConn(t, storage.ConnectionEnabled), "groups"), Settings{GroupsAttribute: ptr("")}, false, "", storage.ConnectionEnabled},
+		{"groups attribute given again", withGroups(explicitConn(t, storage.ConnectionTested), "groups"), Settings{GroupsAttribute: ptr(" groups ")}, false, "unchanged", storage.ConnectionTested},
+		{"pinned groups attribute", pinned(withGroups(explicitConn(t, storage.ConnectionEnabled), "groups"), FieldGroupsAttribute), Settings{GroupsAttribute: ptr("roles")}, false, "rule", storage.ConnectionEnabled},
+		{"pinned groups attribute given its value", pinned(withGroups(explicitConn(t, storage.ConnectionEnabled), "groups"), FieldGroupsAttribute), Settings{GroupsAttribute: ptr("groups"), IDPManagedAccess: ptr(true)}, false, "", storage.ConnectionEnabled},
 		{"nothing", explicitConn(t, storage.ConnectionEnabled), Settings{}, false, "unchanged", storage.ConnectionEnabled},
 		{"the same values", explicitConn(t, storage.ConnectionTested), Settings{IDPSSOURL: ptr(ssoURL), IDPIssuer: ptr(" " + issuer + " "), IDPCertificates: &[]string{c1},
 			AllowIDPInitiated: ptr(true), RequireSSO: ptr(false), IDPManagedAccess: ptr(false)}, true, "unchanged", storage.ConnectionTested},
@@ -420,6 +430,11 @@ func TestApplyStateRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withGroups(c storage.Connection, attr string) storage.Connection {
+	c.GroupsAttribute = attr
+	return c
 }
 
 func derBase64(t testing.TB, pemText string) string {

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,6 +25,7 @@ const (
 	setManagedAccess
 	setIDPInitiated
 	fetchFails
+	setGroupsAttribute
 )
 
 // FuzzPrepare gives Prepare arbitrary text in every Settings field (and
@@ -37,28 +39,29 @@ func FuzzPrepare(f *testing.F) {
 	md := idpMetadataXML(f)
 	explicit := setSSOURL | setIssuer | setCert1
 	for _, s := range []struct {
-		sso, issuer, cert1, cert2, mdURL, mdXML, slo, fetched string
-		set                                                   uint16
-		flags                                                 uint8
+		sso, issuer, cert1, cert2, mdURL, mdXML, slo, fetched, groups string
+		set                                                           uint16
+		flags                                                         uint8
 	}{
-		{ssoURL, issuer, c1, c2, "", "", "", "", explicit | setCert2, 0},
-		{ssoURL, issuer, c1, "", "", "", "https://idp.example.com/slo", "", explicit | setSLOURL | setRequireSSO, 1},
-		{"http://localhost:9000/sso", "urn:idp", derBase64(f, c1), "", "", "", "", "", explicit, 0},
-		{"", "", "", "", "https://idp.example.com/metadata", "", "", md, setMetadataURL | setManagedAccess, 3},
-		{"", "", "", "", "", md, "", "", setMetadataXML | setIDPInitiated, 0},
-		{"", "", "", "", "https://idp.example.com/metadata", "", "", md, setMetadataURL | fetchFails, 0},
-		{"javascript:alert(1)", "x\x00", "-----BEGIN CERTIFICATE-----\n", "", "", "", "", "", explicit, 0},
-		{"https://u:p@idp.example.com/", "", "", "", "http://idp.example.com/md", "<EntityDescriptor/>", "//x", "<html/>", 0x7f, 0},
-		{"", "", "", "", "", "", "", "", setSSOURL | setIssuer | setCert1, 0},
+		{ssoURL, issuer, c1, c2, "", "", "", "", "", explicit | setCert2, 0},
+		{ssoURL, issuer, c1, "", "", "", "https://idp.example.com/slo", "", "", explicit | setSLOURL | setRequireSSO, 1},
+		{"http://localhost:9000/sso", "urn:idp", derBase64(f, c1), "", "", "", "", "", "groups", explicit | setGroupsAttribute, 0},
+		{"", "", "", "", "https://idp.example.com/metadata", "", "", md, "", setMetadataURL | setManagedAccess, 3},
+		{"", "", "", "", "", md, "", "", "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", setMetadataXML | setIDPInitiated | setGroupsAttribute, 0},
+		{"", "", "", "", "https://idp.example.com/metadata", "", "", md, "", setMetadataURL | fetchFails, 0},
+		{"javascript:alert(1)", "x\x00", "-----BEGIN CERTIFICATE-----\n", "", "", "", "", "", "g\x00\xff", explicit | setGroupsAttribute, 0},
+		{"https://u:p@idp.example.com/", "", "", "", "http://idp.example.com/md", "<EntityDescriptor/>", "//x", "<html/>", "", 0x7f, 0},
+		{"", "", "", "", "", "", "", "", "", setSSOURL | setIssuer | setCert1, 0},
+		{"", "", "", "", "", "", "", "", " groups ", setGroupsAttribute, 0},
 	} {
-		f.Add(s.sso, s.issuer, s.cert1, s.cert2, s.mdURL, s.mdXML, s.slo, s.fetched, s.set, s.flags)
+		f.Add(s.sso, s.issuer, s.cert1, s.cert2, s.mdURL, s.mdXML, s.slo, s.fetched, s.groups, s.set, s.flags)
 	}
 	starts := []storage.Connection{
 		storage.NewConnection(1),
 		explicitConn(f, storage.ConnectionEnabled),
 		metadataConn(f, storage.ConnectionTested, "https://idp.example.com/metadata"),
 	}
-	f.Fuzz(func(t *testing.T, ssoIn, issuerIn, cert1, cert2, mdURL, mdXML, slo, fetched string, set uint16, flags uint8) {
+	f.Fuzz(func(t *testing.T, ssoIn, issuerIn, cert1, cert2, mdURL, mdXML, slo, fetched, groups string, set uint16, flags uint8) {
 		var in Settings
 		if set&setSSOURL != 0 {
 			in.IDPSSOURL = &ssoIn
@@ -93,6 +96,9 @@ func FuzzPrepare(f *testing.F) {
 		}
 		if set&setIDPInitiated != 0 {
 			in.AllowIDPInitiated = ptr(flags&4 != 0)
+		}
+		if set&setGroupsAttribute != 0 {
+			in.GroupsAttribute = &groups
 		}
 		fetch := func(context.Context, string) ([]byte, error) {
 			if set&fetchFails != 0 {
@@ -175,6 +181,9 @@ func checkConnection(t *testing.T, start, c storage.Connection, verified bool) {
 		if _, err := IDPMetadata(c); err != nil {
 			t.Fatalf("Apply left an enabled connection without a usable IdP: %v", err)
 		}
+	}
+	if err := checkGroupsAttribute(c.GroupsAttribute); err != nil || c.GroupsAttribute != strings.TrimSpace(c.GroupsAttribute) {
+		t.Fatalf("Apply(%s connection) stored groups attribute %q: %v", start.State, c.GroupsAttribute, err)
 	}
 	if c.RequireSSO && !start.RequireSSO && (c.State != storage.ConnectionEnabled || !verified) {
 		t.Fatalf("Apply turned require_sso on for a %s connection (verified domain: %v)", c.State, verified)

@@ -25,6 +25,9 @@ type View struct {
 	RequireSSO        bool                    `json:"require_sso"`
 	IDPManagedAccess  bool                    `json:"idp_managed_access"`
 	AllowIDPInitiated bool                    `json:"allow_idp_initiated"`
+	// GroupsAttribute names the assertion attribute whose values become
+	// the member's teams at each sign-in; "" when the groups are ignored.
+	GroupsAttribute string `json:"groups_attribute"`
 	// Pinned lists the fields the operator set in a Caddyfile; they are
 	// read-only.
 	Pinned []string `json:"pinned"`
@@ -118,6 +121,7 @@ func Describe(org string, c storage.Connection, gateURL string, last *storage.SS
 		RequireSSO:          c.RequireSSO,
 		IDPManagedAccess:    c.IDPManagedAccess,
 		AllowIDPInitiated:   c.AllowIDPInitiated,
+		GroupsAttribute:     c.GroupsAttribute,
 		Pinned:              append([]string{}, c.Pinned...),
 		Certificates:        append([]CertificateInfo{}, Certificates(c, now)...),
 		SP:                  SPEndpoints(gateURL, org),
