@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -59,6 +61,11 @@ type App struct {
 	// operator's network. Turn it on for a single-tenant setup with an
 	// internal IdP. Default: false.
 	AllowPrivateMetadataURLs bool `json:"allow_private_metadata_urls,omitempty"`
+	// AllowRSA15KeyTransport accepts encrypted assertions whose key is
+	// wrapped with RSA PKCS#1 v1.5, for an IdP that offers nothing else.
+	// It holds for the whole process, and is weaker than RSA-OAEP (see
+	// sso.AllowRSA15KeyTransport). Default: false.
+	AllowRSA15KeyTransport bool `json:"allow_rsa15_key_transport,omitempty"`
 
 	// ChangePollInterval is how often the store is checked for changes made
 	// by other processes (deactivations, role and team changes), which
@@ -91,6 +98,8 @@ type orgDeclaration struct {
 	pins    []string
 	// the switches' pinned values
 	requireSSO, idpManagedAccess, allowIDPInitiated bool
+	// groupsAttribute, when set, is pinned too.
+	groupsAttribute string
 }
 
 // DatabaseConfig selects the store backend.
@@ -113,6 +122,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.decl = &declarations{orgs: map[string]*orgDeclaration{}, settings: map[string]string{}}
+	if a.AllowRSA15KeyTransport {
+		sso.AllowRSA15KeyTransport()
+		a.logger.Warn("RSA 1.5 key transport is allowed for encrypted assertions; prefer RSA-OAEP at the IdP")
+	}
 	a.path = DefaultDatabasePath()
 	if a.Database != nil && a.Database.Path != "" {
 		a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
@@ -132,6 +145,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("opening store: %w", err)
 	}
 	a.shared = val.(*sharedStore)
+	a.shared.allowPrivateMetadata.Store(a.AllowPrivateMetadataURLs)
 	return nil
 }
 
@@ -200,10 +214,14 @@ func (a *App) pinConnection(ctx context.Context, orgID int64, d *orgDeclaration)
 		pins := append([]string(nil), d.pins...)
 		if d.idp != nil {
 			c.IDPSSOURL, c.IDPIssuer, c.IDPCertificates = d.idp.IDPSSOURL, d.idp.IDPIssuer, d.idp.IDPCertificates
-			c.IDPMetadataURL, c.IDPMetadataXML = d.idp.IDPMetadataURL, d.idp.IDPMetadataXML
+			c.IDPMetadataURL, c.IDPMetadataXML, c.IDPSLOURL = d.idp.IDPMetadataURL, d.idp.IDPMetadataXML, d.idp.IDPSLOURL
 			c.State = storage.ConnectionEnabled
 			pins = append(pins, tenant.FieldIDPSSOURL, tenant.FieldIDPIssuer, tenant.FieldIDPCertificates,
-				tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML, tenant.FieldState)
+				tenant.FieldIDPMetadataURL, tenant.FieldIDPMetadataXML, tenant.FieldIDPSLOURL, tenant.FieldState)
+		}
+		if d.groupsAttribute != "" {
+			c.GroupsAttribute = d.groupsAttribute
+			pins = append(pins, tenant.FieldGroupsAttribute)
 		}
 		for _, p := range d.pins {
 			switch p {
@@ -282,6 +300,12 @@ func (a *App) declareOrg(name string, d orgDeclaration) {
 			cur.pins = append(cur.pins, p)
 		}
 	}
+	if d.groupsAttribute != "" {
+		if cur.groupsAttribute != "" && cur.groupsAttribute != d.groupsAttribute && a.decl.err == nil {
+			a.decl.err = fmt.Errorf("org %q: two saml_sso blocks give it different groups attributes", name)
+		}
+		cur.groupsAttribute = d.groupsAttribute
+	}
 	cur.requireSSO = cur.requireSSO || d.requireSSO
 	cur.idpManagedAccess = cur.idpManagedAccess || d.idpManagedAccess
 	if slices.Contains(d.pins, tenant.FieldAllowIDPInitiated) {
@@ -291,7 +315,7 @@ func (a *App) declareOrg(name string, d orgDeclaration) {
 
 func sameIDP(a, b storage.Connection) bool {
 	return a.IDPSSOURL == b.IDPSSOURL && a.IDPIssuer == b.IDPIssuer && a.IDPCertificates == b.IDPCertificates &&
-		a.IDPMetadataURL == b.IDPMetadataURL && a.IDPMetadataXML == b.IDPMetadataXML
+		a.IDPMetadataURL == b.IDPMetadataURL && a.IDPMetadataXML == b.IDPMetadataXML && a.IDPSLOURL == b.IDPSLOURL
 }
 
 // declareGateURL records where a gate serves an org ("" for the shared
@@ -320,8 +344,12 @@ type sharedStore struct {
 	*sqlitestore.Store
 	feed     *changeFeed
 	registry *tenant.Registry
-	stop     context.CancelFunc
-	done     chan struct{}
+	upkeep   *orgUpkeep
+	// allowPrivateMetadata is the current config's
+	// allow_private_metadata_urls, for the upkeep's fetches.
+	allowPrivateMetadata atomic.Bool
+	stop                 context.CancelFunc
+	done                 chan struct{}
 }
 
 func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
@@ -349,6 +377,7 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 	// Writes made through this process reach the caches before the write
 	// call returns; writes by other processes are found by polling.
 	st.OnChange(func() { s.feed.poll(context.Background()) })
+	s.upkeep = newOrgUpkeep(s, s.registry, logger, &s.allowPrivateMetadata)
 	go s.run(ctx, poll, logger)
 	return s, nil
 }
@@ -356,7 +385,10 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 // run polls the change feed and sweeps expired rows until the store is
 // destroyed.
 func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.Logger) {
+	var upkeep sync.WaitGroup
+	upkeep.Go(func() { s.upkeep.run(ctx) })
 	defer close(s.done)
+	defer upkeep.Wait()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	sweep := time.NewTicker(5 * time.Minute)

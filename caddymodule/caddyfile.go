@@ -28,6 +28,7 @@ func init() {
 //		database sqlite <path>
 //		dns_resolver <host:port>
 //		allow_private_metadata_urls
+//		allow_rsa15_key_transport
 //		change_poll_interval <duration>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -80,6 +81,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AllowPrivateMetadataURLs = true
+		case "allow_rsa15_key_transport":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowRSA15KeyTransport = true
 		case "change_poll_interval":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -116,6 +122,11 @@ func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		idp_metadata_url <url>
 //		idp_metadata_file <path>
 //		idp_metadata_refresh <duration>
+//		idp_slo_url <url>
+//		sp_certificate <path|pem>
+//		sp_key <path|pem>
+//		sign_requests
+//		groups_attribute <name>
 //		base_url <origin>
 //		requestable_acs_url <url>       # repeatable
 //		entity_id <entity-id>
@@ -181,6 +192,30 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "idp_metadata_file":
 			if err := oneArg(d, &s.IDPMetadataFile); err != nil {
 				return err
+			}
+		case "idp_slo_url":
+			if err := oneArg(d, &s.IDPSLOURL); err != nil {
+				return err
+			}
+		case "sp_certificate":
+			if err := oneArg(d, &s.SPCertificate); err != nil {
+				return err
+			}
+		case "sp_key":
+			if err := oneArg(d, &s.SPKey); err != nil {
+				return err
+			}
+		case "sign_requests":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.SignRequests = true
+		case "groups_attribute":
+			if err := oneArg(d, &s.GroupsAttribute); err != nil {
+				return err
+			}
+			if err := tenant.CheckGroupsAttribute(s.GroupsAttribute); err != nil {
+				return d.Errf("groups_attribute: %v", err)
 			}
 		case "idp_metadata_refresh":
 			if err := durationArg(d, &s.IDPMetadataRefresh); err != nil {

@@ -98,6 +98,28 @@ type SSOHandler struct {
 	// IDPMetadataRefresh is how often IDPMetadataURL is fetched again.
 	// Default: 24h.
 	IDPMetadataRefresh caddy.Duration `json:"idp_metadata_refresh,omitempty"`
+	// IDPSLOURL is the IdP's single logout URL, for explicit IdP
+	// settings; with metadata, the metadata's is used unless this is set.
+	// Without one, logout ends only the gate's session.
+	IDPSLOURL string `json:"idp_slo_url,omitempty"`
+
+	// SPCertificate and SPKey are the SP's certificate and RSA private key
+	// (each a file path or inline PEM; placeholders such as {env.SP_KEY}
+	// are expanded), used to sign and to decrypt for the pinned org.
+	// Default: a signing and an encryption key generated for the org and
+	// kept in the store (see `ssogate sso keys`).
+	SPCertificate string `json:"sp_certificate,omitempty"`
+	SPKey         string `json:"sp_key,omitempty"`
+	// SignRequests signs AuthnRequests. Default: false, or true when the
+	// IdP's metadata says WantAuthnRequestsSigned.
+	SignRequests bool `json:"sign_requests,omitempty"`
+	// GroupsAttribute names the assertion attribute that lists the
+	// member's groups (Okta: groups; Entra:
+	// http://schemas.microsoft.com/ws/2008/06/identity/claims/groups): at
+	// each sign-in the member's teams become exactly those, created as
+	// needed. Set here it holds for every org the gate serves. Default:
+	// each org's connection; without one, groups are ignored.
+	GroupsAttribute string `json:"groups_attribute,omitempty"`
 
 	// BaseURL is the app's external origin, such as
 	// https://analytics.example.com. Default: from each request. Set it in
@@ -148,27 +170,30 @@ type SSOHandler struct {
 	// Default: 15m.
 	ReauthAfter caddy.Duration `json:"reauth_after,omitempty"`
 
-	app       *App
-	store     storage.Store
-	registry  *tenant.Registry
-	shared    bool        // serves every org
-	org       storage.Org // the pinned org; zero (AnyOrg) on a shared gate
-	baseURL   *url.URL
-	acsURLs   []*url.URL
-	static    *atomic.Pointer[staticIDP] // the Caddyfile's IdP; nil when the org's connection is in the store
-	providers *providerCache
-	spBase    sso.Config // what every provider of this gate shares
-	sessions  *gate.Sessions
-	throttle  *throttle.Limiter
-	csrfKey   []byte
-	ticketKey []byte
-	tracker   *sso.Tracker
-	admin     *adminui.Handler
-	orgadmin  *orgadmin.Service // records what the gate changes in an org's activity
-	logger    *zap.Logger
-	unsub     func()
-	cancel    context.CancelFunc
-	done      chan struct{}
+	app      *App
+	store    storage.Store
+	registry *tenant.Registry
+	shared   bool        // serves every org
+	org      storage.Org // the pinned org; zero (AnyOrg) on a shared gate
+	baseURL  *url.URL
+	acsURLs  []*url.URL
+	static   *atomic.Pointer[staticIDP] // the Caddyfile's IdP; nil when the org's connection is in the store
+	spPair   *sso.KeyPair               // the Caddyfile's SP key; nil when the store keeps the org's
+	// metadataStale: idp_metadata_url was unreachable at start.
+	metadataStale bool
+	providers     *providerCache
+	spBase        sso.Config // what every provider of this gate shares
+	sessions      *gate.Sessions
+	throttle      *throttle.Limiter
+	csrfKey       []byte
+	ticketKey     []byte
+	tracker       *sso.Tracker
+	admin         *adminui.Handler
+	orgadmin      *orgadmin.Service // records what the gate changes in an org's activity
+	logger        *zap.Logger
+	unsub         func()
+	cancel        context.CancelFunc
+	done          chan struct{}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -258,11 +283,17 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		AllowIDPInitiated: true,
 		AllowSHA1:         h.AllowSHA1,
 		ClockSkew:         time.Duration(h.ClockSkew),
+		SignRequests:      h.SignRequests,
+		GroupsAttribute:   h.GroupsAttribute,
 		ReplayCache:       replayCache{h.store},
+	}
+	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey); err != nil {
+		return err
 	}
 	h.providers = newProviderCache()
 	decl := orgDeclaration{domains: domains, pins: h.switchPins(), requireSSO: h.RequireSSO,
-		idpManagedAccess: h.IDPManagedAccess, allowIDPInitiated: h.AllowIDPInitiated == nil || *h.AllowIDPInitiated}
+		idpManagedAccess: h.IDPManagedAccess, allowIDPInitiated: h.AllowIDPInitiated == nil || *h.AllowIDPInitiated,
+		groupsAttribute: h.GroupsAttribute}
 	if !h.shared {
 		if h.org, err = h.store.EnsureOrg(pctx, h.Org, true); err != nil {
 			return err
@@ -272,12 +303,9 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 			if err != nil {
 				return err
 			}
-			st, err := h.newStaticIDP(idp.md)
-			if err != nil {
-				return err
-			}
 			h.static = new(atomic.Pointer[staticIDP])
-			h.static.Store(st)
+			h.static.Store(&staticIDP{md: idp.md, xml: idp.conn.IDPMetadataXML})
+			h.metadataStale = idp.stale
 			decl.idp = &idp.conn
 		}
 		h.app.declareOrg(h.Org, decl)
@@ -365,6 +393,8 @@ func (h *SSOHandler) sessionKey(ctx context.Context) ([]byte, error) {
 type caddyfileIDP struct {
 	md   *saml.EntityDescriptor
 	conn storage.Connection
+	// stale: the metadata URL was unreachable, md is the kept copy.
+	stale bool
 }
 
 // loadIDP builds the IdP metadata from whichever source is set.
@@ -381,7 +411,15 @@ func (h *SSOHandler) loadIDP(ctx context.Context) (caddyfileIDP, error) {
 	case h.IDPMetadataURL != "":
 		b, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
 		if err != nil {
-			return out, err
+			// An IdP that is down must not take the site down: start on
+			// the copy kept from the last fetch, and fetch again soon.
+			kept, kerr := h.keptMetadata(ctx)
+			if kerr != nil {
+				return out, fmt.Errorf("%w (and no copy of it is kept in the store: %v)", err, kerr)
+			}
+			h.logger.Warn("the IdP metadata URL is unreachable; starting on the copy kept in the store, and fetching again with backoff",
+				zap.String("idp_metadata_url", h.IDPMetadataURL), zap.Error(err))
+			b, out.stale = kept, true
 		}
 		data = b
 		out.conn.IDPMetadataURL = h.IDPMetadataURL
@@ -396,22 +434,59 @@ func (h *SSOHandler) loadIDP(ctx context.Context) (caddyfileIDP, error) {
 		}
 		out.md = sso.IDPMetadata(h.IDPSSOURL, h.IDPIssuer, certs)
 		out.conn.IDPSSOURL, out.conn.IDPIssuer, out.conn.IDPCertificates = h.IDPSSOURL, h.IDPIssuer, encodeCertificates(certs)
-		return out, nil
 	}
-	md, err := samlsp.ParseMetadata(data)
-	if err != nil {
-		return out, fmt.Errorf("parsing the IdP metadata (%s): %w", h.metadataSource(), err)
+	if data != nil {
+		md, err := h.parseIDPMetadata(data)
+		if err != nil {
+			return out, err
+		}
+		out.md = md
+		out.conn.IDPMetadataXML = string(data)
 	}
-	out.md = md
-	out.conn.IDPMetadataXML = string(data)
+	if h.IDPSLOURL != "" {
+		sso.SetSingleLogout(out.md, h.IDPSLOURL)
+		out.conn.IDPSLOURL = h.IDPSLOURL
+	}
+	if err := sso.CheckIDP(out.md); err != nil {
+		return out, fmt.Errorf("the IdP settings (%s): %w", h.metadataSource(), err)
+	}
 	return out, nil
 }
 
-func (h *SSOHandler) metadataSource() string {
-	if h.IDPMetadataFile != "" {
-		return h.IDPMetadataFile
+// parseIDPMetadata parses the Caddyfile's IdP metadata document, with
+// idp_slo_url in place of its single logout endpoints when set.
+func (h *SSOHandler) parseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
+	md, err := samlsp.ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the IdP metadata (%s): %w", h.metadataSource(), err)
 	}
-	return h.IDPMetadataURL
+	if h.IDPSLOURL != "" {
+		sso.SetSingleLogout(md, h.IDPSLOURL)
+	}
+	return md, nil
+}
+
+// keptMetadata is the copy of idp_metadata_url's document that the store
+// keeps from the last good fetch (the pinned connection's).
+func (h *SSOHandler) keptMetadata(ctx context.Context) ([]byte, error) {
+	c, err := h.store.Connection(ctx, h.org.ID)
+	if err != nil {
+		return nil, err
+	}
+	if c.IDPMetadataURL != h.IDPMetadataURL || c.IDPMetadataXML == "" {
+		return nil, errors.New("none was fetched from this URL before")
+	}
+	return []byte(c.IDPMetadataXML), nil
+}
+
+func (h *SSOHandler) metadataSource() string {
+	switch {
+	case h.IDPMetadataFile != "":
+		return h.IDPMetadataFile
+	case h.IDPMetadataURL != "":
+		return h.IDPMetadataURL
+	}
+	return "idp_sso_url, idp_issuer, idp_certificate"
 }
 
 // maxMetadataSize bounds a fetched metadata document.
@@ -427,17 +502,23 @@ func fetchIDPMetadata(ctx context.Context, rawURL string) ([]byte, error) {
 	return data, nil
 }
 
-// background flushes session last-seen times and refreshes IdP metadata
-// fetched from a URL, until Cleanup.
+// background flushes session last-seen times, refreshes IdP metadata
+// fetched from a URL and warns of certificates about to expire, until
+// Cleanup.
 func (h *SSOHandler) background(ctx context.Context) {
 	defer close(h.done)
 	flush := time.NewTicker(30 * time.Second)
 	defer flush.Stop()
-	var refresh <-chan time.Time
+	daily := time.NewTicker(24 * time.Hour)
+	defer daily.Stop()
+	h.warnExpiring(time.Now())
+	var refresh *time.Timer
+	var refreshC <-chan time.Time // nil, never ready, without a metadata URL
+	spacing := newBackoff(time.Duration(h.IDPMetadataRefresh))
 	if h.IDPMetadataURL != "" {
-		t := time.NewTicker(time.Duration(h.IDPMetadataRefresh))
-		defer t.Stop()
-		refresh = t.C
+		refresh = time.NewTimer(spacing.next(!h.metadataStale))
+		defer refresh.Stop()
+		refreshC = refresh.C
 	}
 	for {
 		select {
@@ -450,26 +531,75 @@ func (h *SSOHandler) background(ctx context.Context) {
 			if err := h.sessions.Flush(ctx); err != nil && ctx.Err() == nil {
 				h.logger.Warn("recording session activity", zap.Error(err))
 			}
-		case <-refresh:
-			data, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
-			if err != nil {
-				h.logger.Warn("refreshing IdP metadata; keeping the previous copy", zap.Error(err))
-				continue
-			}
-			md, err := samlsp.ParseMetadata(data)
-			if err == nil {
-				var st *staticIDP
-				if st, err = h.newStaticIDP(md); err == nil {
-					h.static.Store(st)
-				}
-			}
-			if err != nil {
-				h.logger.Warn("refreshed IdP metadata is unusable; keeping the previous copy", zap.Error(err))
-				continue
-			}
-			h.logger.Info("refreshed IdP metadata", zap.String("idp_issuer", md.EntityID))
+		case <-daily.C:
+			h.warnExpiring(time.Now())
+		case <-refreshC:
+			refresh.Reset(spacing.next(h.refreshMetadata(ctx)))
 		}
 	}
+}
+
+// refreshMetadata fetches idp_metadata_url again. A good copy replaces
+// the IdP's metadata (certificate rollover) and is kept in the store for
+// the next start; a failure keeps the current one. It reports success.
+func (h *SSOHandler) refreshMetadata(ctx context.Context) bool {
+	data, err := fetchIDPMetadata(ctx, h.IDPMetadataURL)
+	if err != nil {
+		h.logger.Warn("refreshing IdP metadata; keeping the previous copy", zap.Error(err))
+		return false
+	}
+	cur := h.static.Load()
+	if string(data) == cur.xml {
+		return true
+	}
+	md, err := h.parseIDPMetadata(data)
+	if err == nil {
+		err = sso.CheckIDP(md)
+	}
+	if err != nil {
+		h.logger.Warn("refreshed IdP metadata is unusable; keeping the previous copy", zap.Error(err))
+		return false
+	}
+	h.static.Store(&staticIDP{md: md, xml: string(data)})
+	h.logger.Info("refreshed IdP metadata", zap.String("idp_issuer", md.EntityID))
+	h.warnExpiring(time.Now())
+	// Kept for the next start, should the IdP be down then.
+	_, err = h.store.ModifyConnection(ctx, h.org.ID, func(c *storage.Connection) error {
+		if c.IDPMetadataURL != h.IDPMetadataURL || c.IDPMetadataXML == string(data) {
+			return tenant.ErrUnchanged
+		}
+		c.IDPMetadataXML = string(data)
+		return nil
+	})
+	if err != nil && !errors.Is(err, tenant.ErrUnchanged) && ctx.Err() == nil {
+		h.logger.Warn("keeping the refreshed IdP metadata in the store", zap.Error(err))
+	}
+	return true
+}
+
+// backoff spaces metadata fetches: every interval while they succeed;
+// after a failure 30 s, doubling up to the interval.
+type backoff struct {
+	interval, wait time.Duration
+}
+
+func newBackoff(interval time.Duration) *backoff { return &backoff{interval: interval} }
+
+const firstRetry = 30 * time.Second
+
+// next is the wait before the next fetch, after one that went ok or not.
+func (b *backoff) next(ok bool) time.Duration {
+	if ok {
+		b.wait = 0
+		return b.interval
+	}
+	if b.wait == 0 {
+		b.wait = firstRetry
+	} else {
+		b.wait *= 2
+	}
+	b.wait = min(b.wait, b.interval)
+	return b.wait
 }
 
 // Validate checks the configuration without side effects.
@@ -503,6 +633,20 @@ func (h *SSOHandler) Validate() error {
 		if u, err := url.Parse(h.IDPSSOURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("saml_sso: idp_sso_url %q must be an absolute http(s) URL", h.IDPSSOURL)
 		}
+	}
+	if h.IDPSLOURL != "" {
+		if u, err := url.Parse(h.IDPSLOURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("saml_sso: idp_slo_url %q must be an absolute http(s) URL", h.IDPSLOURL)
+		}
+		if !h.hasIDPSettings() {
+			return errors.New("saml_sso: idp_slo_url needs the IdP settings beside it; an org's own connection has its own single logout URL")
+		}
+	}
+	if (h.SPCertificate == "") != (h.SPKey == "") {
+		return errors.New("saml_sso: sp_certificate and sp_key go together")
+	}
+	if h.SPCertificate != "" && h.shared {
+		return errors.New("saml_sso: sp_certificate needs org: a gate without org gives each organization its own SP keys, kept in the store")
 	}
 	if time.Duration(h.ClockSkew) > sso.MaxClockSkew {
 		return fmt.Errorf("saml_sso: clock_skew %s is above the supported %s", time.Duration(h.ClockSkew), sso.MaxClockSkew)

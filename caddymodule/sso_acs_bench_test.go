@@ -72,13 +72,12 @@ func newACSFixture(tb testing.TB) *acsFixture {
 		logger:   zap.NewNop(),
 	}
 	h.providers = newProviderCache()
-	static, err := h.newStaticIDP(sso.IDPMetadata(idp.SSOURL(), idp.EntityID(), []*x509.Certificate{idp.Cert}))
+	h.static = new(atomic.Pointer[staticIDP])
+	h.static.Store(&staticIDP{md: sso.IDPMetadata(idp.SSOURL(), idp.EntityID(), []*x509.Certificate{idp.Cert})})
+	p, err := h.provider(ctx, h.pinned(), siteLegacy)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h.static = new(atomic.Pointer[staticIDP])
-	h.static.Store(static)
-	p := static.legacy
 	md, err := p.Metadata(base)
 	if err != nil {
 		tb.Fatal(err)
@@ -141,7 +140,16 @@ func (f *acsFixture) timeMinted(b *testing.B, op func(login) error) {
 // same hardening) for an SP-initiated login, without a replay cache:
 // ParseResponse alone.
 func (f *acsFixture) plainSP() *saml.ServiceProvider {
-	return f.h.static.Load().legacy.BaselineSP(f.h.baseURL)
+	return f.provider().BaselineSP(f.h.baseURL)
+}
+
+// provider is the gate's provider of the pinned org's legacy site.
+func (f *acsFixture) provider() *sso.Provider {
+	p, err := f.h.provider(context.Background(), f.h.pinned(), siteLegacy)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 func TestACSFixture(t *testing.T) {
@@ -220,7 +228,7 @@ func BenchmarkACS(b *testing.B) {
 		})
 	})
 	b.Run("ParseACS", func(b *testing.B) {
-		p := f.h.static.Load().legacy
+		p := f.provider()
 		f.timeMinted(b, func(l login) error {
 			if err := l.acs.ParseForm(); err != nil {
 				return err

@@ -37,7 +37,11 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 	case "/login", "/login/":
 		return h.serveLogin(w, r)
 	case "/logout":
-		return h.serveLogout(w, r)
+		var t *tenant.Tenant
+		if !h.shared {
+			t = h.pinned()
+		}
+		return h.serveLogout(w, r, t, siteLegacy)
 	case "/userinfo":
 		return h.serveUserinfo(w, r)
 	case "/auth":
@@ -63,7 +67,7 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 		case "/acs":
 			return h.serveACS(w, r, t, siteOrg)
 		case "/logout":
-			return h.serveLogout(w, r)
+			return h.serveLogout(w, r, t, siteOrg)
 		}
 		if id, ok := strings.CutPrefix(rest, "/test/"); ok {
 			return h.serveTest(w, r, t, id)
@@ -90,7 +94,7 @@ func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request, t *te
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	md, err := h.spMetadata(t, s, h.origin(r))
+	md, err := h.spMetadata(r.Context(), t, s, h.origin(r))
 	if err != nil {
 		return err
 	}
@@ -153,7 +157,7 @@ func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenan
 			s = siteLegacy
 		}
 	}
-	p, err := h.provider(t, s)
+	p, err := h.provider(r.Context(), t, s)
 	if err != nil {
 		return fmt.Errorf("org %s: %w", t.Org.Name, err)
 	}
@@ -218,7 +222,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 	if len(requestIDs) == 0 && !pol.AllowIDPInitiated {
 		return h.refuse(w, r, t, sso.Refuse(sso.CodeUnsolicited, "IdP-initiated login is not allowed; start from the app"), "")
 	}
-	p, err := h.provider(t, s)
+	p, err := h.provider(r.Context(), t, s)
 	if err != nil {
 		return err
 	}
@@ -292,48 +296,6 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, t *tenant.Te
 	fields = append(fields, zap.String("remote_ip", clientIP(r)))
 	h.logger.Warn("sign-in refused", fields...)
 	writePage(w, ref.Status(), "Sign-in failed", sentence(ref.Reason), h.PathPrefix+"/login")
-	return nil
-}
-
-// serveLogout ends the session and, when the org's IdP has a single
-// logout endpoint and the session came from it, sends the browser there
-// with a LogoutRequest. The IdP's LogoutResponse comes back to the org's
-// logout endpoint; the local session is gone by then, so it only gets the
-// signed-out page.
-func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request) error {
-	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-		return nil
-	}
-	origin := h.origin(r)
-	var idpLogout *url.URL
-	if c := cookieValue(r.Header, gate.CookieName); c != "" {
-		if e, err := h.sessions.Lookup(r.Context(), c, h.sessionOrg()); err == nil {
-			h.logger.Info("sign-out", zap.String("org", e.Identity.OrgName), zap.String("email", e.Identity.Email))
-			if t := h.registry.ByID(e.Identity.OrgID); t != nil && e.NameID != "" {
-				if p, err := h.provider(t, h.loginSite(t)); err == nil {
-					u, err := p.LogoutURL(origin, e.NameID, e.SessionIndex, "")
-					if err != nil {
-						h.logger.Warn("single logout", zap.Error(err))
-					}
-					idpLogout = u
-				}
-			}
-		}
-		if err := h.sessions.End(r.Context(), c); err != nil {
-			return err
-		}
-	}
-	http.SetCookie(w, &http.Cookie{Name: gate.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: origin.Scheme == "https", SameSite: http.SameSiteLaxMode})
-	if idpLogout != nil {
-		http.Redirect(w, r, idpLogout.String(), http.StatusFound)
-		return nil
-	}
-	if rd := r.URL.Query().Get("rd"); sso.SafeReturnPath(rd) {
-		http.Redirect(w, r, rd, http.StatusSeeOther)
-		return nil
-	}
-	writePage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"/login")
 	return nil
 }
 

@@ -36,12 +36,13 @@ const (
 	siteOrg
 )
 
-// siteConfig is the SP configuration of an org's site, without the IdP.
-func (h *SSOHandler) siteConfig(org string, s site) sso.Config {
+// siteConfig is the SP configuration of an org's site, without the IdP:
+// its endpoints, its entity ID and the org's SP keys.
+func (h *SSOHandler) siteConfig(ctx context.Context, t *tenant.Tenant, s site) (sso.Config, error) {
 	cfg := h.spBase
 	base := h.PathPrefix
 	if s == siteOrg {
-		base = tenant.OrgPath(h.PathPrefix, org)
+		base = tenant.OrgPath(h.PathPrefix, t.Org.Name)
 	} else {
 		cfg.RequestableACSURLs = h.acsURLs
 	}
@@ -52,30 +53,26 @@ func (h *SSOHandler) siteConfig(org string, s site) sso.Config {
 	case h.baseURL != nil:
 		cfg.EntityID = h.baseURL.String() + cfg.MetadataPath
 	}
-	return cfg
-}
-
-// staticIDP is a Caddyfile's IdP with the providers of both sites.
-type staticIDP struct {
-	md            *saml.EntityDescriptor
-	legacy, byOrg *sso.Provider
-}
-
-func (h *SSOHandler) newStaticIDP(md *saml.EntityDescriptor) (*staticIDP, error) {
-	st := &staticIDP{md: md}
-	var err error
-	for s, dst := range map[site]**sso.Provider{siteLegacy: &st.legacy, siteOrg: &st.byOrg} {
-		cfg := h.siteConfig(h.Org, s)
-		cfg.IDP = md
-		if *dst, err = sso.New(cfg); err != nil {
-			return nil, fmt.Errorf("setting up the service provider: %w", err)
-		}
+	// The Caddyfile's groups attribute holds for every org it serves;
+	// without it, each org's connection says.
+	if cfg.GroupsAttribute == "" {
+		cfg.GroupsAttribute = t.Conn.GroupsAttribute
 	}
-	return st, nil
+	var err error
+	cfg.SigningKeys, cfg.EncryptionKeys, err = h.spKeys(ctx, t.Org)
+	return cfg, err
 }
 
-// providerCache keeps the providers of store-backed connections, one per
-// org and site, rebuilt when the connection changes.
+// staticIDP is a Caddyfile's IdP: its metadata, as given or as last
+// fetched.
+type staticIDP struct {
+	md  *saml.EntityDescriptor
+	xml string // the metadata document, when it came as one
+}
+
+// providerCache keeps the service providers of each org and site, built
+// for one tenant (the registry makes a new one whenever the org, its
+// connection or its SP keys change) and one IdP metadata document.
 type providerCache struct {
 	mu sync.Mutex
 	m  map[providerKey]providerEntry
@@ -87,28 +84,34 @@ type providerKey struct {
 }
 
 type providerEntry struct {
-	version int64
-	p       *sso.Provider
+	t  *tenant.Tenant
+	md *saml.EntityDescriptor
+	p  *sso.Provider
 }
 
 func newProviderCache() *providerCache {
 	return &providerCache{m: map[providerKey]providerEntry{}}
 }
 
-// maxProviders bounds the cache; past it, entries of orgs that changed or
-// went are dropped first, then any.
+// maxProviders bounds the cache; past it, entries are dropped at random.
 const maxProviders = 4096
 
-func (c *providerCache) get(k providerKey, version int64, build func() (*sso.Provider, error)) (*sso.Provider, error) {
+// get returns the provider built for t and md, building it if needed.
+// build runs outside the lock: it reads the store and, the first time an
+// org needs SP keys, generates them.
+func (c *providerCache) get(k providerKey, t *tenant.Tenant, md *saml.EntityDescriptor, build func() (*sso.Provider, error)) (*sso.Provider, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[k]; ok && e.version == version {
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && e.t == t && e.md == md {
 		return e.p, nil
 	}
 	p, err := build()
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.m) >= maxProviders {
 		for key := range c.m {
 			delete(c.m, key)
@@ -117,7 +120,7 @@ func (c *providerCache) get(k providerKey, version int64, build func() (*sso.Pro
 			}
 		}
 	}
-	c.m[k] = providerEntry{version: version, p: p}
+	c.m[k] = providerEntry{t: t, md: md, p: p}
 	return p, nil
 }
 
@@ -130,32 +133,46 @@ func (h *SSOHandler) staticFor(t *tenant.Tenant) *staticIDP {
 	return h.static.Load()
 }
 
-// provider returns the service provider of the org's site: the
-// Caddyfile's, or one built from the org's connection (any state: a test
-// sign-in runs on a draft). Callers check ssoEnabled first for sign-ins.
-func (h *SSOHandler) provider(t *tenant.Tenant, s site) (*sso.Provider, error) {
+// provider returns the service provider of the org's site: for the
+// Caddyfile's IdP, or one built from the org's connection (any state: a
+// test sign-in runs on a draft). Callers check ssoEnabled first for
+// sign-ins.
+func (h *SSOHandler) provider(ctx context.Context, t *tenant.Tenant, s site) (*sso.Provider, error) {
+	md := t.IDP
 	if st := h.staticFor(t); st != nil {
-		if s == siteLegacy {
-			return st.legacy, nil
-		}
-		return st.byOrg, nil
-	}
-	if t.IDP == nil {
+		md = st.md
+	} else if md == nil {
 		return nil, t.IDPErr
 	}
-	return h.providers.get(providerKey{t.Org.ID, s}, t.Conn.Version, func() (*sso.Provider, error) {
-		cfg := h.siteConfig(t.Org.Name, s)
-		cfg.IDP = t.IDP
-		return sso.New(cfg)
+	return h.providers.get(providerKey{t.Org.ID, s}, t, md, func() (*sso.Provider, error) {
+		return h.newProvider(ctx, t, s, md)
 	})
 }
 
+// newProvider builds the provider of an org's site for an IdP.
+func (h *SSOHandler) newProvider(ctx context.Context, t *tenant.Tenant, s site, md *saml.EntityDescriptor) (*sso.Provider, error) {
+	cfg, err := h.siteConfig(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	cfg.IDP = md
+	p, err := sso.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the service provider: %w", err)
+	}
+	return p, nil
+}
+
 // spMetadata is the SP metadata of the org's site; it needs no IdP.
-func (h *SSOHandler) spMetadata(t *tenant.Tenant, s site, origin *url.URL) ([]byte, error) {
-	if p, err := h.provider(t, s); err == nil {
+func (h *SSOHandler) spMetadata(ctx context.Context, t *tenant.Tenant, s site, origin *url.URL) ([]byte, error) {
+	if p, err := h.provider(ctx, t, s); err == nil {
 		return p.Metadata(origin)
 	}
-	return sso.SPMetadata(h.siteConfig(t.Org.Name, s), origin)
+	cfg, err := h.siteConfig(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	return sso.SPMetadata(cfg, origin)
 }
 
 // ssoEnabled reports whether the org signs people in through its IdP at

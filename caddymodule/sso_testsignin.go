@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,13 +86,11 @@ func (h *SSOHandler) testTenant(r *http.Request, t *tenant.Tenant, test storage.
 
 // testProvider builds the provider of a test: never cached, since a
 // draft changes between tests.
-func (h *SSOHandler) testProvider(t *tenant.Tenant, s site) (*sso.Provider, error) {
+func (h *SSOHandler) testProvider(ctx context.Context, t *tenant.Tenant, s site) (*sso.Provider, error) {
 	if st := h.staticFor(t); st != nil {
-		return h.provider(t, s)
+		return h.provider(ctx, t, s)
 	}
-	cfg := h.siteConfig(t.Org.Name, s)
-	cfg.IDP = t.IDP
-	return sso.New(cfg)
+	return h.newProvider(ctx, t, s, t.IDP)
 }
 
 // finishTest checks the IdP's answer to a test sign-in, records what it
@@ -107,7 +106,7 @@ func (h *SSOHandler) finishTest(w http.ResponseWriter, r *http.Request, t *tenan
 		out.Error = err.Error()
 		return h.recordTest(w, r, t, test, out)
 	}
-	p, err := h.testProvider(tt, s)
+	p, err := h.testProvider(r.Context(), tt, s)
 	if err != nil {
 		return err
 	}

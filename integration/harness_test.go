@@ -40,6 +40,13 @@ type env struct {
 	config   string // the Caddyfile it runs
 }
 
+// sub is e for a subtest: failures end the subtest, not its parent.
+func (e *env) sub(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // recorder is the upstream app: it answers with the identity headers it
 // got and counts requests.
 type recorder struct {

@@ -181,40 +181,165 @@ func TestSignInLogs(t *testing.T) {
 	}
 }
 
-// TestSingleLogout: when the IdP's metadata lists a single logout
-// endpoint, /sso/logout ends the local session and sends the browser to
-// the IdP with a LogoutRequest for the same NameID and SessionIndex.
+// TestSingleLogout: single logout both ways with an IdP that has an SLO
+// endpoint (the test IdP's checks are crewjam's, run from the IdP's side):
+// the gate's LogoutRequest is signed and answered; the IdP's
+// LogoutRequest, by HTTP-Redirect or HTTP-POST, ends exactly the sessions
+// of the NameID it names and gets a signed LogoutResponse; a forged or
+// replayed one ends nothing.
 func TestSingleLogout(t *testing.T) {
 	e := startEnvWith(t, envOptions{idp: func(e *env, _ string) string {
-		e.idp.IDP.LogoutURL = *e.idp.IDP.SSOURL.JoinPath("..", "slo")
+		e.idp.EnableSingleLogout()
 		return "idp_metadata_url " + e.idpURL + "/metadata"
 	}})
-	b := e.signedIn("alice@acme.com")
-	resp := b.do(http.MethodPost, e.gate+"/sso/logout", nil, nil)
-	readBody(t, resp)
-	loc, err := resp.Location()
-	if resp.StatusCode != http.StatusFound || err != nil || loc.Path != "/slo" {
-		t.Fatalf("logout = %d to %v; want the IdP's SLO endpoint", resp.StatusCode, loc)
-	}
-	raw, err := base64.StdEncoding.DecodeString(loc.Query().Get("SAMLRequest"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	xml, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"LogoutRequest", ">alice@acme.com<", "SessionIndex", `Destination="` + e.idpURL + `/slo"`} {
-		if !strings.Contains(string(xml), want) {
-			t.Errorf("LogoutRequest lacks %s:\n%s", want, xml)
+	spEntity := e.gate + "/sso/metadata"
+
+	t.Run("started at the gate", func(t *testing.T) {
+		e := e.sub(t)
+		b := e.signedIn("alice@acme.com")
+		resp := b.do(http.MethodPost, e.gate+"/sso/logout?rd=/bye", nil, nil)
+		readBody(t, resp)
+		loc, err := resp.Location()
+		if resp.StatusCode != http.StatusFound || err != nil || loc.Path != "/slo" {
+			t.Fatalf("logout = %d to %v; want the IdP's SLO endpoint", resp.StatusCode, loc)
 		}
-	}
-	if got := b.status(e.gate + "/x"); got != http.StatusUnauthorized {
-		t.Fatalf("after logout, a request = %d, want 401", got)
-	}
-	// The IdP's answer comes back to /sso/logout and gets the signed-out page.
-	resp = b.navigate(e.gate + "/sso/logout?SAMLResponse=x")
-	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out") {
-		t.Fatalf("return from the IdP = %d: %s", resp.StatusCode, body)
-	}
+		q := loc.Query()
+		if q.Get("SigAlg") != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" || q.Get("Signature") == "" {
+			t.Errorf("LogoutRequest not signed in the query string: %s", loc)
+		}
+		raw, err := base64.StdEncoding.DecodeString(q.Get("SAMLRequest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		xml, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"LogoutRequest", ">alice@acme.com<", "SessionIndex", `Destination="` + e.idpURL + `/slo"`} {
+			if !strings.Contains(string(xml), want) {
+				t.Errorf("LogoutRequest lacks %s:\n%s", want, xml)
+			}
+		}
+		if got := b.status(e.gate + "/x"); got != http.StatusUnauthorized {
+			t.Fatalf("after logout, a request = %d, want 401", got)
+		}
+		// The IdP checks the signature and answers with a LogoutResponse.
+		resp = b.navigate(loc.String())
+		body := readBody(t, resp)
+		back, err := resp.Location()
+		if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(back.String(), e.gate+"/sso/logout?") {
+			t.Fatalf("IdP /slo = %d %v: %s", resp.StatusCode, back, body)
+		}
+		if got := e.idp.LoggedOut(); len(got) == 0 || got[len(got)-1] != "alice@acme.com" {
+			t.Fatalf("IdP logged out %q, want alice", got)
+		}
+		resp = b.navigate(back.String())
+		readBody(t, resp)
+		if loc, _ := resp.Location(); resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/bye" {
+			t.Fatalf("IdP's LogoutResponse at the gate = %d to %v, want 303 to /bye", resp.StatusCode, loc)
+		}
+		// Answered once: the same LogoutResponse again matches nothing.
+		resp = b.navigate(back.String())
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "matches no sign-out") {
+			t.Fatalf("replayed LogoutResponse = %d: %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("started at the IdP, HTTP-Redirect", func(t *testing.T) {
+		e := e.sub(t)
+		alice1, alice2, bob := e.signedIn("alice@acme.com"), e.signedIn("alice@acme.com"), e.signedIn("bob@acme.com")
+		peer, err := e.idp.LogoutPeer(spEntity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, id, err := peer.RedirectRequest("alice@acme.com", "", "idp-relay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := alice1.navigate(u.String())
+		body := readBody(t, resp)
+		answer, err := resp.Location()
+		if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(answer.String(), e.idpURL+"/slo?") {
+			t.Fatalf("gate's answer = %d %v: %s", resp.StatusCode, answer, body)
+		}
+		if answer.Query().Get("RelayState") != "idp-relay" {
+			t.Errorf("RelayState %q not echoed", answer.Query().Get("RelayState"))
+		}
+		req, _ := http.NewRequest(http.MethodGet, answer.String(), nil)
+		if err := peer.CheckResponse(req, id); err != nil {
+			t.Fatalf("the IdP refuses the gate's LogoutResponse: %v", err)
+		}
+		for name, b := range map[string]*browser{"alice's first": alice1, "alice's second": alice2} {
+			if got := b.status(e.gate + "/x"); got != http.StatusUnauthorized {
+				t.Errorf("%s session after the IdP's logout = %d, want 401", name, got)
+			}
+		}
+		if got := bob.status(e.gate + "/x"); got != http.StatusOK {
+			t.Errorf("bob's session after alice's logout = %d, want 200", got)
+		}
+		// The same LogoutRequest again is refused (one use).
+		resp = bob.navigate(u.String())
+		if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not valid") {
+			t.Errorf("replayed LogoutRequest = %d: %s", resp.StatusCode, body)
+		}
+		if got := bob.status(e.gate + "/x"); got != http.StatusOK {
+			t.Errorf("bob's session after a replayed logout = %d, want 200", got)
+		}
+	})
+
+	t.Run("started at the IdP, HTTP-POST", func(t *testing.T) {
+		e := e.sub(t)
+		alice := e.signedIn("alice@acme.com")
+		peer, err := e.idp.LogoutPeer(spEntity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dest, form, id, err := peer.PostRequest("alice@acme.com", "", "post-relay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := alice.post(dest, form)
+		body := readBody(t, resp)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "script-src 'nonce-") {
+			t.Fatalf("gate's POST answer = %d (CSP %q): %s", resp.StatusCode, csp, body)
+		}
+		answer := parseSAMLForm(t, body)
+		if answer.Action != e.idpURL+"/slo" || answer.Values.Get("RelayState") != "post-relay" {
+			t.Fatalf("answer posts to %s with RelayState %q", answer.Action, answer.Values.Get("RelayState"))
+		}
+		req, _ := http.NewRequest(http.MethodPost, answer.Action, strings.NewReader(answer.Values.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if err := peer.CheckResponse(req, id); err != nil {
+			t.Fatalf("the IdP refuses the gate's LogoutResponse: %v", err)
+		}
+		if got := alice.status(e.gate + "/x"); got != http.StatusUnauthorized {
+			t.Errorf("alice's session after the IdP's logout = %d, want 401", got)
+		}
+	})
+
+	t.Run("forged at another IdP with the same entity ID", func(t *testing.T) {
+		e := e.sub(t)
+		alice := e.signedIn("alice@acme.com")
+		forger, err := testidp.New(e.idpURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger.TrustSPMetadataURL(spEntity)
+		peer, err := forger.LogoutPeer(spEntity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _, err := peer.RedirectRequest("alice@acme.com", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := newBrowser(t).navigate(u.String())
+		if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not valid") {
+			t.Fatalf("forged LogoutRequest = %d: %s", resp.StatusCode, body)
+		}
+		if got := alice.status(e.gate + "/x"); got != http.StatusOK {
+			t.Errorf("alice's session after a forged logout = %d, want 200", got)
+		}
+	})
 }

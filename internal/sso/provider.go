@@ -234,6 +234,18 @@ func IDPMetadata(ssoURL, issuer string, certs []*x509.Certificate) *saml.EntityD
 	}
 }
 
+// SetSingleLogout makes sloURL the IdP's single logout endpoint, for both
+// the HTTP-Redirect and HTTP-POST bindings: an IdP's setup page shows one
+// URL (Okta's "Single Logout URL"), which takes either.
+func SetSingleLogout(ed *saml.EntityDescriptor, sloURL string) {
+	for i := range ed.IDPSSODescriptors {
+		ed.IDPSSODescriptors[i].SingleLogoutServices = []saml.Endpoint{
+			{Binding: saml.HTTPRedirectBinding, Location: sloURL},
+			{Binding: saml.HTTPPostBinding, Location: sloURL},
+		}
+	}
+}
+
 // ParseCertificates reads every PEM certificate in data (a file's content
 // or inline PEM); bare base64 DER, as some IdPs show it, is accepted too.
 func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
@@ -269,6 +281,28 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block found")
 	}
 	return certs, nil
+}
+
+// SigningCertificates returns the IdP's signing certificates that parse.
+func SigningCertificates(ed *saml.EntityDescriptor) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, d := range ed.IDPSSODescriptors {
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "" && k.Use != "signing" {
+				continue
+			}
+			for _, c := range k.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(c.Data), ""))
+				if err != nil {
+					continue
+				}
+				if cert, err := x509.ParseCertificate(der); err == nil {
+					out = append(out, cert)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func countSigningCerts(ed *saml.EntityDescriptor) (int, error) {
@@ -543,7 +577,9 @@ func (p *Provider) responseRefusal(err error, shape responseShape) *Refusal {
 	switch {
 	case errors.Is(private, saml.ErrAssertionReplayed):
 		return refuse(CodeReplayed, "the identity provider's response is not valid", private)
-	case errors.Is(private, saml.ErrExpired), errors.Is(private, saml.ErrNotYetValid):
+	case len(shape.issueInstant) > 0 && (errors.Is(private, saml.ErrExpired) || errors.Is(private, saml.ErrNotYetValid)):
+		// (Without an IssueInstant, crewjam finds the response "expired":
+		// it is malformed, not late.)
 		return refuse(CodeTime, timeReason, private)
 	case !shape.encrypted:
 	case errors.As(private, &notImplemented):

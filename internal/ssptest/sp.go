@@ -33,6 +33,10 @@ type SP struct {
 	// ValidateLogout (validate.logout) refuses LogoutRequests and
 	// LogoutResponses not signed with a signing key in the SP's metadata.
 	ValidateLogout bool
+	// SignLogout (sign.logout) signs the LogoutRequests and
+	// LogoutResponses the IdP sends this SP; SimpleSAMLphp's default is
+	// not to.
+	SignLogout bool
 	// Extra are more saml20-sp-remote keys for this SP (such as
 	// "saml20.sign.response" => false, "NameIDFormat").
 	Extra map[string]any
@@ -102,6 +106,9 @@ func (idp *IdP) AddSP(t testing.TB, sp SP) string {
 	}
 	if sp.ValidateLogout {
 		extra["validate.logout"] = true
+	}
+	if sp.SignLogout {
+		extra["sign.logout"] = true
 	}
 	for k, v := range sp.Extra {
 		extra[k] = v

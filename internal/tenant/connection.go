@@ -206,17 +206,17 @@ func Prepare(ctx context.Context, in Settings, fetch Fetcher, now time.Time) (*C
 	}
 	if in.GroupsAttribute != nil {
 		ch.groupsAttr = strings.TrimSpace(*in.GroupsAttribute)
-		if err := checkGroupsAttribute(ch.groupsAttr); err != nil {
+		if err := CheckGroupsAttribute(ch.groupsAttr); err != nil {
 			return nil, err
 		}
 	}
 	return ch, nil
 }
 
-// checkGroupsAttribute checks the name of a SAML attribute, such as
+// CheckGroupsAttribute checks the name of a SAML attribute, such as
 // Okta's "groups" or Entra's claim URI: it is matched exactly, so it is
 // valid UTF-8 without control characters (XML could not carry them).
-func checkGroupsAttribute(v string) error {
+func CheckGroupsAttribute(v string) error {
 	switch {
 	case len(v) > MaxGroupsAttribute:
 		return fieldErr(FieldGroupsAttribute, "is longer than %d bytes", MaxGroupsAttribute)

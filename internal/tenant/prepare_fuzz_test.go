@@ -182,7 +182,7 @@ func checkConnection(t *testing.T, start, c storage.Connection, verified bool) {
 			t.Fatalf("Apply left an enabled connection without a usable IdP: %v", err)
 		}
 	}
-	if err := checkGroupsAttribute(c.GroupsAttribute); err != nil || c.GroupsAttribute != strings.TrimSpace(c.GroupsAttribute) {
+	if err := CheckGroupsAttribute(c.GroupsAttribute); err != nil || c.GroupsAttribute != strings.TrimSpace(c.GroupsAttribute) {
 		t.Fatalf("Apply(%s connection) stored groups attribute %q: %v", start.State, c.GroupsAttribute, err)
 	}
 	if c.RequireSSO && !start.RequireSSO && (c.State != storage.ConnectionEnabled || !verified) {

@@ -239,6 +239,16 @@ func (r *Registry) ByID(id int64) *Tenant { return r.snap.Load().byID[id] }
 // ByDomain returns the org that verified the domain (lower case), or nil.
 func (r *Registry) ByDomain(domain string) *Tenant { return r.snap.Load().byDomain[domain] }
 
+// All returns every org, in no order.
+func (r *Registry) All() []*Tenant {
+	byID := r.snap.Load().byID
+	out := make([]*Tenant, 0, len(byID))
+	for _, t := range byID {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Len returns the number of orgs.
 func (r *Registry) Len() int { return len(r.snap.Load().byID) }
 
