@@ -95,6 +95,9 @@ type cliLeaf struct {
 	// the others refuse to run on a path where none exists, which is most
 	// likely a mistyped or missing --db.
 	createsDB bool
+	// subs are subcommands of this one, which runs itself too (sso keys
+	// lists, sso keys roll rolls).
+	subs []cliLeaf
 }
 
 // cliGroup sets up a command such as "token" whose subcommands are leaves.
@@ -136,6 +139,9 @@ func (l cliLeaf) command() *cobra.Command {
 		Long:  strings.TrimSpace(l.long),
 	}
 	l.setUp(cmd)
+	for _, sub := range l.subs {
+		cmd.AddCommand(sub.command())
+	}
 	return cmd
 }
 

@@ -93,7 +93,7 @@ const cliSSOOtherFlagsDoc = `
 func cliSSOCommand() caddycmd.Command {
 	return caddycmd.Command{
 		Name:  "sso",
-		Usage: "show [--json] | set <settings> | test [--wait] | enable [--untested] | disable [--org <name>] [--db <path>]",
+		Usage: "show [--json] | set <settings> | test [--wait] | enable [--untested] | disable | keys [roll | retire] [--org <name>] [--db <path>]",
 		Short: "Shows and sets up an org's SSO connection",
 		Long: `
 Manages an org's SSO connection: its IdP (Authentication URL, Issuer URL
@@ -110,6 +110,9 @@ reload.
                            on stdout, to open in a browser
   sso enable               turns the connection on (after a test sign-in)
   sso disable              turns it off; require_sso goes off with it
+  sso keys                 lists the org's SP keys (signing, encryption)
+  sso keys roll            publishes new SP keys beside the current ones
+  sso keys retire          drops the old SP keys; the new ones are current
 
 Flags:
 ` + cliSSOSetFlagsDoc + "\n" + cliSSOOtherFlagsDoc + "\n" + cliCommonFlagsDoc,
@@ -211,6 +214,7 @@ could sign in by SSO any more.
 ` + cliCommonFlagsDoc,
 					run: cliSSODisable,
 				},
+				cliSSOKeysLeaf(),
 			)
 		},
 	}

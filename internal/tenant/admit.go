@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
@@ -32,6 +33,7 @@ type AdmitStore interface {
 	CreateMember(ctx context.Context, orgID int64, m storage.NewMember, requireNewAccount bool) (storage.Member, error)
 	MemberByEmail(ctx context.Context, orgID int64, email string) (storage.Member, error)
 	UpdateMember(ctx context.Context, orgID int64, m storage.Member) (storage.Member, error)
+	SetMemberTeamsByName(ctx context.Context, orgID int64, memberID string, names []string) (storage.TeamsChange, error)
 }
 
 // Rule is one sign-in rule and how it went, for a test sign-in's report.
@@ -56,7 +58,9 @@ type Evaluation struct {
 // Evaluate applies the org's sign-in rules to an identity its IdP vouched
 // for: the email's domain must be verified by the org; a deactivated
 // member is refused; with idp_managed_access only an existing member may
-// enter, without it a first sign-in makes one.
+// enter, without it a first sign-in makes one. When the identity carries
+// groups (the org names a groups attribute), a rule says which teams the
+// member would be in.
 func Evaluate(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ident *sso.Identity) (Evaluation, error) {
 	var ev Evaluation
 	domain := sso.EmailDomain(ident.Email)
@@ -81,6 +85,7 @@ func Evaluate(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ide
 			return ev, nil
 		}
 		ev.Rules = append(ev.Rules, Rule{Name: "member", Passed: true, Detail: "not a member yet: the first sign-in makes them one, with role member"})
+		ev.Rules = appendTeamsRule(ev.Rules, ident)
 		return ev, nil
 	}
 	ev.Member = &m
@@ -92,13 +97,44 @@ func Evaluate(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ide
 		return ev, nil
 	}
 	ev.Rules = append(ev.Rules, Rule{Name: "active", Passed: true, Detail: "the member is active"})
+	ev.Rules = appendTeamsRule(ev.Rules, ident)
 	return ev, nil
+}
+
+// maxTeamsShown bounds the team names a rule's detail lists.
+const maxTeamsShown = 20
+
+// appendTeamsRule adds, for an identity with groups, the rule saying
+// which teams the sign-in gives the member.
+func appendTeamsRule(rules []Rule, ident *sso.Identity) []Rule {
+	if !ident.HasGroups {
+		return rules
+	}
+	if len(ident.Groups) == 0 {
+		return append(rules, Rule{Name: "teams", Passed: true,
+			Detail: "the assertion names no group: signing in leaves the member in no team of the organization"})
+	}
+	names := ident.Groups
+	more := ""
+	if len(names) > maxTeamsShown {
+		more = fmt.Sprintf(" and %d more", len(names)-maxTeamsShown)
+		names = names[:maxTeamsShown]
+	}
+	count := fmt.Sprintf("%d groups", len(ident.Groups))
+	if len(ident.Groups) == 1 {
+		count = "one group"
+	}
+	return append(rules, Rule{Name: "teams", Passed: true,
+		Detail: fmt.Sprintf("signing in makes the member's teams exactly the assertion's %s: %s%s (a team missing is made; the member leaves the organization's other teams)",
+			count, strings.Join(names, ", "), more)})
 }
 
 // Admit applies the org's sign-in rules to an identity its IdP vouched for
 // and returns the member it signs in, making the membership on a first
-// sign-in (without idp_managed_access) and taking the names the IdP sent
-// (without SCIM, the IdP is their source). A refusal is a *sso.Refusal.
+// sign-in (without idp_managed_access), taking the names the IdP sent
+// (without SCIM, the IdP is their source) and, when the identity carries
+// groups, making the member's teams exactly those. A refusal is a
+// *sso.Refusal.
 func Admit(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ident *sso.Identity) (storage.Identity, error) {
 	ev, err := Evaluate(ctx, st, org, p, ident)
 	if err != nil {
@@ -140,6 +176,15 @@ func Admit(ctx context.Context, st AdmitStore, org storage.Org, p Policy, ident 
 		}
 		if _, err := st.UpdateMember(ctx, org.ID, m); err != nil {
 			return storage.Identity{}, err
+		}
+	}
+	// With a groups attribute the IdP is the source of the member's teams
+	// too: exactly the groups it sent, at every sign-in. A failure fails
+	// the sign-in rather than letting the member in with stale teams
+	// (which may grant a role the IdP took away).
+	if ident.HasGroups {
+		if _, err := st.SetMemberTeamsByName(ctx, org.ID, m.ID, ident.Groups); err != nil {
+			return storage.Identity{}, fmt.Errorf("setting the member's teams from the assertion's groups: %w", err)
 		}
 	}
 	// A session needs only the member, its org and its epoch; the gate

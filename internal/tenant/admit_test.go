@@ -3,12 +3,15 @@ package tenant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
@@ -278,5 +281,154 @@ func TestAdmitConcurrentFirstSignIns(t *testing.T) {
 	}
 	if ms, err := f.st.Memberships(ctx, "new@acme.com"); err != nil || len(ms) != 1 {
 		t.Errorf("Memberships(new@acme.com) = %d, %v; want 1", len(ms), err)
+	}
+}
+
+// teamNames returns the names of the member's teams.
+func teamNames(t *testing.T, st *sqlitestore.Store, memberID string) []string {
+	t.Helper()
+	id, err := st.Identity(context.Background(), memberID)
+	if err != nil {
+		t.Fatalf("Identity(%q) = %v", memberID, err)
+	}
+	return id.Teams
+}
+
+// TestAdmitGroups: with a groups attribute, each sign-in makes the
+// member's teams exactly the assertion's groups; without one, the teams
+// are left alone; a failure to set them fails the sign-in.
+func TestAdmitGroups(t *testing.T) {
+	ctx := context.Background()
+	tooMany := make([]string, storage.MaxTeamNames+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprint("group ", i)
+	}
+	for _, tc := range []struct {
+		name      string
+		email     string
+		groups    []string
+		hasGroups bool
+		wantTeams []string // the member's teams after; jo starts in Eng
+		wantErr   bool
+	}{
+		{"groups matched by name, a team made", "jo@acme.com", []string{"ENG", "Ops"}, true, []string{"Eng", "Ops"}, false},
+		{"a first sign-in with groups", "new@acme.com", []string{"Ops"}, true, []string{"Ops"}, false},
+		{"no group: no team", "jo@acme.com", nil, true, []string{}, false},
+		{"without a groups attribute the teams stay", "jo@acme.com", []string{"Ops"}, false, []string{"Eng"}, false},
+		{"a failure fails the sign-in", "jo@acme.com", tooMany, true, []string{"Eng"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAdmitFixture(t)
+			eng, err := f.st.CreateTeam(ctx, f.acme.ID, "Eng", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.st.UpdateTeam(ctx, f.acme.ID, eng.ID, func(tm *storage.Team) error {
+				tm.MemberIDs = []string{f.jo.ID}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Admit(ctx, f.st, f.acme, Policy{}, &sso.Identity{Email: tc.email, Groups: tc.groups, HasGroups: tc.hasGroups})
+			var ref *sso.Refusal
+			switch {
+			case tc.wantErr && (err == nil || errors.As(err, &ref)):
+				t.Fatalf("Admit = %+v, %v; want a failure that is not a refusal", got, err)
+			case tc.wantErr:
+				if got.MemberID != "" || !strings.Contains(err.Error(), "teams") {
+					t.Errorf("Admit = %+v, %v; want no member and an error about teams", got, err)
+				}
+			case err != nil:
+				t.Fatalf("Admit = %v", err)
+			}
+			m, err := f.st.MemberByEmail(ctx, f.acme.ID, tc.email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantTeams, teamNames(t, f.st, m.ID), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("teams after Admit (-want +got):\n%s", diff)
+			}
+			// jo's globex membership keeps its teams: none.
+			if got := teamNames(t, f.st, f.joAtGlobex.ID); len(got) != 0 {
+				t.Errorf("jo's teams in globex = %v, want none", got)
+			}
+		})
+	}
+
+	t.Run("a refused sign-in sets no team", func(t *testing.T) {
+		f := newAdmitFixture(t)
+		_, err := Admit(ctx, f.st, f.acme, Policy{}, &sso.Identity{Email: "ann@acme.com", Groups: []string{"Ops"}, HasGroups: true})
+		var ref *sso.Refusal
+		if !errors.As(err, &ref) || ref.Code != sso.CodeDeactivated {
+			t.Fatalf("Admit(ann) = %v, want a refusal", err)
+		}
+		if teams, _, _ := f.st.ListTeams(ctx, f.acme.ID, storage.Page{}); len(teams) != 0 {
+			t.Errorf("a refused sign-in made teams: %+v", teams)
+		}
+	})
+}
+
+// TestEvaluateGroups: a test sign-in reports the teams the member would
+// get, and makes none.
+func TestEvaluateGroups(t *testing.T) {
+	ctx := context.Background()
+	f := newAdmitFixture(t)
+	many := make([]string, 25)
+	for i := range many {
+		many[i] = fmt.Sprintf("team-%02d", i)
+	}
+	for _, tc := range []struct {
+		name      string
+		ident     sso.Identity
+		wantRules []string // rule names
+		detail    []string // in the teams rule
+		notIn     []string // not in it
+	}{
+		{"a member with groups", sso.Identity{Email: "jo@acme.com", Groups: []string{"Eng", "Ops"}, HasGroups: true},
+			[]string{"email", "domain", "member", "active", "teams"}, []string{"2 groups: Eng, Ops"}, nil},
+		{"a new person with groups", sso.Identity{Email: "new@acme.com", Groups: []string{"Ops"}, HasGroups: true},
+			[]string{"email", "domain", "member", "teams"}, []string{"one group: Ops"}, nil},
+		{"no group", sso.Identity{Email: "jo@acme.com", HasGroups: true},
+			[]string{"email", "domain", "member", "active", "teams"}, []string{"no group"}, nil},
+		{"many groups are cut short", sso.Identity{Email: "jo@acme.com", Groups: many, HasGroups: true},
+			[]string{"email", "domain", "member", "active", "teams"}, []string{"25 groups: team-00", "team-19 and 5 more"}, []string{"team-20"}},
+		{"without a groups attribute", sso.Identity{Email: "jo@acme.com", Groups: []string{"Eng"}},
+			[]string{"email", "domain", "member", "active"}, nil, nil},
+		{"a refusal has no teams rule", sso.Identity{Email: "ann@acme.com", Groups: []string{"Eng"}, HasGroups: true},
+			[]string{"email", "domain", "member", "active"}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Evaluate(ctx, f.st, f.acme, Policy{}, &tc.ident)
+			if err != nil {
+				t.Fatalf("Evaluate = %v", err)
+			}
+			var names []string
+			var teams Rule
+			for _, r := range ev.Rules {
+				names = append(names, r.Name)
+				if r.Name == "teams" {
+					teams = r
+				}
+			}
+			if diff := cmp.Diff(tc.wantRules, names); diff != "" {
+				t.Errorf("Evaluate rules (-want +got):\n%s", diff)
+			}
+			for _, want := range tc.detail {
+				if !teams.Passed || !strings.Contains(teams.Detail, want) {
+					t.Errorf("teams rule = %+v, want it passed and saying %q", teams, want)
+				}
+			}
+			for _, no := range tc.notIn {
+				if strings.Contains(teams.Detail, no) {
+					t.Errorf("teams rule = %q, which lists %q", teams.Detail, no)
+				}
+			}
+		})
+	}
+	if teams, _, err := f.st.ListTeams(ctx, f.acme.ID, storage.Page{}); err != nil || len(teams) != 0 {
+		t.Errorf("teams after Evaluate = %+v, %v; want none", teams, err)
+	}
+	if ok, _ := f.st.AccountExists(ctx, "new@acme.com"); ok {
+		t.Error("Evaluate made an account")
 	}
 }
