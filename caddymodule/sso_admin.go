@@ -79,8 +79,19 @@ func (h *SSOHandler) serveAdmin(w http.ResponseWriter, r *http.Request, sub stri
 // (the person is the actor: their IdP vouched for them).
 type auditedAdmission struct {
 	tenant.AdmitStore
-	h   *SSOHandler
-	org storage.Org
+	h     *SSOHandler
+	org   storage.Org
+	email string // who is signing in
+}
+
+// SetMemberTeamsByName records what the assertion's groups changed of the
+// member's teams.
+func (a auditedAdmission) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID string, names []string) (storage.TeamsChange, error) {
+	ch, err := a.AdmitStore.SetMemberTeamsByName(ctx, orgID, memberID, names)
+	if err == nil && a.h.orgadmin != nil {
+		a.h.orgadmin.RecordTeamsFromAssertion(ctx, a.org, a.email, ch)
+	}
+	return ch, err
 }
 
 func (a auditedAdmission) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNew bool) (storage.Member, error) {

@@ -230,7 +230,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 	if err != nil {
 		return h.refuse(w, r, t, err, "")
 	}
-	member, err := tenant.Admit(r.Context(), auditedAdmission{h.store, h, t.Org}, t.Org, pol, ident)
+	member, err := tenant.Admit(r.Context(), auditedAdmission{h.store, h, t.Org, ident.Email}, t.Org, pol, ident)
 	if err != nil {
 		if cerr := p.Consume(ident); cerr != nil {
 			h.logger.Error("recording a refused assertion as used", zap.Error(cerr))

@@ -15,6 +15,7 @@ import (
 	"github.com/ssogate/ssogate/internal/spkey"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // The SP keys of an org sign its logout messages (and AuthnRequests, when
@@ -65,7 +66,7 @@ func (h *SSOHandler) spKeys(ctx context.Context, org storage.Org) (signing, encr
 	if h.spPair != nil && !h.shared && org.ID == h.org.ID {
 		return []sso.KeyPair{*h.spPair}, []sso.KeyPair{*h.spPair}, nil
 	}
-	keys, err := ensureSPKeys(ctx, h.store, org, time.Now())
+	keys, err := tenant.EnsureSPKeys(ctx, h.store, org, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,55 +83,6 @@ func (h *SSOHandler) spKeys(ctx context.Context, org storage.Org) (signing, encr
 		}
 	}
 	return signing, encryption, nil
-}
-
-// ensureSPKeys returns the org's keys from the store, generating the
-// current signing and encryption keys first when it has none. Keys are
-// generated outside any transaction (RSA generation takes a while), and
-// when two processes race, the store keeps one set and both use it.
-func ensureSPKeys(ctx context.Context, st storage.Store, org storage.Org, now time.Time) ([]storage.SPKey, error) {
-	keys, err := st.SPKeys(ctx, org.ID)
-	if err != nil {
-		return nil, fmt.Errorf("reading the SP keys of %s: %w", org.Name, err)
-	}
-	have := map[string]bool{}
-	for _, k := range keys {
-		if k.State == storage.SPKeyCurrent {
-			have[k.Use] = true
-		}
-	}
-	var fresh []storage.SPKey
-	for _, use := range []string{storage.SPKeySigning, storage.SPKeyEncryption} {
-		if have[use] {
-			continue
-		}
-		k, err := newSPKey(org, use, now)
-		if err != nil {
-			return nil, err
-		}
-		fresh = append(fresh, k)
-	}
-	if len(fresh) == 0 {
-		return keys, nil
-	}
-	keys, err = st.EnsureSPKeys(ctx, org.ID, fresh)
-	if err != nil {
-		return nil, fmt.Errorf("storing the SP keys of %s: %w", org.Name, err)
-	}
-	return keys, nil
-}
-
-// newSPKey generates a key of the org for one use.
-func newSPKey(org storage.Org, use string, now time.Time) (storage.SPKey, error) {
-	pair, err := spkey.Generate("ssogate SP "+org.Name, now)
-	if err != nil {
-		return storage.SPKey{}, fmt.Errorf("generating an SP key: %w", err)
-	}
-	return storage.SPKey{
-		OrgID: org.ID, Use: use, State: storage.SPKeyCurrent,
-		CertificatePEM: pair.CertificatePEM(), KeyPEM: pair.KeyPEM(),
-		NotAfter: pair.Cert.NotAfter, CreatedAt: now,
-	}, nil
 }
 
 // expiryWarning is how long before a certificate expires the log starts
