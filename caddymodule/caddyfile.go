@@ -214,6 +214,9 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &s.GroupsAttribute); err != nil {
 				return err
 			}
+			if s.GroupsAttribute == "" {
+				return d.Err("groups_attribute: needs the attribute's name")
+			}
 			if err := tenant.CheckGroupsAttribute(s.GroupsAttribute); err != nil {
 				return d.Errf("groups_attribute: %v", err)
 			}

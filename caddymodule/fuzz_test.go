@@ -36,6 +36,8 @@ func FuzzCaddyfile(f *testing.F) {
 		"org \"unterminated\n",
 		"{\n{\n}\n}\n}\n",
 		"import x\n(snippet) {\n}\n",
+		"idp_slo_url https://idp.example/slo\nsp_certificate /nonexistent/sp.pem\nsp_key {env.SP_KEY}\nsign_requests\ngroups_attribute groups\n",
+		"groups_attribute \"\"\nsign_requests x\nidp_slo_url\nallow_rsa15_key_transport\n",
 	} {
 		f.Add(s)
 	}

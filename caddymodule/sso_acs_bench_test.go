@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -207,7 +208,31 @@ func TestACSFixture(t *testing.T) {
 //
 // Run: go test -run '^$' -bench BenchmarkACS -benchtime 500x ./caddymodule
 func BenchmarkACS(b *testing.B) {
+	benchACS(b, newACSFixture(b))
+}
+
+// BenchmarkACSEncrypted is BenchmarkACS with the assertion encrypted to
+// the org's SP encryption key, as Okta's "Assertion Encryption" and
+// Entra's token encryption send it: RSA-OAEP key transport and AES-256-GCM
+// content (the first method the SP metadata lists), inside a signed
+// Response. ParseResponse is crewjam with the same decryption key.
+//
+// Run: go test -run '^$' -bench BenchmarkACSEncrypted -benchtime 500x ./caddymodule
+func BenchmarkACSEncrypted(b *testing.B) {
 	f := newACSFixture(b)
+	f.idp.EncryptAssertions.Store(true)
+	l := f.mint(b)
+	if err := l.acs.ParseForm(); err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(l.acs.PostForm.Get("SAMLResponse"))
+	if !strings.Contains(string(raw), "EncryptedAssertion") || !strings.Contains(string(raw), "aes256-gcm") {
+		b.Fatal("the test IdP did not encrypt the assertion with AES-256-GCM")
+	}
+	benchACS(b, f)
+}
+
+func benchACS(b *testing.B, f *acsFixture) {
 	ctx := context.Background()
 	// One sign-in first, so the member exists (the usual case).
 	first := f.mint(b)
