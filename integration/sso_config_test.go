@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/ssogate/ssogate/internal/sqlitestore"
+	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -32,6 +35,37 @@ func TestIdPFromMetadataURL(t *testing.T) {
 	if got := loginStatus(e); got != http.StatusSeeOther {
 		t.Fatalf("login with IdP metadata from a URL = %d, want 303", got)
 	}
+}
+
+// TestIdPMetadataRollover: the IdP rolls its signing key; the gate fetches
+// idp_metadata_url again (every second here), takes the new certificate
+// up with no restart, and keeps the new document in the store for the
+// next start.
+func TestIdPMetadataRollover(t *testing.T) {
+	e := startEnvWith(t, envOptions{idp: func(e *env, _ string) string {
+		return "idp_metadata_url " + e.idpURL + "/metadata\nidp_metadata_refresh 1s"
+	}})
+	if got := loginStatus(e); got != http.StatusSeeOther {
+		t.Fatalf("login before the rollover = %d, want 303", got)
+	}
+	next, err := testidp.New(e.idpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idp.IDP.Key, e.idp.IDP.Certificate = next.Key, next.Cert
+	e.idp.Key, e.idp.Cert = next.Key, next.Cert
+	waitUntil(t, "the new IdP certificate taken up", func() bool { return loginStatus(e) == http.StatusSeeOther })
+	newCert := base64.StdEncoding.EncodeToString(next.Cert.Raw)
+	e.withStore(func(st *sqlitestore.Store, org storage.Org) error {
+		c, err := st.Connection(context.Background(), org.ID)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(strings.Join(strings.Fields(c.IDPMetadataXML), ""), newCert) {
+			t.Error("the store keeps the metadata from before the rollover")
+		}
+		return nil
+	})
 }
 
 func TestIdPFromMetadataFile(t *testing.T) {
