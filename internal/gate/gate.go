@@ -392,7 +392,9 @@ func (s *Sessions) Invalidate(memberIDs []string) {
 	s.mu.Unlock()
 }
 
-// End ends the session named by the cookie (logout).
+// End ends the session named by the cookie (logout). The store puts the
+// end on its change feed, which drops the session from every other gate's
+// cache, in this process and in others.
 func (s *Sessions) End(ctx context.Context, cookie string) error {
 	_, id, ok := s.decode(cookie)
 	if !ok {

@@ -116,13 +116,10 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 	return out, nil
 }
 
-// endSessions deletes the sessions matching where and puts their members
-// on the change feed, so that every gate drops its cached copies. It
-// returns how many sessions it deleted.
+// endSessions deletes the sessions matching where; the feed names their
+// members (trigger sessions_ended), so that every gate drops its cached
+// copies. It returns how many sessions it deleted.
 func endSessions(ctx context.Context, tx *sql.Tx, where string, args ...any) (int, error) {
-	if _, err := tx.ExecContext(ctx, "INSERT INTO changes(member_id) SELECT DISTINCT member_id FROM sessions WHERE "+where, args...); err != nil {
-		return 0, fmt.Errorf("ending sessions: %w", err)
-	}
 	res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("ending sessions: %w", err)

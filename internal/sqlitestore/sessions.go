@@ -92,12 +92,26 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]int64) error 
 	})
 }
 
-// DeleteSession ends one session.
+// DeleteSession ends one session. The feed names its member (trigger
+// sessions_ended), so that every gate, in this process and others, drops
+// its cached copy.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.cached(tx).ExecContext(ctx, qDeleteSession, id)
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.cached(tx).ExecContext(ctx, qDeleteSession, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("ending session: %w", err)
+	}
+	if n > 0 {
+		s.changed()
+	}
+	return nil
 }
 
 // EndSessionsByNameID ends the org's SAML sessions of nameID (and, with
@@ -131,7 +145,8 @@ func (s *Store) EndSessionsByNameID(ctx context.Context, orgID int64, nameID str
 }
 
 // DeleteExpired removes sessions and replay records past their time, and
-// change-feed rows older than an hour.
+// change-feed rows older than an hour. Expired sessions leave the feed
+// alone (see migration 0009): every gate refuses them already.
 func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{

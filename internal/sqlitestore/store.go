@@ -218,8 +218,8 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 	return out, rows.Err()
 }
 
-// OnChange registers fn to run after every identity-changing write made
-// through s.
+// OnChange registers fn to run after every write made through s that
+// changes an identity or ends a session.
 func (s *Store) OnChange(fn func()) {
 	s.mu.Lock()
 	s.onChange = append(s.onChange, fn)

@@ -220,7 +220,8 @@ type SessionStore interface {
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// TouchSessions records the last time each session was seen.
 	TouchSessions(ctx context.Context, seen map[string]int64) error
-	// DeleteSession ends one session.
+	// DeleteSession ends one session; the change feed names its member,
+	// so that every process drops its cached copy.
 	DeleteSession(ctx context.Context, id string) error
 	// EndSessionsByNameID ends the org's SAML sessions of the IdP's
 	// nameID, as a logout request from the IdP names them: with
@@ -268,11 +269,12 @@ type SettingStore interface {
 // ChangeFeed tells caches which members and orgs changed, by any process.
 type ChangeFeed interface {
 	// ChangesSince returns the members whose identity (state, role, names,
-	// teams) changed after seq, the orgs whose connection, domains or
-	// existence changed, and the newest seq. A seq of -1 returns nothing
-	// and the current seq.
+	// teams) changed or a live session of whom ended after seq, the orgs
+	// whose connection, domains or existence changed, and the newest seq.
+	// A seq of -1 returns nothing and the current seq.
 	ChangesSince(ctx context.Context, seq int64) (Changes, int64, error)
 	// OnChange registers fn to run synchronously after every write made
-	// through this Store value that may change an identity.
+	// through this Store value that may change an identity or end a
+	// session.
 	OnChange(fn func())
 }
