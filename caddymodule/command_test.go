@@ -673,7 +673,7 @@ func TestCLIUserPasswd(t *testing.T) {
 			out := ct.run(tt.stdin, "user", "passwd", "alice@acme.com", "--org", "acme")
 			wantStdout := ""
 			if tt.code == 0 {
-				wantStdout = "Set the password of alice@acme.com.\n"
+				wantStdout = "Set the password of alice@acme.com; the sessions signed in with a password are ended.\n"
 			}
 			wantOutcome(t, out, tt.code, wantStdout, tt.errPart)
 			if tt.want != "" {

@@ -415,7 +415,7 @@ func cliUserPasswd(c *cliCall) (int, error) {
 	}
 	// The event says that it changed, never anything of the password.
 	c.admin(st).Record(c.ctx, org, orgadmin.Operator, "member.password", m.Email, nil, nil)
-	c.printf("Set the password of %s.\n", cliClean(m.Email))
+	c.printf("Set the password of %s; the sessions signed in with a password are ended.\n", cliClean(m.Email))
 	if !m.Active {
 		c.notef("Note: %s is deactivated in org %s and cannot sign in there until reactivated.\n", m.Email, cliClean(org.Name))
 	}

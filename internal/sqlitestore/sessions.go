@@ -11,20 +11,33 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// SetPasswordHash stores the encoded password hash of an account.
+// SetPasswordHash stores the encoded password hash of an account and, in
+// the same write, ends the account's sessions that were signed in with a
+// password, in every org it belongs to: a new password is often set
+// because the old one leaked, and whoever used it must not stay signed
+// in. SAML sessions stay: the IdP vouched for them, not the password, and
+// the IdP ends them (deactivation, single logout).
 func (s *Store) SetPasswordHash(ctx context.Context, email, hash string) error {
+	var ended int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var accountID int64
 		if err := tx.QueryRowContext(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&accountID); err != nil {
 			return notFound(err, fmt.Sprintf("account %q", email))
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO passwords(account_id, hash, updated_at) VALUES (?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO passwords(account_id, hash, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT(account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
-			accountID, hash, unix(s.now()))
+			accountID, hash, unix(s.now())); err != nil {
+			return err
+		}
+		var err error
+		ended, err = endSessions(ctx, tx, "method = 'password' AND member_id IN (SELECT id FROM memberships WHERE account_id = ?)", accountID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("setting password: %w", err)
+	}
+	if ended > 0 {
+		s.changed()
 	}
 	return nil
 }

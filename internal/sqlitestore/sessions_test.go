@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,6 +93,107 @@ func TestEndSessionsByNameID(t *testing.T) {
 			}
 			if (calls > 0) != (n > 0) {
 				t.Errorf("OnChange ran %d times after %d sessions ended", calls, n)
+			}
+		})
+	}
+}
+
+// TestSessionEndsOnFeed: every way a live session ends puts its member on
+// the change feed and runs the OnChange hooks, so that every gate in every
+// process drops its cached copy; a new password ends the account's
+// password sessions in every org and only those; the sweep of expired
+// sessions leaves the feed alone.
+func TestSessionEndsOnFeed(t *testing.T) {
+	// jo has a password and a SAML session in acme, and (the same account)
+	// a password session in globex; ann a password session in acme; old
+	// an expired session in acme.
+	type sess struct{ id, member, method string }
+	all := []sess{
+		{"jo-pw", "jo", storage.MethodPassword},
+		{"jo-saml", "jo", storage.MethodSAML},
+		{"joG-pw", "joG", storage.MethodPassword},
+		{"ann-pw", "ann", storage.MethodPassword},
+	}
+	for _, tc := range []struct {
+		name  string
+		end   func(ctx context.Context, s *Store, m map[string]storage.Member) error
+		ended []string // session IDs
+		feed  []string // members
+	}{
+		{"logout", func(ctx context.Context, s *Store, _ map[string]storage.Member) error {
+			return s.DeleteSession(ctx, "jo-saml")
+		}, []string{"jo-saml"}, []string{"jo"}},
+		{"logout of an unknown session", func(ctx context.Context, s *Store, _ map[string]storage.Member) error {
+			return s.DeleteSession(ctx, "nope")
+		}, nil, nil},
+		{"a new password: password sessions in every org", func(ctx context.Context, s *Store, _ map[string]storage.Member) error {
+			return s.SetPasswordHash(ctx, "jo@acme.com", "new-hash")
+		}, []string{"jo-pw", "joG-pw"}, []string{"jo", "joG"}},
+		{"a first password of an account with only SAML sessions", func(ctx context.Context, s *Store, _ map[string]storage.Member) error {
+			return s.SetPasswordHash(ctx, "sam@acme.com", "hash")
+		}, nil, nil},
+		{"deactivation", func(ctx context.Context, s *Store, m map[string]storage.Member) error {
+			_, err := s.SetActive(ctx, m["ann"].OrgID, m["ann"].ID, false)
+			return err
+		}, []string{"ann-pw"}, []string{"ann"}},
+		{"deletion", func(ctx context.Context, s *Store, m map[string]storage.Member) error {
+			return s.DeleteMember(ctx, m["joG"].OrgID, m["joG"].ID)
+		}, []string{"joG-pw"}, []string{"joG"}},
+		{"the IdP's logout", func(ctx context.Context, s *Store, m map[string]storage.Member) error {
+			_, err := s.EndSessionsByNameID(ctx, m["jo"].OrgID, "jo@acme.com", nil)
+			return err
+		}, []string{"jo-saml"}, []string{"jo"}},
+		{"the sweep of expired sessions", func(ctx context.Context, s *Store, _ map[string]storage.Member) error {
+			return s.DeleteExpired(ctx, time.Now().Unix())
+		}, []string{"old-pw"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t)
+			acme, globex := mustOrg(t, s, "acme"), mustOrg(t, s, "globex")
+			m := map[string]storage.Member{
+				"jo":  mustMember(t, s, acme.ID, "jo@acme.com", storage.RoleMember),
+				"joG": mustMember(t, s, globex.ID, "jo@acme.com", storage.RoleMember),
+				"ann": mustMember(t, s, acme.ID, "ann@acme.com", storage.RoleMember),
+				"sam": mustMember(t, s, acme.ID, "sam@acme.com", storage.RoleMember),
+				"old": mustMember(t, s, acme.ID, "old@acme.com", storage.RoleMember),
+			}
+			for _, x := range all {
+				mustSession(t, s, x.id, m[x.member], x.method)
+			}
+			mustSession(t, s, "sam-saml", m["sam"], storage.MethodSAML)
+			now := time.Now().Unix()
+			if err := s.CreateSession(ctx, storage.Session{ID: "old-pw", MemberID: m["old"].ID, OrgID: acme.ID,
+				Method: storage.MethodPassword, CreatedAt: now - 7200, ExpiresAt: now - 60, LastSeen: now - 3600}, nil); err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			s.OnChange(func() { calls++ })
+			seq := feedSeq(t, s)
+
+			if err := tc.end(ctx, s, m); err != nil {
+				t.Fatalf("ending = %v", err)
+			}
+			ended := map[string]bool{}
+			for _, id := range tc.ended {
+				ended[id] = true
+			}
+			for _, x := range append(all, sess{id: "sam-saml"}, sess{id: "old-pw"}) {
+				_, err := s.SessionByID(ctx, x.id)
+				if gone := errors.Is(err, storage.ErrNotFound); gone != ended[x.id] || err != nil && !gone {
+					t.Errorf("SessionByID(%q) = %v; want gone=%v", x.id, err, ended[x.id])
+				}
+			}
+			want := storage.Changes{}
+			for _, name := range tc.feed {
+				want.Members = append(want.Members, m[name].ID)
+			}
+			slices.Sort(want.Members)
+			if diff := cmp.Diff(want, changesAfter(t, s, seq), cmpChanges); diff != "" {
+				t.Errorf("feed after the end (-want +got):\n%s", diff)
+			}
+			if (calls > 0) != (len(tc.feed) > 0) {
+				t.Errorf("OnChange ran %d times; want it to run when the feed names a member", calls)
 			}
 		})
 	}

@@ -203,7 +203,10 @@ type TokenStore interface {
 
 // CredentialStore keeps password hashes of accounts.
 type CredentialStore interface {
-	// SetPasswordHash stores the encoded hash for the account with this email.
+	// SetPasswordHash stores the encoded hash for the account with this
+	// email and, in the same write, ends the account's password sessions
+	// in every org (its SAML sessions stay); the change feed names their
+	// members.
 	SetPasswordHash(ctx context.Context, email, hash string) error
 	// PasswordHash returns the encoded hash or ErrNotFound.
 	PasswordHash(ctx context.Context, email string) (string, error)
