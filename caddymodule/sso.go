@@ -61,7 +61,8 @@ func init() {
 //	X-Forwarded-User    email
 //	X-Forwarded-Email   email
 //	X-Forwarded-Name    "First Last"
-//	X-Forwarded-Groups  team names, comma-separated
+//	X-Forwarded-Groups  team names, comma-separated, each percent-encoded
+//	                    (url.PathEscape: a comma in a name is %2C)
 //	X-Forwarded-Role    owner, admin or member (the highest of the
 //	                    member's own role and its teams' roles)
 //	X-Forwarded-Org     the org's name
@@ -72,7 +73,7 @@ func init() {
 //	{http.auth.user.email}       email
 //	{http.auth.user.first_name}  given name
 //	{http.auth.user.last_name}   family name
-//	{http.auth.user.groups}      team names, comma-separated
+//	{http.auth.user.groups}      as X-Forwarded-Groups
 //	{http.auth.user.role}        role
 //	{http.auth.user.org}         org name
 type SSOHandler struct {
