@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,7 +15,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -189,4 +193,64 @@ func TestGroupNamesWithCommasThroughTheBinary(t *testing.T) {
 	if slices.Sort(infoTeams); code != http.StatusOK || !slices.Equal(infoTeams, want) {
 		t.Errorf("/sso/userinfo = %d, teams %q; want %q", code, infoTeams, want)
 	}
+}
+
+// TestIdentityTrailersThroughTheBinary: identity names sent as request
+// trailers of a chunked body, announced or not and in any spelling, never
+// reach the app; the other trailers do.
+func TestIdentityTrailersThroughTheBinary(t *testing.T) {
+	g := startIdentityGate(t)
+	cookie := sessionCookie(t, g.signIn("alice@acme.com"), g.gate)
+	trailers := "X-Forwarded-User: ceo@acme.com\r\nx-forwarded-role: owner\r\nX_Forwarded_Org: other\r\n" +
+		"X-Forwarded-Groups: owners\r\nX-Checksum: sha256=abc\r\n"
+	for _, tc := range []struct{ name, announce string }{
+		{"announced", "Trailer: X-Forwarded-User, x-forwarded-role, X-Checksum\r\nTrailer: X_Forwarded_Org\r\n"},
+		{"not announced", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status := rawChunkedPost(t, g.gate, "POST /upload HTTP/1.1\r\nHost: "+strings.TrimPrefix(g.gate, "http://")+"\r\n"+
+				"Cookie: "+gate.CookieName+"="+cookie+"\r\nAccept: application/json\r\nContent-Type: text/plain\r\n"+
+				"Transfer-Encoding: chunked\r\n"+tc.announce+"\r\n"+
+				"5\r\nhello\r\n6\r\n world\r\n0\r\n"+trailers+"\r\n")
+			seen := g.app.take()
+			if status != http.StatusOK || seen == nil {
+				t.Fatalf("chunked POST with a session = %d, reached the app: %v", status, seen != nil)
+			}
+			if seen.body != "hello world" {
+				t.Errorf("the app read the body %q", seen.body)
+			}
+			for k := range seen.trailer {
+				if strings.Contains(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-forwarded-") {
+					t.Errorf("the app got the trailer %s: %q (trailers %v)", k, seen.trailer[k], seen.trailer)
+				}
+			}
+			if tc.announce != "" && seen.trailer.Get("X-Checksum") != "sha256=abc" {
+				t.Errorf("the app's trailers %v lack X-Checksum", seen.trailer)
+			}
+			if v := seen.header.Values("Trailer"); len(v) > 0 && strings.Contains(strings.ToLower(strings.Join(v, ",")), "forwarded") {
+				t.Errorf("the app was announced trailers %q", v)
+			}
+		})
+	}
+}
+
+// rawChunkedPost writes a request as bytes (Go's client would not send
+// trailers it was not told of) and returns the status of the answer.
+func rawChunkedPost(t *testing.T, origin, raw string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(origin, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	return resp.StatusCode
 }
