@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -56,12 +57,14 @@ func init() {
 // entity ID) and /logout; a pinned gate keeps <PathPrefix>/acs, /metadata
 // and /logout for its org too.
 //
-// The identity headers are always removed from the client's request first:
+// The identity headers are always removed from the client's request first
+// (its headers and its trailers):
 //
 //	X-Forwarded-User    email
 //	X-Forwarded-Email   email
 //	X-Forwarded-Name    "First Last"
-//	X-Forwarded-Groups  team names, comma-separated
+//	X-Forwarded-Groups  team names, comma-separated, each percent-encoded
+//	                    (url.PathEscape: a comma in a name is %2C)
 //	X-Forwarded-Role    owner, admin or member (the highest of the
 //	                    member's own role and its teams' roles)
 //	X-Forwarded-Org     the org's name
@@ -72,7 +75,7 @@ func init() {
 //	{http.auth.user.email}       email
 //	{http.auth.user.first_name}  given name
 //	{http.auth.user.last_name}   family name
-//	{http.auth.user.groups}      team names, comma-separated
+//	{http.auth.user.groups}      as X-Forwarded-Groups
 //	{http.auth.user.role}        role
 //	{http.auth.user.org}         org name
 type SSOHandler struct {
@@ -725,6 +728,9 @@ var identityHeaders = []string{
 // ServeHTTP serves the endpoints under PathPrefix and gates the rest.
 func (h *SSOHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentityHeaders(r.Header)
+	if r.Trailer != nil {
+		stripIdentityTrailers(r)
+	}
 	path := r.URL.Path
 	if strings.HasPrefix(path, h.PathPrefix) && (len(path) == len(h.PathPrefix) || path[len(h.PathPrefix)] == '/') {
 		return h.serveEndpoint(w, r, path[len(h.PathPrefix):])
@@ -755,6 +761,37 @@ func stripIdentityHeaders(hdr http.Header) {
 			}
 		}
 	}
+}
+
+// stripIdentityTrailers keeps the identity names out of the request's
+// trailers, which reverse_proxy passes on to the app like headers. The
+// server makes r.Trailer from the request's Trailer header and, only once
+// the body has been read to its end, adds to it every trailer the client
+// sent, announced or not. So the names announced are removed now (the
+// proxy announces the rest upstream before the body) and the trailers
+// received are cleaned as the body ends, before the proxy copies them.
+// Without a Trailer header r.Trailer stays nil: the server keeps such
+// trailers on its own request, not on the copy Caddy gives handlers.
+func stripIdentityTrailers(r *http.Request) {
+	stripIdentityHeaders(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &trailerCleaner{ReadCloser: r.Body, trailer: r.Trailer}
+	}
+}
+
+// trailerCleaner removes the identity names from trailer, the map the
+// server fills in, when the body it wraps ends.
+type trailerCleaner struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b *trailerCleaner) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripIdentityHeaders(b.trailer)
+	}
+	return n, err
 }
 
 // equalHeaderName compares header names case-insensitively, treating '_'

@@ -3,6 +3,7 @@ package demo
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -38,9 +39,10 @@ func newApp(gateURL string) http.Handler {
 		d.Name = r.Header.Get("X-Forwarded-Name")
 		d.Role = r.Header.Get("X-Forwarded-Role")
 		d.Org = r.Header.Get("X-Forwarded-Org")
+		// Each team name is percent-encoded, so a comma in one is %2C.
 		if g := r.Header.Get("X-Forwarded-Groups"); g != "" {
 			for _, t := range strings.Split(g, ",") {
-				if t = strings.TrimSpace(t); t != "" {
+				if t, err := url.PathUnescape(t); err == nil && t != "" {
 					d.Teams = append(d.Teams, t)
 				}
 			}

@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ type Entry struct {
 	lastSeen             atomic.Int64
 
 	// Name is "First Last" (or the email when both are empty); Groups the
-	// team names joined by commas.
+	// team names, each percent-encoded, joined by commas (joinGroups).
 	Name   string
 	Groups string
 
@@ -306,17 +307,13 @@ func (s *Sessions) load(ctx context.Context, cookie string, org, now int64) (*En
 }
 
 func newEntry(sess storage.Session, ident storage.Identity) *Entry {
-	// Names and team names come from the IdP and SCIM clients; a control
-	// character in a header value would make Go refuse to send every
-	// request of this member (a 502), so they become spaces.
+	// Names come from the IdP and SCIM clients; a control character in a
+	// header value would make Go refuse to send every request of this
+	// member (a 502), so they become spaces. Team names are encoded
+	// instead (joinGroups), and stay as they are in Identity.Teams.
 	ident.GivenName, ident.FamilyName = headerSafe(ident.GivenName), headerSafe(ident.FamilyName)
-	teams := make([]string, len(ident.Teams))
-	for i, t := range ident.Teams {
-		teams[i] = headerSafe(t)
-	}
-	ident.Teams = teams
 	name := strings.TrimSpace(ident.GivenName + " " + ident.FamilyName)
-	groups := strings.Join(teams, ",")
+	groups := joinGroups(ident.Teams)
 	e := &Entry{
 		SessionID: sess.ID, Identity: ident, ExpiresAt: sess.ExpiresAt, SignedInAt: sess.CreatedAt,
 		NameID: sess.NameID, SessionIndex: sess.SessionIndex,
@@ -328,6 +325,24 @@ func newEntry(sess storage.Session, ident storage.Identity) *Entry {
 	e.Boxed.Groups, e.Boxed.Role, e.Boxed.Org = groups, string(ident.Role), ident.OrgName
 	e.lastSeen.Store(sess.LastSeen)
 	return e
+}
+
+// joinGroups is the X-Forwarded-Groups value: each team name
+// percent-encoded as a URL path segment (url.PathEscape: "," is %2C, "%"
+// %25, a space %20, control characters and non-ASCII their UTF-8 bytes),
+// joined by commas. A comma inside a name could otherwise pass for two
+// teams. Plain names (letters, digits, "-", "_", ".") read as before, and
+// any name comes back exactly from url.PathUnescape, Python's
+// urllib.parse.unquote or JavaScript's decodeURIComponent ("+" stays "+").
+func joinGroups(teams []string) string {
+	var b strings.Builder
+	for i, t := range teams {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(url.PathEscape(t))
+	}
+	return b.String()
 }
 
 // headerSafe replaces control characters, which no header value may hold.

@@ -3,7 +3,10 @@ package gate
 import (
 	"context"
 	"errors"
+	"net/url"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,5 +246,48 @@ func TestHeaderValuesHaveNoControlCharacters(t *testing.T) {
 	}
 	if e.HName[0] != "Al ice Archer" {
 		t.Errorf("name header = %q", e.HName[0])
+	}
+	if e.HGroups[0] != "Eng%0D%0AX-Forwarded-Role:%20owner" {
+		t.Errorf("groups header = %q", e.HGroups[0])
+	}
+	// userinfo's JSON carries the name as it is.
+	if want := []string{"Eng\r\nX-Forwarded-Role: owner"}; !slices.Equal(e.Identity.Teams, want) {
+		t.Errorf("teams = %q, want %q", e.Identity.Teams, want)
+	}
+}
+
+func TestJoinGroups(t *testing.T) {
+	tests := []struct {
+		teams []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"Eng", "ops-2", "a_b.c"}, "Eng,ops-2,a_b.c"},
+		{[]string{"Analysts,owners"}, "Analysts%2Cowners"},
+		{[]string{"Sales, EMEA", "owners"}, "Sales%2C%20EMEA,owners"},
+		{[]string{"100%"}, "100%25"},
+		{[]string{"Ünïcode"}, "%C3%9Cn%C3%AFcode"},
+		{[]string{"Eng\r\nX-Forwarded-Role: owner"}, "Eng%0D%0AX-Forwarded-Role:%20owner"},
+		{[]string{"a+b", "R&D", "x/y;z?"}, "a+b,R&D,x%2Fy%3Bz%3F"},
+	}
+	for _, tt := range tests {
+		got := joinGroups(tt.teams)
+		if got != tt.want {
+			t.Errorf("joinGroups(%q) = %q, want %q", tt.teams, got, tt.want)
+		}
+		// What an app does: split on commas, percent-decode each part.
+		var back []string
+		if got != "" {
+			for _, part := range strings.Split(got, ",") {
+				name, err := url.PathUnescape(part)
+				if err != nil {
+					t.Fatalf("decoding %q: %v", part, err)
+				}
+				back = append(back, name)
+			}
+		}
+		if !slices.Equal(back, tt.teams) {
+			t.Errorf("joinGroups(%q) reads back as %q", tt.teams, back)
+		}
 	}
 }
