@@ -107,8 +107,21 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	s := new(SSOHandler)
-	err := s.UnmarshalCaddyfile(h.Dispenser)
-	return s, err
+	if err := s.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	// Without base_url, the hosts the gate may build its URLs on are the
+	// site's own, unless the operator lists them.
+	if s.BaseURL == "" && len(s.TrustedHosts) == 0 {
+		hosts, err := siteHosts(h)
+		if err != nil {
+			h.Reset()
+			h.Next()
+			return nil, h.Errf("saml_sso: %v", err)
+		}
+		s.TrustedHosts = hosts
+	}
+	return s, nil
 }
 
 // UnmarshalCaddyfile reads the saml_sso directive. Without org and IdP
@@ -128,6 +141,7 @@ func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		sign_requests
 //		groups_attribute <name>
 //		base_url <origin>
+//		trusted_hosts <host...>         # repeatable
 //		requestable_acs_url <url>       # repeatable
 //		entity_id <entity-id>
 //		domain <domain>                 # repeatable
@@ -151,7 +165,7 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		key := d.Val()
 		switch key {
-		case "idp_certificate", "requestable_acs_url", "domain":
+		case "idp_certificate", "requestable_acs_url", "domain", "trusted_hosts":
 		default:
 			if seen[key] {
 				return d.Errf("%s already specified", key)
@@ -227,6 +241,19 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "base_url":
 			if err := oneArg(d, &s.BaseURL); err != nil {
 				return err
+			}
+		case "trusted_hosts":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			for {
+				if _, err := parseTrustedHost(d.Val()); err != nil {
+					return d.Errf("trusted_hosts: %v", err)
+				}
+				s.TrustedHosts = append(s.TrustedHosts, d.Val())
+				if !d.NextArg() {
+					break
+				}
 			}
 		case "requestable_acs_url":
 			var v string
@@ -310,6 +337,9 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if err := s.checkShared(); err != nil {
 		return d.Errf("%v", err)
+	}
+	if s.BaseURL != "" && len(s.TrustedHosts) > 0 {
+		return d.Err(errBaseURLAndHosts.Error())
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ func FuzzCaddyfile(f *testing.F) {
 		"import x\n(snippet) {\n}\n",
 		"idp_slo_url https://idp.example/slo\nsp_certificate /nonexistent/sp.pem\nsp_key {env.SP_KEY}\nsign_requests\ngroups_attribute groups\n",
 		"groups_attribute \"\"\nsign_requests x\nidp_slo_url\nallow_rsa15_key_transport\n",
+		"trusted_hosts app.example.com APP.example.com:8443 [::1]:9000\ntrusted_hosts *.example.com https://x/ :80 [::1\n",
+		"base_url https://app.example\ntrusted_hosts app.example\n",
 	} {
 		f.Add(s)
 	}

@@ -125,9 +125,15 @@ type SSOHandler struct {
 	GroupsAttribute string `json:"groups_attribute,omitempty"`
 
 	// BaseURL is the app's external origin, such as
-	// https://analytics.example.com. Default: from each request. Set it in
-	// production, so that nothing depends on the Host header.
+	// https://analytics.example.com. Default: from each request whose
+	// Host is one of TrustedHosts.
 	BaseURL string `json:"base_url,omitempty"`
+	// TrustedHosts are, without BaseURL, the hosts (host or host:port)
+	// the gate builds its URLs on: a request for another host gets 421
+	// at the endpoints. The entity ID is built on the first. The
+	// Caddyfile fills them from the site's addresses; one of BaseURL or
+	// TrustedHosts is required.
+	TrustedHosts []string `json:"trusted_hosts,omitempty"`
 	// RequestableACSURLs are further ACS URLs ("Requestable SSO URLs"),
 	// listed in the metadata with their index.
 	RequestableACSURLs []string `json:"requestable_acs_urls,omitempty"`
@@ -179,6 +185,7 @@ type SSOHandler struct {
 	shared   bool        // serves every org
 	org      storage.Org // the pinned org; zero (AnyOrg) on a shared gate
 	baseURL  *url.URL
+	hosts    trustedHosts // without baseURL
 	acsURLs  []*url.URL
 	static   *atomic.Pointer[staticIDP] // the Caddyfile's IdP; nil when the org's connection is in the store
 	spPair   *sso.KeyPair               // the Caddyfile's SP key; nil when the store keeps the org's
@@ -252,7 +259,13 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		}
 		h.baseURL = &url.URL{Scheme: u.Scheme, Host: u.Host}
 	} else {
-		h.logger.Warn("base_url is not set; the external origin is taken from each request's Host header")
+		hosts, err := newTrustedHosts(h.TrustedHosts)
+		if err != nil {
+			return fmt.Errorf("saml_sso: trusted_hosts: %w", err)
+		}
+		h.hosts = hosts
+		h.logger.Info("base_url is not set; the gate builds its URLs on the request's host, if it is one of these",
+			zap.Strings("trusted_hosts", h.TrustedHosts))
 	}
 	domains := make([]string, 0, len(h.Domains))
 	for _, d := range h.Domains {
@@ -289,6 +302,9 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		SignRequests:      h.SignRequests,
 		GroupsAttribute:   h.GroupsAttribute,
 		ReplayCache:       replayCache{h.store},
+	}
+	if len(h.hosts) > 0 {
+		h.spBase.EntityHost = h.hosts[0].name
 	}
 	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey); err != nil {
 		return err
@@ -657,6 +673,9 @@ func (h *SSOHandler) Validate() error {
 	if h.SessionLifetime < 0 || h.SessionIdle < 0 || h.ClockSkew < 0 {
 		return errors.New("saml_sso: durations must not be negative")
 	}
+	if err := h.checkHosts(); err != nil {
+		return fmt.Errorf("saml_sso: %w", err)
+	}
 	if strings.Contains(h.PathPrefix, "/o/") {
 		return fmt.Errorf("saml_sso: path_prefix %q must not contain /o/, where the per-organization endpoints live", h.PathPrefix)
 	}
@@ -676,6 +695,25 @@ func (h *SSOHandler) checkShared() error {
 		return errors.New("entity_id needs org: a gate without org gives each organization its own entity ID (<path_prefix>/o/<org>/metadata)")
 	case len(h.RequestableACSURLs) > 0:
 		return errors.New("requestable_acs_url needs org: a gate without org gives each organization its own ACS URL")
+	}
+	return nil
+}
+
+var errBaseURLAndHosts = errors.New("trusted_hosts is for a gate without base_url: with base_url every URL is built on it")
+
+// checkHosts requires base_url or trusted_hosts, not both, so that no URL
+// of the gate comes from a Host header it does not serve.
+func (h *SSOHandler) checkHosts() error {
+	switch {
+	case h.BaseURL != "" && len(h.TrustedHosts) > 0:
+		return errBaseURLAndHosts
+	case h.BaseURL == "" && len(h.TrustedHosts) == 0:
+		return errors.New(hostFix)
+	}
+	for _, host := range h.TrustedHosts {
+		if _, err := parseTrustedHost(host); err != nil {
+			return fmt.Errorf("trusted_hosts: %w", err)
+		}
 	}
 	return nil
 }
@@ -964,16 +1002,39 @@ func setIdentity(r *http.Request, e *gate.Entry) {
 	}
 }
 
-// origin returns the external origin of the request.
+// origin returns the external origin of the request: base_url, or the
+// request's own when its Host is trusted. For any other Host it is the
+// first trusted host's, never the Host given; the endpoints refuse such a
+// request first (hostTrusted).
 func (h *SSOHandler) origin(r *http.Request) *url.URL {
 	if h.baseURL != nil {
 		return h.baseURL
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	o, _ := h.hosts.lookup(r)
+	return o
+}
+
+// siteOrigin is the origin the SP describes itself on, whichever of the
+// site's names the request came on: base_url, or the first trusted host.
+func (h *SSOHandler) siteOrigin(r *http.Request) *url.URL {
+	if h.baseURL != nil || len(h.hosts) == 0 {
+		return h.origin(r)
 	}
-	return &url.URL{Scheme: scheme, Host: r.Host}
+	return h.hosts[0].origin(r.TLS != nil)
+}
+
+// hostTrusted reports whether the gate may build URLs for the request's
+// Host; when not, it answers 421.
+func (h *SSOHandler) hostTrusted(w http.ResponseWriter, r *http.Request) bool {
+	if h.baseURL != nil {
+		return true
+	}
+	if _, ok := h.hosts.lookup(r); ok {
+		return true
+	}
+	writePage(w, http.StatusMisdirectedRequest, "Wrong address",
+		"Single sign-on is not served at this host name. Open the app at its own address.", "")
+	return false
 }
 
 // unauthenticated answers a request without a valid session.
@@ -986,6 +1047,9 @@ func (h *SSOHandler) unauthenticated(w http.ResponseWriter, r *http.Request) err
 	if isBrowserNavigation(r) {
 		if !h.shared {
 			if t := h.pinned(); h.ssoEnabled(t) && h.policy(t).RequireSSO {
+				if !h.hostTrusted(w, r) {
+					return nil
+				}
 				return h.startLogin(w, r, t, rd, loginOption{})
 			}
 		}

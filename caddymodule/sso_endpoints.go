@@ -23,6 +23,12 @@ import (
 // PathPrefix.
 func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
 	w.Header().Set("Cache-Control", "no-store")
+	// Every endpoint but the two that only read the session builds URLs
+	// or checks origins. /sso/auth is also asked by proxies (nginx
+	// auth_request) with a Host of their own.
+	if sub != "/userinfo" && sub != "/auth" && !h.hostTrusted(w, r) {
+		return nil
+	}
 	switch sub {
 	case "/metadata", "/acs":
 		if h.shared {
@@ -94,7 +100,7 @@ func (h *SSOHandler) serveMetadata(w http.ResponseWriter, r *http.Request, t *te
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	md, err := h.spMetadata(r.Context(), t, s, h.origin(r))
+	md, err := h.spMetadata(r.Context(), t, s, h.siteOrigin(r))
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,13 @@ func gateFixture(tb testing.TB) (*SSOHandler, string) {
 	if err := reg.Load(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	h := &SSOHandler{PathPrefix: "/sso", Org: "acme", store: st, org: org, registry: reg, sessions: sessions, logger: zap.NewNop()}
+	// The site's host, as the Caddyfile gives it: httptest's requests are
+	// for example.com.
+	hosts, err := newTrustedHosts([]string{"example.com"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &SSOHandler{PathPrefix: "/sso", Org: "acme", store: st, org: org, registry: reg, sessions: sessions, hosts: hosts, logger: zap.NewNop()}
 	return h, cookie
 }
 

@@ -340,3 +340,54 @@ func replaceCipherValue(t testing.TB, doc string, n int) string {
 		at = end
 	}
 }
+
+// TestEntityHost: an SP served on two names is one SP: its entity ID, the
+// audience it requires, is on EntityHost whichever name the login ran on,
+// while the ACS URL follows the name. An assertion for the entity ID the
+// other name would give (another app's) is refused.
+func TestEntityHost(t *testing.T) {
+	idp := newTestIdP(t)
+	alt := &url.URL{Scheme: "https", Host: "alt.example.com"}
+	altACS, _ := url.Parse("https://alt.example.com/sso/acs")
+	p := idpProvider(t, idp, Config{EntityHost: "app.example.com", RequestableACSURLs: []*url.URL{altACS}})
+	if got, want := p.EntityID(alt), "https://app.example.com/sso/metadata"; got != want {
+		t.Fatalf("EntityID at %s = %s, want %s", alt.Host, got, want)
+	}
+	if got := p.ACSURL(alt).String(); got != altACS.String() {
+		t.Fatalf("ACSURL at %s = %s, want %s", alt.Host, got, altACS)
+	}
+	u, reqID, err := p.StartLogin(alt, "relay", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, form, err := idp.Answer(u, "alice@acme.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := p.ParseACS(acsRequest(form), alt, []string{reqID}); err != nil || id.Email != "alice@acme.com" {
+		t.Fatalf("login at the second name = %+v, %v", id, err)
+	}
+
+	// The same SP without EntityHost at alt: what another app there is.
+	other := idpProvider(t, idp, Config{})
+	doc, err := other.Metadata(alt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.AddSPMetadata(doc); err != nil {
+		t.Fatal(err)
+	}
+	u, reqID, err = other.StartLogin(alt, "relay", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, form, err = idp.Answer(u, "alice@acme.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.ParseACS(acsRequest(form), alt, []string{reqID})
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Code != CodeInvalid || ref.Err == nil || !strings.Contains(ref.Err.Error(), "Audience") {
+		t.Fatalf("an assertion for https://alt.example.com/sso/metadata: %v; want refused for its audience", err)
+	}
+}

@@ -55,8 +55,13 @@ type KeyPair struct {
 
 // Config describes the service provider.
 type Config struct {
-	// EntityID is the SP entity ID. Empty means <origin><MetadataPath>.
+	// EntityID is the SP entity ID. Empty means <origin><MetadataPath>,
+	// on EntityHost when set.
 	EntityID string
+	// EntityHost is the host of the default entity ID whatever host the
+	// request came on, so that an SP served on several names is one SP
+	// (one audience); its ACS URL still follows the request's host.
+	EntityHost string
 	// MetadataPath and ACSPath are the paths of the metadata and ACS
 	// endpoints, such as /sso/metadata and /sso/acs.
 	MetadataPath string
@@ -350,7 +355,11 @@ func (p *Provider) EntityID(origin *url.URL) string {
 	if p.cfg.EntityID != "" {
 		return p.cfg.EntityID
 	}
-	return origin.Scheme + "://" + origin.Host + p.cfg.MetadataPath
+	host := origin.Host
+	if p.cfg.EntityHost != "" {
+		host = p.cfg.EntityHost
+	}
+	return origin.Scheme + "://" + host + p.cfg.MetadataPath
 }
 
 // ACSURL returns the ACS URL for origin: one of the requestable ACS URLs
@@ -427,8 +436,8 @@ func (p *Provider) serviceProvider(origin, acs *url.URL, unsolicited bool) *saml
 	// requests, even when IdP-initiated login is allowed: the two cases are
 	// told apart by whether the browser carries a tracked request.
 	//
-	// Without base_url the origin comes from the Host header, which the
-	// client chooses: cache a bounded number, build the rest each time.
+	// Without base_url the origin comes from the Host header: cache a
+	// bounded number, build the rest each time.
 	if len(p.sps) < maxCachedSPs {
 		p.sps[key] = sp
 	}
