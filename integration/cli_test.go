@@ -165,7 +165,7 @@ func TestCLIBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := password.Verify("hunter2-hunter2", hash); !ok || err != nil {
+	if ok, err := password.Verify(context.Background(), "hunter2-hunter2", hash); !ok || err != nil {
 		t.Errorf("password.Verify(stored hash) = %v, %v", ok, err)
 	}
 
