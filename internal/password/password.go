@@ -74,27 +74,31 @@ const maxWait = time.Second
 // client should retry in a moment.
 var ErrBusy = errors.New("too many password checks at once")
 
-// acquire takes a slot, waiting at most until ctx is done; release it
-// with <-slots.
-func acquire(ctx context.Context) error {
+// idKey runs Argon2id in a slot, waiting for one until ctx is done, and
+// at most maxWait when brief is set.
+func idKey(ctx context.Context, brief bool, pw string, salt []byte, p params, keyLen uint32) ([]byte, error) {
+	if brief {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, maxWait)
+		defer cancel()
+	}
 	select {
 	case slots <- struct{}{}:
-		return nil
 	default:
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+		}
 	}
-	select {
-	case slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
-	}
-}
-
-// acquireBriefly is acquire bounded by maxWait too.
-func acquireBriefly(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, maxWait)
-	defer cancel()
-	return acquire(ctx)
+	defer func() { <-slots }()
+	key := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, keyLen)
+	// The hash's memory is garbage now. Collect it before the slot is
+	// free: else each hash adds its memory to the heap until the GC's
+	// pace catches up, at twice the live heap, and a burst of checks
+	// grows the process by far more than the slots' share.
+	runtime.GC()
+	return key, nil
 }
 
 // Errors of Validate.
@@ -127,11 +131,10 @@ func Hash(pw string) (string, error) {
 		return "", fmt.Errorf("reading random salt: %w", err)
 	}
 	p := params{memory: memoryKiB, passes: passes, lanes: lanes}
-	if err := acquire(context.Background()); err != nil {
+	key, err := idKey(context.Background(), false, pw, salt, p, keyLen)
+	if err != nil {
 		return "", err
 	}
-	defer func() { <-slots }()
-	key := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, keyLen)
 	return encode(p, salt, key), nil
 }
 
@@ -145,11 +148,10 @@ func Verify(ctx context.Context, pw, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := acquireBriefly(ctx); err != nil {
+	got, err := idKey(ctx, true, pw, salt, p, uint32(len(key)))
+	if err != nil {
 		return false, err
 	}
-	defer func() { <-slots }()
-	got := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, uint32(len(key)))
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -161,11 +163,10 @@ var dummySalt = make([]byte, saltLen)
 // calls it when the account does not exist or has no password, so that
 // the response time does not tell an attacker which emails have accounts.
 func DummyVerify(ctx context.Context, pw string) error {
-	if err := acquireBriefly(ctx); err != nil {
+	key, err := idKey(ctx, true, pw, dummySalt, params{memory: memoryKiB, passes: passes, lanes: lanes}, keyLen)
+	if err != nil {
 		return err
 	}
-	defer func() { <-slots }()
-	key := argon2.IDKey([]byte(pw), dummySalt, passes, memoryKiB, lanes, keyLen)
 	// Compare as Verify does, against a key that cannot match.
 	subtle.ConstantTimeCompare(key, make([]byte, keyLen+1))
 	return nil
