@@ -287,7 +287,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		GroupsAttribute:   h.GroupsAttribute,
 		ReplayCache:       replayCache{h.store},
 	}
-	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey); err != nil {
+	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey, h.logger); err != nil {
 		return err
 	}
 	h.providers = newProviderCache()

@@ -38,8 +38,9 @@ const patPassword = "correct horse battery"
 // locked: five free failures and the one that locks (accountRule).
 const accountLimit = 6
 
-// startPasswordGate starts the gate on the database at db.
-func startPasswordGate(t *testing.T, db string) *passwordGate {
+// startPasswordGate starts the gate on the database at db, with extra
+// lines in its saml_sso block.
+func startPasswordGate(t *testing.T, db string, extra ...string) *passwordGate {
 	t.Helper()
 	g := &passwordGate{t: t, bin: ssogateBinary(t), home: t.TempDir(), db: db}
 	port := freePort(t)
@@ -58,10 +59,11 @@ func startPasswordGate(t *testing.T, db string) *passwordGate {
 		org acme
 		domain acme.com
 		base_url %[3]s
+%[4]s
 	}
 	respond "app"
 }
-`, filepath.Join(g.home, "caddy"), db, g.origin)), 0o600); err != nil {
+`, filepath.Join(g.home, "caddy"), db, g.origin, indent(strings.Join(extra, "\n"), 2))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g.cmd, g.logs = startSSOGate(t, g.bin, g.home, cfg, port)
