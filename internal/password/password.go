@@ -63,8 +63,9 @@ const (
 	maxKeyLen    = 64
 )
 
-// slots bounds the hashes running at once in the process: each holds
-// 19 MiB, and more of them than CPUs would not finish any sooner.
+// slots bounds the hashes running at once in the process to the CPUs, at
+// most two: each holds 19 MiB, and more hashes than CPUs would not finish
+// any sooner.
 var slots = make(chan struct{}, min(max(runtime.GOMAXPROCS(0), 1), 2))
 
 // maxWait is how long a check waits for a slot before giving up.
@@ -96,7 +97,8 @@ func idKey(ctx context.Context, brief bool, pw string, salt []byte, p params, ke
 	// The hash's memory is garbage now. Collect it before the slot is
 	// free: else each hash adds its memory to the heap until the GC's
 	// pace catches up, at twice the live heap, and a burst of checks
-	// grows the process by far more than the slots' share.
+	// grows the process by far more than the slots' share. It costs a
+	// few milliseconds, to password checks only.
 	runtime.GC()
 	return key, nil
 }
