@@ -359,6 +359,8 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 		cancel()
 		return nil, err
 	}
+	// It holds the session key and live session IDs.
+	warnOpenFiles(logger, "the database file", "can sign in as anyone", sqlitestore.Files(path)...)
 	s := &sharedStore{Store: st, stop: cancel, done: make(chan struct{})}
 	s.registry = tenant.NewRegistry(st)
 	s.feed = newChangeFeed(st, s.registry, logger)

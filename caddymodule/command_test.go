@@ -689,7 +689,7 @@ func TestCLIUserPasswd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ok, err := password.Verify(last, hash); err != nil || !ok {
+			if ok, err := password.Verify(context.Background(), last, hash); err != nil || !ok {
 				t.Errorf("password.Verify(%q, stored) = %v, %v; want true", last, ok, err)
 			}
 			if strings.Contains(hash, last) {

@@ -306,7 +306,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	if len(h.hosts) > 0 {
 		h.spBase.EntityHost = h.hosts[0].name
 	}
-	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey); err != nil {
+	if h.spPair, err = loadSPKeyPair(h.SPCertificate, h.SPKey, h.logger); err != nil {
 		return err
 	}
 	h.providers = newProviderCache()

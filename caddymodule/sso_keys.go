@@ -25,8 +25,9 @@ import (
 // the org needs them, rolled and retired with `ssogate sso keys`.
 
 // loadSPKeyPair reads the Caddyfile's sp_certificate and sp_key: each a
-// file path or inline PEM, placeholders such as {env.SP_KEY} expanded.
-func loadSPKeyPair(certificate, key string) (*sso.KeyPair, error) {
+// file path or inline PEM, placeholders such as {env.SP_KEY} expanded. A
+// key file open to other users is warned about.
+func loadSPKeyPair(certificate, key string, logger *zap.Logger) (*sso.KeyPair, error) {
 	if certificate == "" && key == "" {
 		return nil, nil
 	}
@@ -38,9 +39,13 @@ func loadSPKeyPair(certificate, key string) (*sso.KeyPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := pemValue("sp_key", repl.ReplaceAll(key, ""))
+	key = repl.ReplaceAll(key, "")
+	keyPEM, err := pemValue("sp_key", key)
 	if err != nil {
 		return nil, err
+	}
+	if !strings.Contains(key, "-----BEGIN") {
+		warnOpenFiles(logger, "the sp_key file", "can decrypt the IdP's assertions and sign as this SP", key)
 	}
 	pair, err := spkey.Parse(certPEM, keyPEM)
 	if err != nil {

@@ -194,22 +194,36 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	} else {
 		pw := r.PostForm.Get("password")
 		acctKey := "acct:" + strings.ToLower(email)
-		ipKey := "ip:" + ip
-		if wait := max(h.throttle.Wait(acctKey), h.throttle.Wait(ipKey)); wait > 0 {
-			h.audit(r, "", email, ip, false, "throttled")
+		tooMany := func(wait time.Duration, why string) error {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			return again(http.StatusTooManyRequests, "Too many failed attempts. Try again in "+strconv.Itoa(secs)+" seconds.", "")
+			return again(http.StatusTooManyRequests, why+" Try again in "+strconv.Itoa(secs)+" seconds.", "")
 		}
+		// The attempt counts before the slow check runs, so that
+		// simultaneous attempts cannot all pass the throttle.
+		res, wait := h.throttle.Reserve(
+			throttle.Key{Name: acctKey, Rule: accountRule},
+			throttle.Key{Name: "ip:" + ip, Rule: addressRule})
+		if res == nil {
+			h.audit(r, "", email, ip, false, "throttled")
+			return tooMany(wait, "Too many failed attempts.")
+		}
+		// An attempt that ends without Fail (an error, no free slot)
+		// gives its count back.
+		defer res.Cancel()
 		var reason string
 		var err error
 		members, reason, err = h.checkPassword(r.Context(), email, ok, pw)
+		if errors.Is(err, password.ErrBusy) {
+			// Not checked: it does not count.
+			h.audit(r, "", email, ip, false, "busy")
+			return tooMany(time.Second, "Too many sign-ins at once.")
+		}
 		if err != nil {
 			return err
 		}
 		if reason != "" {
-			h.throttle.Fail(acctKey, accountRule)
-			h.throttle.Fail(ipKey, addressRule)
+			res.Fail()
 			h.audit(r, "", email, ip, false, reason)
 			// One answer for an unknown email and a wrong password, after
 			// the same amount of hashing work: no user enumeration.
@@ -217,6 +231,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		}
 		// The password was right; the rules below may still refuse, and
 		// may say why, since only the account's holder gets this far.
+		res.Cancel()
 		h.throttle.Reset(acctKey)
 	}
 	member, t, choose := h.pickMembership(members, email, r.PostForm.Get("org"))
@@ -253,11 +268,11 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 
 // checkPassword returns the account's memberships this gate serves when
 // the password is right, or a refusal reason. The hashing work is the same
-// whether or not the account exists or has a password.
+// whether or not the account exists or has a password, and so is the wait
+// for a hashing slot: every path may fail with password.ErrBusy.
 func (h *SSOHandler) checkPassword(ctx context.Context, email string, emailOK bool, pw string) ([]storage.Member, string, error) {
 	if !emailOK || pw == "" || len(pw) > 1024 {
-		password.DummyVerify(pw)
-		return nil, "bad_input", nil
+		return nil, "bad_input", password.DummyVerify(ctx, pw)
 	}
 	var members []storage.Member
 	if h.shared {
@@ -276,18 +291,19 @@ func (h *SSOHandler) checkPassword(ctx context.Context, email string, emailOK bo
 		}
 	}
 	if len(members) == 0 {
-		password.DummyVerify(pw)
-		return nil, "unknown_account", nil
+		return nil, "unknown_account", password.DummyVerify(ctx, pw)
 	}
 	hash, err := h.store.PasswordHash(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		password.DummyVerify(pw)
-		return nil, "no_password", nil
+		return nil, "no_password", password.DummyVerify(ctx, pw)
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	ok, err := password.Verify(pw, hash)
+	ok, err := password.Verify(ctx, pw, hash)
+	if errors.Is(err, password.ErrBusy) {
+		return nil, "", err
+	}
 	if err != nil {
 		h.logger.Error("stored password hash is unreadable", zap.String("member_id", members[0].ID), zap.Error(err))
 		return nil, "bad_hash", nil

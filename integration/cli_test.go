@@ -73,13 +73,13 @@ func ssogateCmd(bin, home string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startSSOGate runs `ssogate run --config cfg` until the test ends and
-// waits for port to listen.
-func startSSOGate(t *testing.T, bin, home, cfg string, port int) {
+// startSSOGate runs `ssogate run --config cfg` until the test ends,
+// waits for port to listen, and returns the process and its output.
+func startSSOGate(t *testing.T, bin, home, cfg string, port int) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := ssogateCmd(bin, home, "run", "--config", cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,8 @@ func startSSOGate(t *testing.T, bin, home, cfg string, port int) {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
-	waitForPort(t, port, &logs)
+	waitForPort(t, port, logs)
+	return cmd, logs
 }
 
 type cliRun struct {
@@ -165,7 +166,7 @@ func TestCLIBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := password.Verify("hunter2-hunter2", hash); !ok || err != nil {
+	if ok, err := password.Verify(context.Background(), "hunter2-hunter2", hash); !ok || err != nil {
 		t.Errorf("password.Verify(stored hash) = %v, %v", ok, err)
 	}
 

@@ -216,7 +216,7 @@ func TestDeactivationOtherProcess(t *testing.T) {
 	}
 }
 
-func waitForPort(t *testing.T, port int, logs *bytes.Buffer) {
+func waitForPort(t *testing.T, port int, logs fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

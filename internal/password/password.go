@@ -12,16 +12,23 @@
 // entropy, so they get a slow, memory-hard hash: the defaults are the
 // OWASP Password Storage Cheat Sheet's first Argon2id setting (19 MiB of
 // memory, 2 passes, 1 lane).
+//
+// Each hash holds its memory while it runs, so the process runs only a few
+// at once (see slots): a burst of sign-ins waits its turn, briefly, or is
+// told to retry (ErrBusy), instead of exhausting memory.
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -56,6 +63,46 @@ const (
 	maxKeyLen    = 64
 )
 
+// slots bounds the hashes running at once in the process to the CPUs, at
+// most two: each holds 19 MiB, and more hashes than CPUs would not finish
+// any sooner.
+var slots = make(chan struct{}, min(max(runtime.GOMAXPROCS(0), 1), 2))
+
+// maxWait is how long a check waits for a slot before giving up.
+const maxWait = time.Second
+
+// ErrBusy reports a check that found every slot taken for too long; the
+// client should retry in a moment.
+var ErrBusy = errors.New("too many password checks at once")
+
+// idKey runs Argon2id in a slot, waiting for one until ctx is done, and
+// at most maxWait when brief is set.
+func idKey(ctx context.Context, brief bool, pw string, salt []byte, p params, keyLen uint32) ([]byte, error) {
+	if brief {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, maxWait)
+		defer cancel()
+	}
+	select {
+	case slots <- struct{}{}:
+	default:
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+		}
+	}
+	defer func() { <-slots }()
+	key := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, keyLen)
+	// The hash's memory is garbage now. Collect it before the slot is
+	// free: else each hash adds its memory to the heap until the GC's
+	// pace catches up, at twice the live heap, and a burst of checks
+	// grows the process by far more than the slots' share. It costs a
+	// few milliseconds, to password checks only.
+	runtime.GC()
+	return key, nil
+}
+
 // Errors of Validate.
 var (
 	ErrTooShort = fmt.Errorf("password is too short (at least %d characters)", MinLength)
@@ -79,26 +126,34 @@ func Validate(pw string) error {
 }
 
 // Hash returns the encoded Argon2id hash of pw with a fresh random salt.
+// It waits for a slot as long as it takes: only admins set passwords.
 func Hash(pw string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading random salt: %w", err)
 	}
 	p := params{memory: memoryKiB, passes: passes, lanes: lanes}
-	key := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, keyLen)
+	key, err := idKey(context.Background(), false, pw, salt, p, keyLen)
+	if err != nil {
+		return "", err
+	}
 	return encode(p, salt, key), nil
 }
 
 // Verify reports whether pw matches the encoded hash. The comparison takes
-// the same time wherever the keys differ. The error is not nil only when
-// encoded is malformed (it wraps ErrMalformed); a wrong password is
-// (false, nil).
-func Verify(pw, encoded string) (bool, error) {
+// the same time wherever the keys differ. It waits for a slot at most a
+// second, less when ctx ends sooner, else fails with ErrBusy. The other
+// error is a malformed encoded hash (it wraps ErrMalformed); a wrong
+// password is (false, nil).
+func Verify(ctx context.Context, pw, encoded string) (bool, error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.passes, p.memory, p.lanes, uint32(len(key)))
+	got, err := idKey(ctx, true, pw, salt, p, uint32(len(key)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -106,13 +161,17 @@ func Verify(pw, encoded string) (bool, error) {
 var dummySalt = make([]byte, saltLen)
 
 // DummyVerify spends as long as Verify does on a hash made by Hash, and
-// always fails. A password login calls it when the account does not exist
-// or has no password, so that the response time does not tell an attacker
-// which emails have accounts.
-func DummyVerify(pw string) bool {
-	key := argon2.IDKey([]byte(pw), dummySalt, passes, memoryKiB, lanes, keyLen)
+// waits for a slot as Verify does (its error is ErrBusy). A password login
+// calls it when the account does not exist or has no password, so that
+// the response time does not tell an attacker which emails have accounts.
+func DummyVerify(ctx context.Context, pw string) error {
+	key, err := idKey(ctx, true, pw, dummySalt, params{memory: memoryKiB, passes: passes, lanes: lanes}, keyLen)
+	if err != nil {
+		return err
+	}
 	// Compare as Verify does, against a key that cannot match.
-	return subtle.ConstantTimeCompare(key, make([]byte, keyLen+1)) == 1
+	subtle.ConstantTimeCompare(key, make([]byte, keyLen+1))
+	return nil
 }
 
 // params are the Argon2id cost parameters of one hash.

@@ -1,9 +1,11 @@
 package password
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -28,7 +30,7 @@ func TestHashVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Verify(tt.pw, encoded)
+			got, err := Verify(context.Background(), tt.pw, encoded)
 			if err != nil {
 				t.Fatalf("Verify(%q) error: %v", tt.pw, err)
 			}
@@ -60,7 +62,7 @@ func TestHashSalted(t *testing.T) {
 func TestVerifyKnownVector(t *testing.T) {
 	const encoded = "$argon2id$v=19$m=64,t=2,p=2$c29tZXNhbHQ$NQrDciL0Nsy1wJcvHr079rlYvyBxhBNi"
 	for pw, want := range map[string]bool{"password": true, "Password": false} {
-		got, err := Verify(pw, encoded)
+		got, err := Verify(context.Background(), pw, encoded)
 		if err != nil {
 			t.Fatalf("Verify(%q) error: %v", pw, err)
 		}
@@ -102,7 +104,7 @@ func TestVerifyMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, err := Verify("password1", tt.encoded)
+			ok, err := Verify(context.Background(), "password1", tt.encoded)
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("Verify(_, %q) error = %v, want ErrMalformed", tt.encoded, err)
 			}
@@ -137,8 +139,81 @@ func TestValidate(t *testing.T) {
 }
 
 func TestDummyVerify(t *testing.T) {
-	if DummyVerify("anything") {
-		t.Error("DummyVerify() = true, want false")
+	if err := DummyVerify(context.Background(), "anything"); err != nil {
+		t.Errorf("DummyVerify() = %v", err)
+	}
+}
+
+// fillSlots takes every hashing slot until the test ends or the returned
+// function gives one back.
+func fillSlots(t *testing.T) (giveOne func()) {
+	t.Helper()
+	for range cap(slots) {
+		slots <- struct{}{}
+	}
+	given := 0
+	t.Cleanup(func() {
+		for ; given < cap(slots); given++ {
+			<-slots
+		}
+	})
+	return func() { given++; <-slots }
+}
+
+// TestBusy: with every slot taken, a check waits no longer than its
+// context (or maxWait) and fails with ErrBusy, and hashes nothing; a slot
+// given back while it waits lets it run.
+func TestBusy(t *testing.T) {
+	encoded, err := Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	giveOne := fillSlots(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if ok, err := Verify(ctx, "correct horse", encoded); ok || !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify with every slot taken = %v, %v; want ErrBusy", ok, err)
+	}
+	if err := DummyVerify(ctx, "x"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("DummyVerify with every slot taken = %v; want ErrBusy", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("waited %s past a 50ms context", d)
+	}
+	start = time.Now()
+	if _, err := Verify(context.Background(), "correct horse", encoded); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify with every slot taken = %v; want ErrBusy", err)
+	}
+	if d := time.Since(start); d < maxWait || d > 3*maxWait {
+		t.Fatalf("without a deadline, gave up after %s; want about %s", d, maxWait)
+	}
+	time.AfterFunc(100*time.Millisecond, giveOne)
+	if ok, err := Verify(context.Background(), "correct horse", encoded); !ok || err != nil {
+		t.Fatalf("Verify once a slot was given back = %v, %v", ok, err)
+	}
+}
+
+// TestHashWaitsForASlot: setting a password (an admin's act) takes a
+// slot too, waiting for one as long as it takes.
+func TestHashWaitsForASlot(t *testing.T) {
+	if cap(slots) < 1 || cap(slots) > 4 {
+		t.Fatalf("%d slots; want a few", cap(slots))
+	}
+	giveOne := fillSlots(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Hash("correct horse")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Hash ran with every slot taken (err %v)", err)
+	case <-time.After(maxWait + 200*time.Millisecond):
+	}
+	giveOne()
+	if err := <-done; err != nil {
+		t.Fatalf("Hash once a slot was given back: %v", err)
 	}
 }
 

@@ -70,6 +70,9 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 			return nil, fmt.Errorf("creating database directory: %w", err)
 		}
 	}
+	if err := create(path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -100,6 +103,27 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 		return nil, fmt.Errorf("preparing statements on %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// create makes the database file, empty, readable by its owner only,
+// unless it exists. SQLite would create it with 0644 less the umask, and
+// gives the -wal and -shm files it makes next to it the database file's
+// mode: they hold the same secrets (session keys, live session IDs).
+func create(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating database: %w", err)
+	}
+	return f.Close()
+}
+
+// Files returns the files that hold the database at path: the database
+// itself and SQLite's -wal and -shm next to it (which may not exist).
+func Files(path string) []string {
+	return []string{path, path + "-wal", path + "-shm"}
 }
 
 func dsn(path string, readOnly bool) string {

@@ -6,6 +6,12 @@
 // Memory is bounded: at most MaxKeys keys are tracked, quiet ones are
 // forgotten.
 //
+// An attempt is counted when it starts, not when its slow check ends:
+// Reserve checks the keys and counts the attempt in one step, as if it
+// will fail, so that simultaneous attempts cannot all pass a check that
+// none of them has updated yet. The attempt then ends as a failure (Fail)
+// or is given back (Cancel): it was right, or never checked.
+//
 // The state is per process. Several gateway processes each apply the
 // limits, which multiplies an attacker's budget by their number but never
 // lifts the ceiling.
@@ -26,6 +32,25 @@ type Rule struct {
 	Max time.Duration
 }
 
+// delay is the lock after the n-th failure in a row.
+func (r Rule) delay(n int) time.Duration {
+	over := n - r.Free
+	if over <= 0 {
+		return 0
+	}
+	d := r.Base
+	for i := 1; i < over && d < r.Max; i++ {
+		d *= 2
+	}
+	return min(d, r.Max)
+}
+
+// Key is what an attempt counts against: a name and its rule.
+type Key struct {
+	Name string
+	Rule Rule
+}
+
 // Limiter tracks failures per key.
 type Limiter struct {
 	// MaxKeys bounds memory. Default 10,000.
@@ -40,6 +65,7 @@ type Limiter struct {
 
 type state struct {
 	failures int
+	pending  int       // attempts reserved and not yet ended
 	until    time.Time // locked until
 	last     time.Time // last failure
 }
@@ -56,57 +82,110 @@ func (l *Limiter) SetClock(now func() time.Time) {
 	l.mu.Unlock()
 }
 
-// Wait returns how long the key is still locked (zero if it is not).
-func (l *Limiter) Wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := l.keys[key]
-	if st == nil {
-		return 0
-	}
-	if d := st.until.Sub(l.now()); d > 0 {
-		return d
-	}
-	return 0
+// Reservation is an attempt counted against its keys while it is being
+// checked. End it with Fail or Cancel, once.
+type Reservation struct {
+	l      *Limiter
+	keys   []Key
+	states []*state
+	ended  bool
 }
 
-// Fail records a failure of key under rule and returns the lock it now
-// has (zero while failures are still free).
-func (l *Limiter) Fail(key string, rule Rule) time.Duration {
+// Reserve counts an attempt against every key, before it is checked. It
+// lets the attempt through only when no key would be locked even if every
+// attempt still in flight failed, which is what sequential attempts get;
+// else it returns nil and how long to wait before trying again.
+func (l *Limiter) Reserve(keys ...Key) (*Reservation, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	st := l.keys[key]
-	if st != nil && now.Sub(st.last) > l.Forget {
-		st = nil
+	var wait time.Duration
+	for _, k := range keys {
+		st := l.keys[k.Name]
+		if st == nil {
+			continue
+		}
+		if st.pending == 0 && now.Sub(st.last) > l.Forget {
+			*st = state{}
+		}
+		wait = max(wait, st.until.Sub(now))
+		if st.pending > 0 {
+			// As if the attempts in flight had failed just now.
+			wait = max(wait, k.Rule.delay(st.failures+st.pending))
+		}
 	}
-	if st == nil {
-		l.makeRoom(now)
-		st = &state{}
-		l.keys[key] = st
+	if wait > 0 {
+		return nil, wait
 	}
-	st.failures++
-	st.last = now
-	over := st.failures - rule.Free
-	if over <= 0 {
-		return 0
+	res := &Reservation{l: l, keys: keys, states: make([]*state, len(keys))}
+	for i, k := range keys {
+		st := l.keys[k.Name]
+		if st == nil {
+			l.makeRoom(now)
+			st = &state{last: now}
+			l.keys[k.Name] = st
+		}
+		st.pending++
+		res.states[i] = st
 	}
-	d := rule.Base
-	for i := 1; i < over && d < rule.Max; i++ {
-		d *= 2
-	}
-	if d > rule.Max {
-		d = rule.Max
-	}
-	st.until = now.Add(d)
-	return d
+	return res, 0
 }
 
-// Reset forgets a key (after a successful sign-in).
+// Fail ends the attempt as a failure of every key and returns the longest
+// lock it now causes (zero while failures are still free).
+func (r *Reservation) Fail() time.Duration {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	if r.ended {
+		return 0
+	}
+	r.ended = true
+	now := r.l.now()
+	var lock time.Duration
+	for i, st := range r.states {
+		// A state dropped by makeRoom meanwhile is no longer in the map:
+		// updating it changes nothing, and dropping only ever forgives.
+		st.pending = max(st.pending-1, 0)
+		st.failures++
+		st.last = now
+		if d := r.keys[i].Rule.delay(st.failures); d > 0 {
+			st.until = now.Add(d)
+			lock = max(lock, d)
+		}
+	}
+	return lock
+}
+
+// Cancel gives the attempt back: it was right, or was never checked.
+func (r *Reservation) Cancel() {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	if r.ended {
+		return
+	}
+	r.ended = true
+	for i, st := range r.states {
+		st.pending = max(st.pending-1, 0)
+		if st.pending == 0 && st.failures == 0 && r.l.keys[r.keys[i].Name] == st {
+			delete(r.l.keys, r.keys[i].Name)
+		}
+	}
+}
+
+// Reset forgets a key's failures (after a successful sign-in). Attempts
+// still in flight keep counting.
 func (l *Limiter) Reset(key string) {
 	l.mu.Lock()
-	delete(l.keys, key)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	st := l.keys[key]
+	if st == nil {
+		return
+	}
+	if st.pending == 0 {
+		delete(l.keys, key)
+		return
+	}
+	st.failures, st.until = 0, time.Time{}
 }
 
 // Len returns how many keys are tracked.
@@ -125,7 +204,7 @@ func (l *Limiter) makeRoom(now time.Time) {
 		return
 	}
 	for k, st := range l.keys {
-		if now.Sub(st.last) > l.Forget || (now.After(st.until) && st.failures == 0) {
+		if st.pending == 0 && (now.Sub(st.last) > l.Forget || (now.After(st.until) && st.failures == 0)) {
 			delete(l.keys, k)
 		}
 	}
