@@ -185,7 +185,8 @@ type SSOHandler struct {
 	spBase        sso.Config // what every provider of this gate shares
 	sessions      *gate.Sessions
 	throttle      *throttle.Limiter
-	csrfKey       []byte
+	csrfKey       []byte // form tokens
+	csrfCookieKey []byte // CSRF cookies, so that only the gate makes them
 	ticketKey     []byte
 	tracker       *sso.Tracker
 	admin         *adminui.Handler
@@ -328,6 +329,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.csrfKey = gate.DeriveKey(key, "ssogate csrf")
+	h.csrfCookieKey = gate.DeriveKey(key, "ssogate csrf cookie")
 	h.ticketKey = gate.DeriveKey(key, "ssogate org choice")
 	h.throttle = throttle.New()
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))

@@ -276,7 +276,9 @@ func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident 
 		Expires: exp, MaxAge: int(time.Until(exp) / time.Second),
 		HttpOnly: true, Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteLaxMode,
 	})
-	return nil
+	// A new CSRF cookie too: one planted before the sign-in is worthless
+	// after it.
+	return h.rotateCSRF(w, r)
 }
 
 // refuse logs a refused sign-in once, with its reason code and private

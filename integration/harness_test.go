@@ -413,3 +413,10 @@ func (b *browser) getJSON(rawURL string, hdr map[string]string) (int, map[string
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// postFrom posts a form as a browser does from a page of origin: with
+// that Origin.
+func (b *browser) postFrom(origin, rawURL string, v url.Values) *http.Response {
+	return b.do(http.MethodPost, rawURL, bytes.NewBufferString(v.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": origin})
+}
