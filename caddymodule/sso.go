@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
+	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/internal/adminui"
@@ -195,9 +196,11 @@ type SSOHandler struct {
 	spBase        sso.Config // what every provider of this gate shares
 	sessions      *gate.Sessions
 	throttle      *throttle.Limiter
-	csrfKey       []byte
+	csrfKey       []byte // form tokens
+	csrfCookieKey []byte // CSRF cookies, so that only the gate makes them
 	ticketKey     []byte
 	tracker       *sso.Tracker
+	heldCodec     *securecookie.SecureCookie // IdP-initiated sign-ins waiting for the person
 	admin         *adminui.Handler
 	orgadmin      *orgadmin.Service // records what the gate changes in an org's activity
 	logger        *zap.Logger
@@ -347,8 +350,10 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.csrfKey = gate.DeriveKey(key, "ssogate csrf")
+	h.csrfCookieKey = gate.DeriveKey(key, "ssogate csrf cookie")
 	h.ticketKey = gate.DeriveKey(key, "ssogate org choice")
 	h.throttle = throttle.New()
+	h.heldCodec = newHeldCodec(key)
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.unsub = h.app.subscribe(h.sessions.Invalidate)
 	if err := h.provisionAdmin(); err != nil {

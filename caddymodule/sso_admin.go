@@ -35,7 +35,7 @@ func (h *SSOHandler) provisionAdmin() error {
 			return h.PathPrefix + "/login?reauth=1&rd=" + url.QueryEscape(rd)
 		},
 		CSRFToken: h.csrfToken,
-		CSRFValid: func(r *http.Request) bool { return h.csrfValid(r) && sameOrigin(r, h.origin(r)) },
+		CSRFValid: func(r *http.Request) bool { return h.checkForm(r) == nil },
 		GateURL:   func(r *http.Request) string { return h.origin(r).String() + h.PathPrefix },
 		FreshFor:  time.Duration(h.ReauthAfter),
 		Logger:    h.logger.Named("admin"),

@@ -52,9 +52,8 @@ func (h *SSOHandler) serveDiscovery(w http.ResponseWriter, r *http.Request) erro
 	if !sso.SafeReturnPath(rd) {
 		rd = "/"
 	}
-	if !h.csrfValid(r) || !sameOrigin(r, h.origin(r)) {
-		return h.renderDiscovery(w, r, http.StatusForbidden, discoveryPageData{RD: rd,
-			Error: "The form expired or came from another site. Please try again."})
+	if err := h.checkForm(r); err != nil {
+		return h.renderDiscovery(w, r, http.StatusForbidden, discoveryPageData{RD: rd, Error: err.(*formRefusal).Reason})
 	}
 	raw := strings.TrimSpace(r.PostForm.Get("email"))
 	email, ok := sso.NormalizeEmail(raw)

@@ -188,6 +188,10 @@ func (h *SSOHandler) startLogin(w http.ResponseWriter, r *http.Request, t *tenan
 // serveACS validates the IdP's response for an org's site and starts a
 // session in that org, or reports a test sign-in.
 func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, s site) error {
+	if r.Method == http.MethodGet && hasHeld(r) {
+		// After a held sign-in (sso_switch.go).
+		return h.serveHeld(w, r, t, s)
+	}
 	if !allowMethods(w, r, http.MethodPost) {
 		return nil
 	}
@@ -198,6 +202,10 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 			return h.refuse(w, r, t, sso.Refuse(sso.CodeTooLarge, "the response is larger than 1 MiB"), "")
 		}
 		return h.refuse(w, r, t, sso.Refuse(sso.CodeMalformed, "the form could not be read"), "")
+	}
+	if r.PostForm.Get("switch") != "" && r.PostForm.Get("SAMLResponse") == "" {
+		// The person's answer about a held sign-in.
+		return h.finishHeld(w, r, t)
 	}
 	origin := h.origin(r)
 	relay := r.PostForm.Get("RelayState")
@@ -243,6 +251,12 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 		}
 		return h.refuse(w, r, t, err, ident.Email)
 	}
+	if len(requestIDs) == 0 {
+		// Unasked: it must not silently replace another member's session.
+		if held, err := h.holdSwitch(w, r, t, s, member, ident, returnPath); held || err != nil {
+			return err
+		}
+	}
 	// The session and the assertion's one-time-use record are one write.
 	err = h.issueSession(w, r, member, storage.MethodSAML, gate.IdPSession{
 		NotAfter: ident.SessionNotOnOrAfter, NameID: ident.NameID, SessionIndex: ident.SessionIndex,
@@ -282,7 +296,9 @@ func (h *SSOHandler) issueSession(w http.ResponseWriter, r *http.Request, ident 
 		Expires: exp, MaxAge: int(time.Until(exp) / time.Second),
 		HttpOnly: true, Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteLaxMode,
 	})
-	return nil
+	// A new CSRF cookie too: one planted before the sign-in is worthless
+	// after it.
+	return h.rotateCSRF(w, r)
 }
 
 // refuse logs a refused sign-in once, with its reason code and private

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -16,10 +17,13 @@ import (
 // The logout endpoint (<PathPrefix>/logout and <PathPrefix>/o/<org>/logout)
 // serves three callers:
 //
-//   - the browser, ending its own session: the session ends here and, when
-//     it came from the org's IdP and the IdP has a single logout endpoint,
-//     the browser goes on to the IdP with a signed LogoutRequest, tracked
-//     like a login so that only the IdP's answer to it is taken;
+//   - the browser, ending its own session: GET shows a page with one
+//     button, which posts the form (CSRF token, this site's Origin) that
+//     ends the session, so that no other site can sign the person out.
+//     When the session came from the org's IdP and the IdP has a single
+//     logout endpoint, the browser goes on to the IdP with a signed
+//     LogoutRequest, tracked like a login so that only the IdP's answer
+//     to it is taken;
 //   - the IdP, sending a LogoutRequest (logout started at the IdP or at
 //     another of its apps): it is validated, the sessions it names end in
 //     every process, and the IdP gets a signed LogoutResponse on the
@@ -56,8 +60,18 @@ func (h *SSOHandler) serveLogout(w http.ResponseWriter, r *http.Request, t *tena
 }
 
 // browserLogout ends the browser's session, and its IdP session too when
-// the IdP has a single logout endpoint.
+// the IdP has a single logout endpoint: on a POST of the sign-out form.
+// A GET, or a form that fails its check, changes nothing and shows the
+// form.
 func (h *SSOHandler) browserLogout(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return h.renderLogout(w, r, http.StatusOK, "")
+	}
+	if err := h.checkForm(r); err != nil {
+		ref := err.(*formRefusal)
+		h.logger.Warn("sign-out refused", zap.String("reason", ref.Code), zap.String("remote_ip", clientIP(r)))
+		return h.renderLogout(w, r, http.StatusForbidden, ref.Reason)
+	}
 	origin := h.origin(r)
 	secure := origin.Scheme == "https"
 	rd := r.Form.Get("rd")
@@ -88,6 +102,58 @@ func (h *SSOHandler) browserLogout(w http.ResponseWriter, r *http.Request) error
 	}
 	return nil
 }
+
+type logoutPageData struct {
+	Action, CSRF, RD, Email, Org, Error string
+}
+
+// renderLogout shows the sign-out form, or says that the browser is
+// signed out when it has no session.
+func (h *SSOHandler) renderLogout(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+	e := h.session(r)
+	if e == nil {
+		writePage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"/login")
+		return nil
+	}
+	tok, err := h.csrfToken(w, r)
+	if err != nil {
+		return err
+	}
+	rd := r.Form.Get("rd")
+	if !sso.SafeReturnPath(rd) {
+		rd = ""
+	}
+	// The gate's logout ends the browser's session whichever logout
+	// endpoint (the gate's or an org's) showed the form.
+	d := logoutPageData{Action: h.PathPrefix + "/logout", CSRF: tok, RD: rd, Email: e.Identity.Email, Org: e.Identity.OrgName, Error: msg}
+	// Signing out may go on to the org's IdP (single logout), an origin
+	// browsers hold the form's redirect to.
+	setPageHeadersTo(w, "'self' https: http:")
+	w.WriteHeader(status)
+	return logoutPage.Execute(w, d)
+}
+
+var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign out</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.6rem}
+button{display:block;width:100%;box-sizing:border-box;text-align:center;background:#2557d6;color:#fff;padding:.7rem 1.2rem;border-radius:.4rem;border:0;font-size:1rem;cursor:pointer}
+button:focus{outline:3px solid #f4b400;outline-offset:2px}
+.error{background:#fdecea;border-left:4px solid #b3261e;padding:.6rem .8rem}
+</style></head>
+<body><main>
+<h1>Sign out</h1>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+<p>You are signed in as <strong id="email">{{.Email}}</strong> in <strong>{{.Org}}</strong>.</p>
+<form method="post" action="{{.Action}}" id="logout-form">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .RD}}<input type="hidden" name="rd" value="{{.RD}}">{{end}}
+<p><button type="submit" id="signout">Sign out</button></p>
+</form>
+</main></body></html>
+`))
 
 // startIdPLogout makes the LogoutRequest that ends the IdP session of a
 // SAML session, tracked in this browser; nil when there is none to make.

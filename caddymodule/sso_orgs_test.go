@@ -141,6 +141,7 @@ func BenchmarkDiscovery(b *testing.B) {
 	sharedGate(h)
 	key := make([]byte, 64)
 	h.csrfKey = gate.DeriveKey(key, "ssogate csrf")
+	h.csrfCookieKey = gate.DeriveKey(key, "ssogate csrf cookie")
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.providers = newProviderCache()
 	h.spBase = sso.Config{AllowIDPInitiated: true, ClockSkew: defaultClockSkew, ReplayCache: replayCache{h.store}}
@@ -163,7 +164,8 @@ func BenchmarkDiscovery(b *testing.B) {
 			i++
 			r := httptest.NewRequest(http.MethodPost, "https://app.example/sso/login", strings.NewReader(form.Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Cookie", csrfCookie+"="+seed)
+			r.Header.Set("Cookie", csrfCookie+"="+gateCSRFCookie(h, seed))
+			r.Header.Set("Origin", "https://app.example")
 			w := httptest.NewRecorder()
 			if err := h.serveDiscovery(w, r); err != nil {
 				b.Fatal(err)

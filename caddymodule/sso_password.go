@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -34,45 +33,8 @@ var (
 	addressRule = throttle.Rule{Free: 20, Base: time.Second, Max: 15 * time.Minute}
 )
 
-// csrfCookie holds a random value; the form carries its HMAC under a key
-// derived from the session key, so neither can be forged alone (cookie
-// tossing from a sibling subdomain cannot produce a matching token).
-const csrfCookie = "ssogate_csrf"
-
 // maxPasswordForm bounds the password form's body.
 const maxPasswordForm = 16 << 10
-
-// csrfToken returns the form token for the browser, setting the cookie
-// when the browser has none.
-func (h *SSOHandler) csrfToken(w http.ResponseWriter, r *http.Request) (string, error) {
-	seed := cookieValue(r.Header, csrfCookie)
-	if len(seed) != 43 {
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		seed = base64.RawURLEncoding.EncodeToString(b[:])
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: h.PathPrefix, HttpOnly: true,
-			Secure: h.origin(r).Scheme == "https", SameSite: http.SameSiteStrictMode})
-	}
-	return h.csrfFor(seed), nil
-}
-
-func (h *SSOHandler) csrfFor(seed string) string {
-	m := hmac.New(sha256.New, h.csrfKey)
-	m.Write([]byte(seed))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// csrfValid checks the form token against the cookie in constant time.
-func (h *SSOHandler) csrfValid(r *http.Request) bool {
-	seed := cookieValue(r.Header, csrfCookie)
-	tok := r.PostForm.Get("csrf")
-	if seed == "" || tok == "" {
-		return false
-	}
-	return hmac.Equal([]byte(h.csrfFor(seed)), []byte(tok))
-}
 
 type passwordPageData struct {
 	Org, Action, CSRF, RD, Error, StartURL, Email, OrgField string
@@ -165,9 +127,10 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		rd = "/"
 	}
 	ip := clientIP(r)
-	if !h.csrfValid(r) || !sameOrigin(r, h.origin(r)) {
-		h.audit(r, "", "", ip, false, "csrf")
-		writePage(w, http.StatusForbidden, "Sign-in failed", "The form expired or came from another site. Please try again.", h.PathPrefix+"/password?rd="+url.QueryEscape(rd))
+	if err := h.checkForm(r); err != nil {
+		ref := err.(*formRefusal)
+		h.audit(r, "", "", ip, false, ref.Code)
+		writePage(w, http.StatusForbidden, "Sign-in failed", ref.Reason, h.PathPrefix+"/password?rd="+url.QueryEscape(rd))
 		return nil
 	}
 	again := func(status int, msg string, email string) error {
@@ -459,18 +422,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// sameOrigin refuses a POST whose Origin header names another site; a
-// request without Origin (older browsers, privacy settings) relies on the
-// CSRF token alone.
-func sameOrigin(r *http.Request, origin *url.URL) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" {
-		return o == ""
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Scheme == origin.Scheme && strings.EqualFold(u.Host, origin.Host)
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>

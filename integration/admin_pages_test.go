@@ -110,7 +110,7 @@ func (e *adminEnv) passwordSignIn(b *browser, from string) *http.Response {
 	page := readBody(e.t, b.navigate(e.gate+resp.Header.Get("Location")))
 	form := url.Values{"csrf": {inputValue(e.t, page, "csrf")}, "rd": {inputValue(e.t, page, "rd")},
 		"email": {"olive@acme.com"}, "password": {ownerPassword}}
-	resp = b.post(e.gate+"/sso/password", form)
+	resp = b.postFrom(e.gate, e.gate+"/sso/password", form)
 	readBody(e.t, resp)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != from {
 		e.t.Fatalf("owner's password sign-in = %d to %q, want back to %s", resp.StatusCode, resp.Header.Get("Location"), from)
@@ -365,7 +365,7 @@ func TestAccessSecurityPages(t *testing.T) {
 		if !strings.Contains(page, `id="reauth"`) || !strings.Contains(page, `id="password-form"`) {
 			t.Fatalf("the sign-in-again page:\n%s", page)
 		}
-		resp = owner.post(e.gate+"/sso/password", url.Values{"csrf": {inputValue(t, page, "csrf")}, "rd": {inputValue(t, page, "rd")},
+		resp = owner.postFrom(e.gate, e.gate+"/sso/password", url.Values{"csrf": {inputValue(t, page, "csrf")}, "rd": {inputValue(t, page, "rd")},
 			"email": {"olive@acme.com"}, "password": {ownerPassword}})
 		readBody(t, resp)
 		if resp.Header.Get("Location") != "/sso/admin/sso" {

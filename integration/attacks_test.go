@@ -521,7 +521,7 @@ func attackForeignCertificate(t *testing.T, ae *attackEnv) {
 
 func attackReplay(t *testing.T, ae *attackEnv) {
 	logout := func(b *browser) {
-		readBody(t, b.do(http.MethodPost, ae.gate+"/sso/logout", nil, nil))
+		readBody(t, b.signOut(ae.gate, "/sso/logout"))
 		assertNoSession(t, ae.env, b)
 	}
 

@@ -413,3 +413,56 @@ func (b *browser) getJSON(rawURL string, hdr map[string]string) (int, map[string
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// postFrom posts a form as a browser does from a page of origin: with
+// that Origin.
+func (b *browser) postFrom(origin, rawURL string, v url.Values) *http.Response {
+	return b.do(http.MethodPost, rawURL, bytes.NewBufferString(v.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": origin})
+}
+
+// signOut signs b out of the gate at origin as a person does: it opens
+// the sign-out page at path and posts its form. It returns the answer.
+func (b *browser) signOut(origin, path string) *http.Response {
+	b.t.Helper()
+	resp := b.navigate(origin + path)
+	page := readBody(b.t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="logout-form"`) {
+		b.t.Fatalf("GET %s = %d without the sign-out form:\n%s", path, resp.StatusCode, page)
+	}
+	v := url.Values{"csrf": {inputValue(b.t, page, "csrf")}}
+	if strings.Contains(page, `name="rd"`) {
+		v.Set("rd", inputValue(b.t, page, "rd"))
+	}
+	return b.postFrom(origin, origin+formAction(b.t, page, "logout-form"), v)
+}
+
+// formAction is the action of the form with id in an HTML page.
+func formAction(t *testing.T, page, id string) string {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "form" {
+			attrs := map[string]string{}
+			for _, a := range n.Attr {
+				attrs[a.Key] = a.Val
+			}
+			if attrs["id"] == id {
+				action = attrs["action"]
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if action == "" {
+		t.Fatalf("no form %q in:\n%s", id, page)
+	}
+	return action
+}

@@ -67,7 +67,7 @@ func (e *env) passwordLogin(b *browser, email, pw string) *http.Response {
 	if resp.StatusCode != http.StatusOK || m == nil {
 		e.t.Fatalf("password form = %d without a CSRF token:\n%s", resp.StatusCode, page)
 	}
-	return b.post(e.gate+"/sso/password", url.Values{
+	return b.postFrom(e.gate, e.gate+"/sso/password", url.Values{
 		"csrf": {m[1]}, "rd": {"/home"}, "email": {email}, "password": {pw},
 	})
 }
@@ -98,7 +98,7 @@ func TestPasswordLogin(t *testing.T) {
 	}
 
 	// A form posted without the browser's CSRF cookie is refused.
-	resp = newBrowser(t).post(e.gate+"/sso/password", url.Values{
+	resp = newBrowser(t).postFrom(e.gate, e.gate+"/sso/password", url.Values{
 		"csrf": {"forged"}, "email": {"pat@acme.com"}, "password": {"correct horse battery"},
 	})
 	readBody(t, resp)

@@ -519,7 +519,7 @@ func TestSimpleSAMLphp(t *testing.T) {
 func (e *sspEnv) spLogout(t *testing.T) {
 	b := newBrowser(t)
 	e.wantSignedIn(b, e.spSignIn(b, "/", "alice@example.com"), "/", "alice@example.com")
-	resp := b.navigate(e.gate + "/sso/logout")
+	resp := b.signOut(e.gate, "/sso/logout")
 	readBody(t, resp)
 	loc := follow(t, resp)
 	if !strings.HasPrefix(loc, e.idp.SLOURL()+"?") {

@@ -231,7 +231,7 @@ func TestSingleLogout(t *testing.T) {
 	t.Run("started at the gate", func(t *testing.T) {
 		e := e.sub(t)
 		b := e.signedIn("alice@acme.com")
-		resp := b.do(http.MethodPost, e.gate+"/sso/logout?rd=/bye", nil, nil)
+		resp := b.signOut(e.gate, "/sso/logout?rd=/bye")
 		readBody(t, resp)
 		loc, err := resp.Location()
 		if resp.StatusCode != http.StatusFound || err != nil || loc.Path != "/slo" {

@@ -76,7 +76,7 @@ func TestSPInitiatedLogin(t *testing.T) {
 	}
 
 	// Logout ends the session for good.
-	resp = b.do(http.MethodPost, e.gate+"/sso/logout", nil, nil)
+	resp = b.signOut(e.gate, "/sso/logout")
 	readBody(t, resp)
 	stale := &http.Cookie{Name: "ssogate_session", Value: session.Value}
 	req, _ := http.NewRequest(http.MethodGet, e.gate+"/reports", nil)

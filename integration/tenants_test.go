@@ -590,7 +590,7 @@ func TestTenants(t *testing.T) {
 		}
 		b := newBrowser(t)
 		page := readBody(t, b.navigate(e.globex+"/sso/password"))
-		resp := b.post(e.globex+"/sso/password", url.Values{"csrf": {inputValue(t, page, "csrf")}, "rd": {"/"},
+		resp := b.postFrom(e.globex, e.globex+"/sso/password", url.Values{"csrf": {inputValue(t, page, "csrf")}, "rd": {"/"},
 			"email": {"gina@globex.com"}, "password": {"correct horse battery staple"}})
 		readBody(t, resp)
 		if resp.StatusCode != http.StatusSeeOther {

@@ -235,7 +235,7 @@ func TestBrowserAdminSetup(t *testing.T) {
 	c.Screenshot(filepath.Join(shots, "admin-activity.png"))
 
 	// 10. Signed out, a member signs in through the IdP: straight there, as SSO is required.
-	c.Open(run.GateURL+"/sso/logout", "the signed-out page", `document.body.innerText.includes("You are signed out")`)
+	signOut(c, run)
 	c.Open(run.GateURL+"/", "the IdP's chooser", `location.origin === `+cdptest.JS(run.IdPURL)+` && document.querySelector('button[value=`+cdptest.JS(member.Email)+`]')`)
 	c.Act(`document.querySelector('button[value=` + cdptest.JS(member.Email) + `]').click()`)
 	c.WaitPage("the app page showing the member",
@@ -292,7 +292,7 @@ func TestBrowserAdminGuards(t *testing.T) {
 		}
 	}
 	c.Screenshot(filepath.Join(shots, "admin-forbidden.png"))
-	c.Open(run.GateURL+"/sso/logout", "the signed-out page", `document.body.innerText.includes("You are signed out")`)
+	signOut(c, run)
 
 	// The owner, with a fresh sign-in: no note.
 	signInWithPassword(t, c, run, run.OwnerLoginURL)
@@ -611,4 +611,12 @@ func expiredCertificate(t *testing.T) string {
 func ssoState(t *testing.T, c *cdptest.Chrome) string {
 	t.Helper()
 	return c.EvalString(`document.querySelector("#state strong").textContent`)
+}
+
+// signOut signs the browser out as a person does: the sign-out page, its
+// button.
+func signOut(c *cdptest.Chrome, run *demo.Running) {
+	c.Open(run.GateURL+"/sso/logout", "the sign-out page", `document.getElementById("logout-form")`)
+	c.Act(`document.querySelector("#logout-form button").click()`)
+	c.WaitPage("the signed-out page", `document.body.innerText.includes("You are signed out")`)
 }

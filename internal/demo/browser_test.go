@@ -4,6 +4,7 @@ package demo_test
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,8 +60,10 @@ func TestBrowser(t *testing.T) {
 	c.Screenshot(filepath.Join(shots, "signed-in.png"))
 
 	// Sign-out.
-	c.Do(`document.getElementById("signout").click()`)
-	c.WaitFor("the signed-out page", `location.pathname === "/sso/logout" && document.body.innerText.includes("You are signed out")`)
+	c.Act(`document.getElementById("signout").click()`)
+	c.WaitPage("the sign-out page", `location.pathname === "/sso/logout" && document.getElementById("logout-form")`)
+	c.Act(`document.querySelector("#logout-form button").click()`)
+	c.WaitPage("the signed-out page", `location.pathname === "/sso/logout" && document.body.innerText.includes("You are signed out")`)
 
 	// The deactivated member: refused, with a page that says why.
 	c.Navigate(run.GateURL + "/")
@@ -88,4 +91,41 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the deactivated member has a session (%v)", err)
 	}
 	t.Logf("the browser test took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// TestBrowserIdPInitiatedSwitch: in a real browser, another person's
+// IdP-initiated sign-in, posted from another site (the IdP as localhost,
+// the gate as 127.0.0.1), asks before it replaces the member's session.
+// The browser withholds the SameSite=Lax session cookie from that
+// cross-site POST; the gate finds it on the GET of the ACS that follows.
+func TestBrowserIdPInitiatedSwitch(t *testing.T) {
+	path := cdptest.Need(t)
+	run, _ := startDemo(t, demo.Options{Dir: t.TempDir(), Ready: true})
+	c := cdptest.Start(t, path, 1000, 820)
+	js := cdptest.JS
+	appShows := func(email string) string {
+		return `location.href === ` + js(run.GateURL+"/") + ` && document.getElementById("email") && document.getElementById("email").textContent === ` + js(email)
+	}
+	c.Open(run.GateURL+"/", "the login page", `location.pathname === "/sso/login" && document.getElementById("sso")`)
+	c.Act(`document.getElementById("sso").click()`)
+	c.WaitPage("the IdP's chooser", `document.querySelector('button[value=`+js(member.Email)+`]')`)
+	c.Act(`document.querySelector('button[value=` + js(member.Email) + `]').click()`)
+	c.WaitPage("the app page showing the member", appShows(member.Email))
+
+	otherSite := strings.Replace(run.IdPURL, "127.0.0.1", "localhost", 1)
+	start := func() {
+		q := url.Values{"sp": {run.GateURL + "/sso/metadata"}, "user": {owner.Email}, "relay": {"/"}}
+		c.Open(otherSite+"/start?"+q.Encode(), "the question",
+			`location.pathname === "/sso/acs" && document.getElementById("switch-form")`)
+		if text := c.EvalString(`document.querySelector("main").innerText`); !strings.Contains(text, "signed in as "+member.Email) || !strings.Contains(text, "Continue as "+owner.Email) {
+			t.Errorf("the question says:\n%s", text)
+		}
+	}
+	start()
+	c.Act(`document.getElementById("stay").click()`)
+	c.WaitPage("the app page, still the member", appShows(member.Email))
+
+	start()
+	c.Act(`document.getElementById("continue").click()`)
+	c.WaitPage("the app page showing the owner", appShows(owner.Email))
 }

@@ -106,7 +106,10 @@ func TestDemo(t *testing.T) {
 				t.Errorf("the app page lacks %q:\n%s", want, page.body)
 			}
 		}
-		out := b.get(run.GateURL + "/sso/logout")
+		// The app's link leads to the gate's sign-out page; its button signs out.
+		confirm := b.get(run.GateURL + "/sso/logout")
+		signout := findForm(t, confirm.body, "logout-form")
+		out := b.post(resolve(t, confirm.url, signout.action), signout.values)
 		if out.status != http.StatusOK || !strings.Contains(out.body, "You are signed out") {
 			t.Errorf("sign-out: %d %s", out.status, out.body)
 		}
