@@ -101,13 +101,11 @@ func passwordPostAt(t *testing.T, b *browser, gateURL, email, pw string) *http.R
 		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": gateURL})
 }
 
-// logoutAt signs b out at gateURL the way a browser does. It is the one
-// place these tests log out: today a POST to /sso/logout from the gate's
-// own origin; when logout needs a CSRF token, only this helper changes.
+// logoutAt signs b out at gateURL the way a browser does: the sign-out
+// page, then its form's POST with the CSRF token from the gate's origin.
 func logoutAt(t *testing.T, b *browser, gateURL string) {
 	t.Helper()
-	resp := b.do(http.MethodPost, gateURL+"/sso/logout", strings.NewReader(""),
-		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": gateURL})
+	resp := b.signOut(gateURL, "/sso/logout")
 	body := readBody(t, resp)
 	if resp.StatusCode >= 400 {
 		t.Fatalf("logout at %s = %d:\n%s", gateURL, resp.StatusCode, body)
