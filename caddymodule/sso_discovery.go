@@ -32,10 +32,7 @@ func (h *SSOHandler) serveDiscovery(w http.ResponseWriter, r *http.Request) erro
 		return nil
 	}
 	if r.Method != http.MethodPost {
-		rd := r.URL.Query().Get("rd")
-		if !sso.SafeReturnPath(rd) {
-			rd = "/"
-		}
+		rd := returnPath(r)
 		reauth := r.URL.Query().Get("reauth") == "1"
 		if e := h.session(r); e != nil && !reauth {
 			http.Redirect(w, r, rd, http.StatusSeeOther)

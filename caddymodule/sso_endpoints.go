@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -119,10 +118,7 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	rd := r.URL.Query().Get("rd")
-	if !sso.SafeReturnPath(rd) {
-		rd = "/"
-	}
+	rd := returnPath(r)
 	t := h.pinned()
 	enabled := h.ssoEnabled(t)
 	// reauth: a page needs a recent sign-in; a session does not do.
@@ -351,34 +347,6 @@ func (h *SSOHandler) serveUserinfo(w http.ResponseWriter, r *http.Request) error
 		Email: e.Identity.Email, FirstName: e.Identity.GivenName, LastName: e.Identity.FamilyName,
 		Name: e.Name, Role: string(e.Identity.Role), Teams: teams, Org: e.Identity.OrgName,
 	})
-	return nil
-}
-
-// serveAuth is for nginx auth_request, Traefik forwardAuth and Caddy
-// forward_auth: 200 with the identity headers, or 401.
-func (h *SSOHandler) serveAuth(w http.ResponseWriter, r *http.Request) error {
-	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-		return nil
-	}
-	e := h.session(r)
-	if e == nil {
-		rd := r.Header.Get("X-Forwarded-Uri")
-		if !sso.SafeReturnPath(rd) {
-			rd = "/"
-		}
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"error": "authentication required", "login_url": h.PathPrefix + "/login?rd=" + url.QueryEscape(rd),
-		})
-		return nil
-	}
-	hdr := w.Header()
-	hdr["X-Forwarded-User"] = e.HUser
-	hdr["X-Forwarded-Email"] = e.HUser
-	hdr["X-Forwarded-Name"] = e.HName
-	hdr["X-Forwarded-Groups"] = e.HGroups
-	hdr["X-Forwarded-Role"] = e.HRole
-	hdr["X-Forwarded-Org"] = e.HOrg
-	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

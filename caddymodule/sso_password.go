@@ -107,10 +107,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		pinned = h.pinned()
 	}
 	if r.Method != http.MethodPost {
-		rd := r.URL.Query().Get("rd")
-		if !sso.SafeReturnPath(rd) {
-			rd = "/"
-		}
+		rd := returnPath(r)
 		v := loginView{t: pinned, rd: rd}
 		if pinned != nil {
 			v.sso = h.ssoEnabled(pinned) && !h.policy(pinned).RequireSSO

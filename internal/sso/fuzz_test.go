@@ -181,3 +181,26 @@ func FuzzSafeReturnPath(f *testing.F) {
 		checkLocalRedirect(t, s)
 	})
 }
+
+// FuzzReturnPathParam: rd read from any query string, escaped or the raw
+// remainder a proxy sends, is only redirected to when it keeps a browser
+// on the gate's origin; and a properly escaped rd comes back as it was.
+func FuzzReturnPathParam(f *testing.F) {
+	for _, s := range []string{
+		"rd=/a?x=1&y=2", "rd=%2Fa%3Fx%3D1", "x=1&rd=//evil?x", "rd=/\\evil?x&y", "rd=https://evil/?x", "rd=/a&rd=//b?c",
+	} {
+		f.Add(s, "/reports/q1?x=1&y=2")
+	}
+	f.Fuzz(func(t *testing.T, query, rd string) {
+		if got := ReturnPathParam(query); SafeReturnPath(got) {
+			checkLocalRedirect(t, got)
+		}
+		q := url.Values{"rd": {rd}}.Encode()
+		if got := ReturnPathParam(q); got != rd {
+			t.Fatalf("ReturnPathParam(%q) = %q, want %q", q, got, rd)
+		}
+		if got := ReturnPathParam("start=sso&" + q + "&reauth=1"); got != rd {
+			t.Fatalf("ReturnPathParam(start=sso&%s&reauth=1) = %q, want %q", q, got, rd)
+		}
+	})
+}

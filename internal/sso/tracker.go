@@ -171,3 +171,33 @@ func SafeReturnPath(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.Opaque == ""
 }
+
+// ReturnPathParam returns the rd parameter of a raw query string, "" when
+// there is none. A proxy that cannot escape a variable (nginx's
+// "rd=$request_uri") sends the original URI as it came, its own query
+// unescaped: when rd's value holds a literal '?', the rest of the query
+// string belongs to that URI and is taken whole, so "rd=/a?x=1&y=2" is
+// "/a?x=1&y=2", not "/a?x=1". Whatever it returns still needs
+// SafeReturnPath.
+func ReturnPathParam(rawQuery string) string {
+	for i := 0; i < len(rawQuery); {
+		end := strings.IndexByte(rawQuery[i:], '&')
+		if end < 0 {
+			end = len(rawQuery)
+		} else {
+			end += i
+		}
+		if v, ok := strings.CutPrefix(rawQuery[i:end], "rd="); ok {
+			if strings.IndexByte(v, '?') >= 0 {
+				return rawQuery[i+len("rd="):]
+			}
+			s, err := url.QueryUnescape(v)
+			if err != nil {
+				return ""
+			}
+			return s
+		}
+		i = end + 1
+	}
+	return ""
+}

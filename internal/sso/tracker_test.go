@@ -235,3 +235,41 @@ func TestPruneBoundsPendingCookies(t *testing.T) {
 		}
 	}
 }
+
+func TestReturnPathParam(t *testing.T) {
+	for _, tc := range []struct {
+		query, want string
+		safe        bool
+	}{
+		{"rd=%2Freports%2Fq1%3Fx%3D1%26y%3D2", "/reports/q1?x=1&y=2", true},
+		// nginx's rd=$request_uri: the original URI, unescaped, last.
+		{"rd=/reports/q1?x=1&y=2", "/reports/q1?x=1&y=2", true},
+		{"rd=/reports/q1?x=1&y=a%20b&z=", "/reports/q1?x=1&y=a%20b&z=", true},
+		{"start=sso&rd=/a?b=1&c=2", "/a?b=1&c=2", true},
+		{"rd=/plain&reauth=1", "/plain", true},
+		{"rd=%2Fplain&start=sso", "/plain", true},
+		{"x=1&rd=/a+b", "/a b", true},
+		{"", "", false},
+		{"rdx=/a", "", false},
+		{"ard=/a", "", false},
+		{"rd=%zz", "", false},
+		// Still same-origin only, escaped or not.
+		{"rd=//evil.example?x=1&y=2", "//evil.example?x=1&y=2", false},
+		{"rd=https://evil.example/?x=1&y=2", "https://evil.example/?x=1&y=2", false},
+		{"rd=/\\evil.example?x=1", "/\\evil.example?x=1", false},
+		{"rd=%2F%2Fevil.example", "//evil.example", false},
+		{"rd=/%0d%0aLocation:%20https://evil.example?x", "/%0d%0aLocation:%20https://evil.example?x", true},
+		{"rd=%2F%0D%0ALocation:x", "/\r\nLocation:x", false},
+	} {
+		got := ReturnPathParam(tc.query)
+		if got != tc.want {
+			t.Errorf("ReturnPathParam(%q) = %q, want %q", tc.query, got, tc.want)
+		}
+		if SafeReturnPath(got) != tc.safe {
+			t.Errorf("SafeReturnPath(ReturnPathParam(%q)) = %v, want %v", tc.query, !tc.safe, tc.safe)
+		}
+		if tc.safe {
+			checkLocalRedirect(t, got)
+		}
+	}
+}
