@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,9 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -454,4 +457,75 @@ func TestForwardAuthTraefikExample(t *testing.T) {
 			t.Errorf("service %s = %+v, want %s", name, s, svc)
 		}
 	}
+}
+
+// TestForwardAuthLatency measures what forward auth adds per request:
+// the README's nginx server block against a server block of the same
+// nginx that proxies to the same app without auth_request, requests
+// alternating between them, one at a time over kept-alive connections,
+// with a real session. Only with SSOGATE_MEASURE=1 (SSOGATE_MEASURE_N
+// requests to each, default 2000):
+//
+//	SSOGATE_MEASURE=1 go test -count=1 -run TestForwardAuthLatency -v ./integration
+func TestForwardAuthLatency(t *testing.T) {
+	if os.Getenv("SSOGATE_MEASURE") != "1" {
+		t.Skip("a measurement; set SSOGATE_MEASURE=1")
+	}
+	n := 2000
+	if v := os.Getenv("SSOGATE_MEASURE_N"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 100 {
+			t.Fatalf("SSOGATE_MEASURE_N=%q: want a number of at least 100", v)
+		}
+	}
+	requireNginx(t)
+	port, barePort := freePort(t), freePort(t)
+	e := startFwd(t, port, "")
+	server := e.repl.Replace(strings.Replace(readmeBlock(t, "nginx", "auth_request"), "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1))
+	bare := e.repl.Replace(fmt.Sprintf(`server {
+    listen 127.0.0.1:%d;
+    location / {
+        proxy_pass http://127.0.0.1:8080;
+    }
+}
+`, barePort))
+	startNginx(t, server+bare, port)
+	b := newBrowser(t)
+	e.signIn(b, "/", "alice@acme.com")
+	bareURL := fmt.Sprintf("http://127.0.0.1:%d/reports?x=1", barePort)
+	authURL := e.proxy + "/reports?x=1"
+	hdr := map[string]string{"Accept": "application/json"}
+	get := func(u string) time.Duration {
+		start := time.Now()
+		resp := b.do(http.MethodGet, u, nil, hdr)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		d := time.Since(start)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %d", u, resp.StatusCode)
+		}
+		return d
+	}
+	for range 100 { // warm up both
+		get(bareURL)
+		get(authURL)
+	}
+	hits := e.app.count()
+	bareT, authT := make([]time.Duration, n), make([]time.Duration, n)
+	for i := range n {
+		bareT[i] = get(bareURL)
+		authT[i] = get(authURL)
+	}
+	if got := e.app.count() - hits; got != 2*n {
+		t.Fatalf("the app counted %d requests, want %d", got, 2*n)
+	}
+	pct := func(d []time.Duration, p float64) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[int(float64(len(s)-1)*p)]
+	}
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+	t.Logf("%d sequential requests each, alternating, kept-alive client, loopback", n)
+	t.Logf("nginx, no auth:       p50 %s  p99 %s", us(pct(bareT, .5)), us(pct(bareT, .99)))
+	t.Logf("nginx + /sso/auth:    p50 %s  p99 %s", us(pct(authT, .5)), us(pct(authT, .99)))
+	t.Logf("forward auth adds:    p50 +%s  p99 +%s", us(pct(authT, .5)-pct(bareT, .5)), us(pct(authT, .99)-pct(bareT, .99)))
 }
