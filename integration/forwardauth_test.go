@@ -461,10 +461,12 @@ func TestForwardAuthTraefikExample(t *testing.T) {
 
 // TestForwardAuthLatency measures what forward auth adds per request:
 // the README's nginx server block against a server block of the same
-// nginx that proxies to the same app without auth_request, requests
-// alternating between them, one at a time over kept-alive connections,
-// with a real session. Only with SSOGATE_MEASURE=1 (SSOGATE_MEASURE_N
-// requests to each, default 2000):
+// nginx that proxies to the same app without auth_request, and the
+// README's Caddy forward_auth site against a site of the same ssogate
+// process with reverse_proxy alone; requests alternate between the two,
+// one at a time over kept-alive connections, with a real session. Only
+// with SSOGATE_MEASURE=1 (SSOGATE_MEASURE_N requests to each, default
+// 2000):
 //
 //	SSOGATE_MEASURE=1 go test -count=1 -run TestForwardAuthLatency -v ./integration
 func TestForwardAuthLatency(t *testing.T) {
@@ -477,22 +479,45 @@ func TestForwardAuthLatency(t *testing.T) {
 			t.Fatalf("SSOGATE_MEASURE_N=%q: want a number of at least 100", v)
 		}
 	}
-	requireNginx(t)
-	port, barePort := freePort(t), freePort(t)
-	e := startFwd(t, port, "")
-	server := e.repl.Replace(strings.Replace(readmeBlock(t, "nginx", "auth_request"), "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1))
-	bare := e.repl.Replace(fmt.Sprintf(`server {
+	t.Run("nginx", func(t *testing.T) {
+		requireNginx(t)
+		port, barePort := freePort(t), freePort(t)
+		e := startFwd(t, port, "")
+		server := e.repl.Replace(strings.Replace(readmeBlock(t, "nginx", "auth_request"), "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1))
+		bare := e.repl.Replace(fmt.Sprintf(`server {
     listen 127.0.0.1:%d;
     location / {
         proxy_pass http://127.0.0.1:8080;
     }
 }
 `, barePort))
-	startNginx(t, server+bare, port)
+		startNginx(t, server+bare, port)
+		measureForwardAuth(t, e, fmt.Sprintf("http://127.0.0.1:%d", barePort), n)
+	})
+	t.Run("Caddy forward_auth", func(t *testing.T) {
+		port, barePort := freePort(t), freePort(t)
+		e := startFwd(t, port, readmeBlock(t, "caddyfile", "forward_auth")+
+			fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\treverse_proxy 127.0.0.1:8080\n}\n", barePort))
+		measureForwardAuth(t, e, fmt.Sprintf("http://127.0.0.1:%d", barePort), n)
+	})
+	// For comparison, saml_sso proxying the app itself (the README's gate
+	// block with reverse_proxy for respond), against bare reverse_proxy.
+	t.Run("saml_sso", func(t *testing.T) {
+		port, barePort := freePort(t), freePort(t)
+		site := strings.NewReplacer("http://127.0.0.1:9000 {", fmt.Sprintf("http://127.0.0.1:%d {", port),
+			"respond 404", "reverse_proxy 127.0.0.1:8080").Replace(readmeBlock(t, "caddyfile", "bind 127.0.0.1"))
+		e := startFwd(t, port, site+fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\treverse_proxy 127.0.0.1:8080\n}\n", barePort))
+		measureForwardAuth(t, e, fmt.Sprintf("http://127.0.0.1:%d", barePort), n)
+	})
+}
+
+// measureForwardAuth signs a browser in through e's proxy and times n
+// requests through it and n through bare, alternating.
+func measureForwardAuth(t *testing.T, e *fwdEnv, bare string, n int) {
 	b := newBrowser(t)
+	e.t = t
 	e.signIn(b, "/", "alice@acme.com")
-	bareURL := fmt.Sprintf("http://127.0.0.1:%d/reports?x=1", barePort)
-	authURL := e.proxy + "/reports?x=1"
+	bareURL, authURL := bare+"/reports?x=1", e.proxy+"/reports?x=1"
 	hdr := map[string]string{"Accept": "application/json"}
 	get := func(u string) time.Duration {
 		start := time.Now()
@@ -525,7 +550,7 @@ func TestForwardAuthLatency(t *testing.T) {
 	}
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 	t.Logf("%d sequential requests each, alternating, kept-alive client, loopback", n)
-	t.Logf("nginx, no auth:       p50 %s  p99 %s", us(pct(bareT, .5)), us(pct(bareT, .99)))
-	t.Logf("nginx + /sso/auth:    p50 %s  p99 %s", us(pct(authT, .5)), us(pct(authT, .99)))
-	t.Logf("forward auth adds:    p50 +%s  p99 +%s", us(pct(authT, .5)-pct(bareT, .5)), us(pct(authT, .99)-pct(bareT, .99)))
+	t.Logf("without auth:      p50 %s  p99 %s", us(pct(bareT, .5)), us(pct(bareT, .99)))
+	t.Logf("with the gate:     p50 %s  p99 %s", us(pct(authT, .5)), us(pct(authT, .99)))
+	t.Logf("the gate adds:     p50 +%s  p99 +%s", us(pct(authT, .5)-pct(bareT, .5)), us(pct(authT, .99)-pct(bareT, .99)))
 }
