@@ -21,7 +21,8 @@ const (
 	authRedirectHeader = "X-Auth-Request-Redirect"
 	// authCookieHeader is the request's Cookie header without the gate's
 	// session cookie, for the proxy to send to the app instead of the
-	// browser's.
+	// browser's. It goes as Cookie too, for Traefik, which copies a
+	// header only under its own name.
 	authCookieHeader = "X-Auth-Request-Cookie"
 )
 
@@ -61,7 +62,9 @@ func (h *SSOHandler) serveAuth(w http.ResponseWriter, r *http.Request) error {
 	hdr["X-Forwarded-Role"] = e.HRole
 	hdr["X-Forwarded-Org"] = e.HOrg
 	if c := appCookies(r.Header); c != "" {
-		hdr[authCookieHeader] = []string{c}
+		v := []string{c}
+		hdr[authCookieHeader] = v
+		hdr["Cookie"] = v
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

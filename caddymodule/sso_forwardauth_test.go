@@ -73,8 +73,10 @@ func TestServeAuth(t *testing.T) {
 				if got := w.Header().Get("X-Forwarded-User"); got != "alice@acme.com" {
 					t.Errorf("X-Forwarded-User %q", got)
 				}
-				if got, ok := w.Header()["X-Auth-Request-Cookie"]; tc.wantCookie == "" && ok || tc.wantCookie != "" && (len(got) != 1 || got[0] != tc.wantCookie) {
-					t.Errorf("X-Auth-Request-Cookie %q, want %q", got, tc.wantCookie)
+				for _, name := range []string{"X-Auth-Request-Cookie", "Cookie"} {
+					if got, ok := w.Header()[name]; tc.wantCookie == "" && ok || tc.wantCookie != "" && (len(got) != 1 || got[0] != tc.wantCookie) {
+						t.Errorf("%s %q, want %q", name, got, tc.wantCookie)
+					}
 				}
 			}
 		})

@@ -406,7 +406,9 @@ func TestForwardAuthNginx(t *testing.T) {
 // TestForwardAuthTraefikExample parses the README's Traefik file-provider
 // YAML (Traefik itself is not in Debian): a router to the gate's pages,
 // one to the app through the forwardAuth middleware at /sso/auth, which
-// copies the six identity headers.
+// copies the six identity headers and the Cookie header the gate returns
+// (Traefik removes each from the request first, and sets it when the
+// answer has it: pkg/middlewares/auth/forward.go).
 func TestForwardAuthTraefikExample(t *testing.T) {
 	var cfg struct {
 		HTTP struct {
@@ -444,7 +446,7 @@ func TestForwardAuthTraefikExample(t *testing.T) {
 	if mw == nil || mw.Address != "http://127.0.0.1:9000/sso/auth" {
 		t.Fatalf("the app's middleware is not forwardAuth at the gate's /sso/auth: %+v", mw)
 	}
-	want := []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Name", "X-Forwarded-Groups", "X-Forwarded-Role", "X-Forwarded-Org"}
+	want := []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Name", "X-Forwarded-Groups", "X-Forwarded-Role", "X-Forwarded-Org", "Cookie"}
 	if strings.Join(mw.AuthResponseHeaders, ",") != strings.Join(want, ",") {
 		t.Errorf("authResponseHeaders %v, want %v", mw.AuthResponseHeaders, want)
 	}
