@@ -139,6 +139,7 @@ func parseSAMLSSO(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		sp_certificate <path|pem>
 //		sp_key <path|pem>
 //		sign_requests
+//		forward_auth_cookies
 //		groups_attribute <name>
 //		base_url <origin>
 //		trusted_hosts <host...>         # repeatable
@@ -224,6 +225,11 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			s.SignRequests = true
+		case "forward_auth_cookies":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.ForwardAuthCookies = true
 		case "groups_attribute":
 			if err := oneArg(d, &s.GroupsAttribute); err != nil {
 				return err

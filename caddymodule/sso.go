@@ -117,6 +117,13 @@ type SSOHandler struct {
 	// SignRequests signs AuthnRequests. Default: false, or true when the
 	// IdP's metadata says WantAuthnRequestsSigned.
 	SignRequests bool `json:"sign_requests,omitempty"`
+	// ForwardAuthCookies makes /sso/auth's 200 carry the request's other
+	// cookies (X-Auth-Request-Cookie, and Cookie), for a proxy in front
+	// to send the app instead of the browser's Cookie header, without
+	// ssogate_session. Off by default: the answer shows HttpOnly cookies
+	// to whoever calls /sso/auth, so it is only for a gate that nothing
+	// but the proxy reaches there.
+	ForwardAuthCookies bool `json:"forward_auth_cookies,omitempty"`
 	// GroupsAttribute names the assertion attribute that lists the
 	// member's groups (Okta: groups; Entra:
 	// http://schemas.microsoft.com/ws/2008/06/identity/claims/groups): at

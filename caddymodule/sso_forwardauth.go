@@ -61,6 +61,10 @@ func (h *SSOHandler) serveAuth(w http.ResponseWriter, r *http.Request) error {
 	hdr["X-Forwarded-Groups"] = e.HGroups
 	hdr["X-Forwarded-Role"] = e.HRole
 	hdr["X-Forwarded-Org"] = e.HOrg
+	if !h.ForwardAuthCookies {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	if c := appCookies(r.Header); c != "" {
 		v := []string{c}
 		hdr[authCookieHeader] = v

@@ -15,6 +15,7 @@ func TestServeAuth(t *testing.T) {
 	const deepLogin = "/sso/login?rd=%2Freports%2Fq1%3Fx%3D1%26y%3D2"
 	for _, tc := range []struct {
 		name       string
+		noCookies  bool   // forward_auth_cookies off
 		cookie     string // the Cookie line; "" for none
 		hdr        http.Header
 		wantStatus int
@@ -40,8 +41,13 @@ func TestServeAuth(t *testing.T) {
 			wantStatus: 200, wantCookie: "theme=dark; other=1"},
 		{name: "session first", cookie: gate.CookieName + "=" + cookie + "; theme=dark",
 			wantStatus: 200, wantCookie: "theme=dark"},
+		// Off, a page's script calling /sso/auth on the app's origin
+		// reads no HttpOnly cookie from the answer.
+		{name: "forward_auth_cookies off", noCookies: true, cookie: "theme=dark; " + gate.CookieName + "=" + cookie,
+			wantStatus: 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			h.ForwardAuthCookies = !tc.noCookies
 			r := httptest.NewRequest(http.MethodGet, "/sso/auth", nil)
 			for k, v := range tc.hdr {
 				r.Header[k] = v
