@@ -41,9 +41,17 @@ func (s *Store) Checkpoint(ctx context.Context) (bool, error) {
 	}
 	db := s.ckpt
 	s.mu.Unlock()
+	// PASSIVE first, which takes no lock: frames left behind mean a
+	// reader still needs them, and TRUNCATE would hold the write lock
+	// while it waits for that reader.
 	var busy, log, done int
-	err = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done)
-	if err != nil {
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		return false, unavailable(fmt.Errorf("checkpointing %s: %w", s.path, err))
+	}
+	if busy != 0 || done < log {
+		return false, nil
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
 		return false, unavailable(fmt.Errorf("checkpointing %s: %w", s.path, err))
 	}
 	return busy == 0, nil
