@@ -345,6 +345,7 @@ type sharedStore struct {
 	feed     *changeFeed
 	registry *tenant.Registry
 	upkeep   *orgUpkeep
+	health   healthProbe
 	// allowPrivateMetadata is the current config's
 	// allow_private_metadata_urls, for the upkeep's fetches.
 	allowPrivateMetadata atomic.Bool

@@ -65,8 +65,18 @@ func (rec *bodyRecorder) take() *httpSeen {
 
 func startIdentityGate(t *testing.T) *identityGate {
 	t.Helper()
+	return startIdentityGateDB(t, "")
+}
+
+// startIdentityGateDB is startIdentityGate with the database at db ("":
+// in the gate's home).
+func startIdentityGateDB(t *testing.T, db string) *identityGate {
+	t.Helper()
 	g := &identityGate{t: t, bin: ssogateBinary(t), home: t.TempDir(), app: &bodyRecorder{}}
-	g.db = filepath.Join(g.home, "ssogate.db")
+	g.db = db
+	if db == "" {
+		g.db = filepath.Join(g.home, "ssogate.db")
+	}
 	g.idp = startIdP(t, testidp.User{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer"})
 	app := httptest.NewServer(g.app)
 	t.Cleanup(app.Close)

@@ -396,3 +396,28 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// Cause says in words, without paths or data, why SQLite failed: for a
+// health probe's answer.
+func Cause(err error) string {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "timed out"
+		}
+		return "unexpected error"
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return "the database's disk is full"
+	case sqlite3.SQLITE_READONLY:
+		return "the database file is read-only"
+	case sqlite3.SQLITE_BUSY:
+		return "the database is locked by another writer"
+	case sqlite3.SQLITE_IOERR:
+		return "an I/O error on the database file"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "the database file cannot be opened"
+	}
+	return "database error " + strconv.Itoa(se.Code()&0xff)
+}
