@@ -65,12 +65,12 @@ func (rec *bodyRecorder) take() *httpSeen {
 
 func startIdentityGate(t *testing.T) *identityGate {
 	t.Helper()
-	return startIdentityGateDB(t, "")
+	return startIdentityGateDB(t, "", "")
 }
 
 // startIdentityGateDB is startIdentityGate with the database at db ("":
-// in the gate's home).
-func startIdentityGateDB(t *testing.T, db string) *identityGate {
+// in the gate's home) and scimExtra in the scim_server block.
+func startIdentityGateDB(t *testing.T, db, scimExtra string) *identityGate {
 	t.Helper()
 	g := &identityGate{t: t, bin: ssogateBinary(t), home: t.TempDir(), app: &bodyRecorder{}}
 	g.db = db
@@ -109,9 +109,11 @@ func startIdentityGateDB(t *testing.T, db string) *identityGate {
 }
 
 %[8]s {
-	scim_server
+	scim_server {
+		%[9]s
+	}
 }
-`, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar)), 0o600); err != nil {
+`, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar, scimExtra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	startSSOGate(t, g.bin, g.home, cfg, gatePort)

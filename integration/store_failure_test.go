@@ -23,7 +23,7 @@ import (
 // without a restart, and the start-again link signs the person in.
 func TestFullDiskAnswers503ThroughTheBinary(t *testing.T) {
 	dir := smallFilesystem(t)
-	g := startIdentityGateDB(t, filepath.Join(dir, "ssogate.db"))
+	g := startIdentityGateDB(t, filepath.Join(dir, "ssogate.db"), "")
 	r := runSSOGate(t, g.bin, g.home, "", "token", "create", "--org", "acme", "--scope", "scim", "--db", g.db)
 	if r.code != 0 {
 		t.Fatalf("token create: exit %d: %s", r.code, r.stderr)
