@@ -113,3 +113,48 @@ func walCut(path string) (bool, int64, error) {
 	}
 	return (size-32)%(page+24) != 0, size, nil
 }
+
+// Backup writes a consistent copy of the database to the file at to,
+// readable by its owner only, while other processes keep reading and
+// writing: VACUUM INTO, one read transaction as short as the copy (it
+// writes a compact file, the WAL's committed frames included), on a
+// connection of its own. It writes a temporary file beside to and
+// renames it, so that to is never half written.
+func (s *Store) Backup(ctx context.Context, to string) error {
+	tmp := to + ".partial"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the backup: %w", err)
+	}
+	f.Close()
+	defer os.Remove(tmp)
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+s.path+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", s.path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
+		return unavailable(fmt.Errorf("copying %s: %w", s.path, err))
+	}
+	if err := syncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		return fmt.Errorf("writing the backup: %w", err)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	return f.Sync()
+}
