@@ -123,6 +123,13 @@ func TestEndpointsRefuseUntrustedHosts(t *testing.T) {
 			t.Errorf("%s with Host evil.test = %d, %v; want 401", sub, w.Code, err)
 		}
 	}
+	// Load balancers probe health by IP.
+	w = httptest.NewRecorder()
+	r = httptest.NewRequest(http.MethodGet, "/sso/health", nil)
+	r.Host = "10.1.2.3"
+	if err := h.serveEndpoint(w, r, "/health"); err != nil || w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"status":"ok"`) {
+		t.Errorf("/health with Host 10.1.2.3 = %d %s, %v; want 200", w.Code, w.Body, err)
+	}
 }
 
 // TestSiteHosts: without base_url or trusted_hosts, the Caddyfile gives

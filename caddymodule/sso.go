@@ -205,6 +205,7 @@ type SSOHandler struct {
 	orgadmin      *orgadmin.Service // records what the gate changes in an org's activity
 	logger        *zap.Logger
 	outage        *storage.Outage // the store's current ErrUnavailable episode
+	health        *healthProbe    // the process's store probe, for /health
 	unsub         func()
 	cancel        context.CancelFunc
 	done          chan struct{}
@@ -294,6 +295,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	h.store = h.app.Store()
+	h.health = &h.app.shared.health
 	h.registry = h.app.Registry()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

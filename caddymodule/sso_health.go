@@ -46,7 +46,11 @@ func (h *SSOHandler) serveHealth(w http.ResponseWriter, r *http.Request) error {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	reason := h.app.shared.health.check(r.Context(), h.app.shared.Store)
+	probe := h.health
+	if probe == nil {
+		probe = new(healthProbe) // a handler not provisioned, in tests
+	}
+	reason := probe.check(r.Context(), h.store)
 	w.Header().Set("Content-Type", "application/json")
 	body := map[string]string{"status": "ok"}
 	status := http.StatusOK
@@ -72,7 +76,7 @@ type healthProbe struct {
 
 // check returns "" when the store is readable and writable, else why
 // not, probing again when the last probe is older than healthEvery.
-func (p *healthProbe) check(ctx context.Context, st *sqlitestore.Store) string {
+func (p *healthProbe) check(ctx context.Context, st storage.SettingStore) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if time.Since(p.at) < healthEvery {

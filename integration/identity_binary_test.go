@@ -29,6 +29,7 @@ type identityGate struct {
 	gate, sidecar string
 	idp           *idpServer
 	app           *bodyRecorder
+	logs          *lockedBuffer
 }
 
 // bodyRecorder is an app that reads each request's body to its end, then
@@ -116,7 +117,7 @@ func startIdentityGateDB(t *testing.T, db, scimExtra string) *identityGate {
 `, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar, scimExtra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startSSOGate(t, g.bin, g.home, cfg, gatePort)
+	_, g.logs = startSSOGate(t, g.bin, g.home, cfg, gatePort)
 	waitForPort(t, sidecarPort, &bytes.Buffer{})
 	g.idp.TrustSPMetadataURL(g.gate + "/sso/metadata")
 	return g

@@ -115,6 +115,15 @@ func TestFullDiskAnswers503ThroughTheBinary(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in through the start-again link after freeing space = %d", resp.StatusCode)
 	}
+	// The gate and the sidecar (one process here) each log the episode
+	// once, however many requests it failed, and its end.
+	logs := g.logs.String()
+	if n := strings.Count(logs, "the store cannot write; answering 503"); n < 1 || n > 2 {
+		t.Errorf("the cause was logged %d times; want once each by the gate and the sidecar", n)
+	}
+	if !strings.Contains(logs, "the store is available again") {
+		t.Errorf("the end of the episode was not logged")
+	}
 }
 
 // smallFilesystem mounts an 8 MiB ext4 image on a loop device and returns
