@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,6 +31,10 @@ type identityGate struct {
 	idp           *idpServer
 	app           *bodyRecorder
 	logs          *lockedBuffer
+	cmd           *exec.Cmd // the running binary
+	cfg           string    // its Caddyfile
+	gatePort      int
+	sidecarPort   int
 }
 
 // bodyRecorder is an app that reads each request's body to its end, then
@@ -117,7 +122,8 @@ func startIdentityGateDB(t *testing.T, db, scimExtra string) *identityGate {
 `, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar, scimExtra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, g.logs = startSSOGate(t, g.bin, g.home, cfg, gatePort)
+	g.cfg, g.gatePort, g.sidecarPort = cfg, gatePort, sidecarPort
+	g.cmd, g.logs = startSSOGate(t, g.bin, g.home, cfg, gatePort)
 	waitForPort(t, sidecarPort, &bytes.Buffer{})
 	g.idp.TrustSPMetadataURL(g.gate + "/sso/metadata")
 	return g
