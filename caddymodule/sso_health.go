@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +34,15 @@ func (h *SSOHandler) storeFailed(w http.ResponseWriter, r *http.Request, err err
 			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryAfter/time.Second)))
-	writePage(w, http.StatusServiceUnavailable, "Try again in a minute",
-		"We could not sign you in right now; try again in a minute.", h.PathPrefix+"/login?start=sso")
+	msg, link := "We could not sign you in right now; try again in a minute.", h.PathPrefix+"/login?start=sso"
+	switch sub := strings.TrimPrefix(r.URL.Path, h.PathPrefix); {
+	case sub == "/logout" || strings.HasSuffix(sub, "/logout"):
+		// Still signed in: saying otherwise would be a lie.
+		msg, link = "We could not sign you out right now; try again in a minute.", ""
+	case sub == "/admin" || strings.HasPrefix(sub, "/admin/"):
+		msg, link = "We could not save this right now; try again in a minute.", ""
+	}
+	writePage(w, http.StatusServiceUnavailable, "Try again in a minute", msg, link)
 	return true
 }
 

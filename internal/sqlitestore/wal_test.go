@@ -3,11 +3,14 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssogate/ssogate/internal/storage"
 )
 
 func TestCheckpointAfterLongReader(t *testing.T) {
@@ -100,5 +103,38 @@ func TestInspectFiles(t *testing.T) {
 				t.Fatalf("InspectFiles = %q; want the file named", got)
 			}
 		})
+	}
+}
+
+// TestUnavailable: SQLite's failures of the file are ErrUnavailable,
+// failures of the write are not.
+func TestUnavailable(t *testing.T) {
+	s := openTest(t)
+	ro, err := sql.Open("sqlite", "file:"+s.Path()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, readOnly := ro.Exec("INSERT INTO settings(key, value) VALUES ('k', 'v')")
+	_, unique := s.w.Exec("INSERT INTO settings(key, value) VALUES ('k', 'v'), ('k', 'v')")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"read-only", readOnly, true},
+		{"uniqueness", unique, false},
+		{"not SQLite", errors.New("other"), false},
+		{"nil", nil, false},
+	} {
+		if tc.err == nil && tc.name != "nil" {
+			t.Fatalf("%s: no error to classify", tc.name)
+		}
+		if got := errors.Is(unavailable(tc.err), storage.ErrUnavailable); got != tc.want {
+			t.Errorf("%s (%v): unavailable = %v; want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+	if c := Cause(unavailable(readOnly)); c != "the database file is read-only" {
+		t.Errorf("Cause = %q", c)
 	}
 }
