@@ -29,6 +29,11 @@ func TestFullDiskAnswers503ThroughTheBinary(t *testing.T) {
 		t.Fatalf("token create: exit %d: %s", r.code, r.stderr)
 	}
 	scim := strings.TrimSpace(r.stdout)
+	r = runSSOGate(t, g.bin, g.home, "", "token", "create", "--org", "acme", "--scope", "admin", "--db", g.db)
+	if r.code != 0 {
+		t.Fatalf("token create: exit %d: %s", r.code, r.stderr)
+	}
+	admin := strings.TrimSpace(r.stdout)
 	create := func(email string) (int, string) {
 		b := newBrowser(t)
 		resp := b.do("POST", g.sidecar+"/scim/v2/Users", strings.NewReader(fmt.Sprintf(
@@ -75,6 +80,12 @@ func TestFullDiskAnswers503ThroughTheBinary(t *testing.T) {
 	if code, body := create("during@acme.com"); code != http.StatusServiceUnavailable ||
 		!strings.Contains(body, "urn:ietf:params:scim:api:messages:2.0:Error") || !strings.Contains(body, `"status":"503"`) || !strings.Contains(body, "Retry-After=30") {
 		t.Fatalf("SCIM create on a full disk = %d %s; want a 503 SCIM error with Retry-After", code, body)
+	}
+	resp = newBrowser(t).do("POST", g.sidecar+"/api/v1/tokens", strings.NewReader(`{"name":"ci","scope":"scim"}`),
+		map[string]string{"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error":`) {
+		t.Fatalf("admin API token create on a full disk = %d (Retry-After %q) %s; want 503 JSON", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// Within the probe's cache time of the last good answer.
 	deadline := time.Now().Add(5 * time.Second)
