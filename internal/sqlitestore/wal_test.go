@@ -117,12 +117,30 @@ func TestUnavailable(t *testing.T) {
 	defer ro.Close()
 	_, readOnly := ro.Exec("INSERT INTO settings(key, value) VALUES ('k', 'v')")
 	_, unique := s.w.Exec("INSERT INTO settings(key, value) VALUES ('k', 'v'), ('k', 'v')")
+	// Locked past the busy timeout: another writer holds the lock.
+	holder, err := sql.Open("sqlite", "file:"+s.Path()+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	htx, err := holder.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer htx.Rollback() //nolint:errcheck // the test's end
+	waiter, err := sql.Open("sqlite", "file:"+s.Path()+"?_txlock=immediate&_pragma=busy_timeout(50)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	_, busy := waiter.Begin()
 	for _, tc := range []struct {
 		name string
 		err  error
 		want bool
 	}{
 		{"read-only", readOnly, true},
+		{"busy", busy, true},
 		{"uniqueness", unique, false},
 		{"not SQLite", errors.New("other"), false},
 		{"nil", nil, false},
@@ -135,6 +153,9 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 	if c := Cause(unavailable(readOnly)); c != "the database file is read-only" {
+		t.Errorf("Cause = %q", c)
+	}
+	if c := Cause(unavailable(busy)); c != "the database is locked by another writer" {
 		t.Errorf("Cause = %q", c)
 	}
 }
