@@ -345,6 +345,7 @@ type sharedStore struct {
 	feed     *changeFeed
 	registry *tenant.Registry
 	upkeep   *orgUpkeep
+	health   healthProbe
 	// allowPrivateMetadata is the current config's
 	// allow_private_metadata_urls, for the upkeep's fetches.
 	allowPrivateMetadata atomic.Bool
@@ -354,6 +355,10 @@ type sharedStore struct {
 
 func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// Before Open: SQLite recovers from these silently.
+	for _, w := range sqlitestore.InspectFiles(path) {
+		logger.Error("DATABASE FILES INCOMPLETE: "+w, zap.String("database", path))
+	}
 	st, err := sqlitestore.Open(ctx, path)
 	if err != nil {
 		cancel()
@@ -395,6 +400,9 @@ func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.L
 	defer tick.Stop()
 	sweep := time.NewTicker(5 * time.Minute)
 	defer sweep.Stop()
+	// A stat a second keeps the -wal bounded after a long reader.
+	ckpt := time.NewTicker(time.Second)
+	defer ckpt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -404,6 +412,12 @@ func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.L
 		case <-sweep.C:
 			if err := s.DeleteExpired(ctx, time.Now().Unix()); err != nil && ctx.Err() == nil {
 				logger.Warn("sweeping expired sessions", zap.Error(err))
+			}
+		case <-ckpt.C:
+			if done, err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("checkpointing the WAL", zap.Error(err))
+			} else if done {
+				logger.Info("the WAL grew past its limit and was checkpointed", zap.Int("limit_bytes", sqlitestore.WALLimit))
 			}
 		}
 	}

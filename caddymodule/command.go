@@ -55,6 +55,7 @@ const (
 func cliCommands() []caddycmd.Command {
 	return []caddycmd.Command{
 		cliOrgCommand(),
+		cliBackupCommand(),
 		cliTokenCommand(),
 		cliDomainCommand(),
 		cliUserCommand(),

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/ssogate/ssogate/internal/sso"
+	"github.com/ssogate/ssogate/internal/storage"
 )
 
 func TestParseTrustedHost(t *testing.T) {
@@ -123,6 +126,13 @@ func TestEndpointsRefuseUntrustedHosts(t *testing.T) {
 			t.Errorf("%s with Host evil.test = %d, %v; want 401", sub, w.Code, err)
 		}
 	}
+	// Load balancers probe health by IP.
+	w = httptest.NewRecorder()
+	r = httptest.NewRequest(http.MethodGet, "/sso/health", nil)
+	r.Host = "10.1.2.3"
+	if err := h.serveEndpoint(w, r, "/health"); err != nil || w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"status":"ok"`) {
+		t.Errorf("/health with Host 10.1.2.3 = %d %s, %v; want 200", w.Code, w.Body, err)
+	}
 }
 
 // TestSiteHosts: without base_url or trusted_hosts, the Caddyfile gives
@@ -232,5 +242,33 @@ func TestValidateNeedsHosts(t *testing.T) {
 		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("Validate(base_url %q, trusted_hosts %q) = %v; want %q", tc.h.BaseURL, tc.h.TrustedHosts, err, tc.err)
 		}
+	}
+}
+
+// TestStoreFailedPages: a write the store could not take is a 503 page
+// with Retry-After; a sign-in's links to a fresh one, a sign-out's says
+// the person is still signed in.
+func TestStoreFailedPages(t *testing.T) {
+	h, _ := gateFixture(t)
+	cause := fmt.Errorf("creating session: %w", fmt.Errorf("%w: database or disk is full", storage.ErrUnavailable))
+	for _, tc := range []struct{ path, want, link string }{
+		{"/sso/acs", "We could not sign you in right now; try again in a minute.", `href="/sso/login?start=sso"`},
+		{"/sso/o/acme/acs", "We could not sign you in right now", `href="/sso/login?start=sso"`},
+		{"/sso/logout", "We could not sign you out right now", ""},
+		{"/sso/admin/members", "We could not save this right now", ""},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, tc.path, nil)
+		if !h.storeFailed(w, r, cause) {
+			t.Fatalf("%s: storeFailed = false for ErrUnavailable", tc.path)
+		}
+		body := w.Body.String()
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "30" || !strings.Contains(body, tc.want) ||
+			tc.link != "" && !strings.Contains(body, tc.link) || tc.link == "" && strings.Contains(body, "href=") {
+			t.Errorf("%s = %d (Retry-After %q) %s", tc.path, w.Code, w.Header().Get("Retry-After"), body)
+		}
+	}
+	if h.storeFailed(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/sso/acs", nil), errors.New("other")) {
+		t.Error("storeFailed = true for another error")
 	}
 }

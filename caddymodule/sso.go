@@ -211,6 +211,8 @@ type SSOHandler struct {
 	admin         *adminui.Handler
 	orgadmin      *orgadmin.Service // records what the gate changes in an org's activity
 	logger        *zap.Logger
+	outage        *storage.Outage // the store's current ErrUnavailable episode
+	health        *healthProbe    // the process's store probe, for /health
 	unsub         func()
 	cancel        context.CancelFunc
 	done          chan struct{}
@@ -240,6 +242,7 @@ func (h *SSOHandler) hasIDPSettings() bool {
 // Provision loads the IdP settings, joins the store and sets up sessions.
 func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.outage = new(storage.Outage)
 	h.shared = h.Org == "" && !h.hasIDPSettings()
 	if !h.shared && h.Org == "" {
 		h.Org = "default"
@@ -299,6 +302,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	h.store = h.app.Store()
+	h.health = &h.app.shared.health
 	h.registry = h.app.Registry()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -783,7 +787,14 @@ func (h *SSOHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	path := r.URL.Path
 	if strings.HasPrefix(path, h.PathPrefix) && (len(path) == len(h.PathPrefix) || path[len(h.PathPrefix)] == '/') {
-		return h.serveEndpoint(w, r, path[len(h.PathPrefix):])
+		err := h.serveEndpoint(w, r, path[len(h.PathPrefix):])
+		if err == nil && h.outage != nil && h.outage.Recover() {
+			h.logger.Info("the store is available again")
+		}
+		if h.storeFailed(w, r, err) {
+			return nil
+		}
+		return err
 	}
 	e := h.session(r)
 	if e == nil {

@@ -375,3 +375,37 @@ func medianDuration(ds []time.Duration) time.Duration {
 	slices.Sort(ds)
 	return ds[len(ds)/2]
 }
+
+// BenchmarkACSSynchronous is the full sign-in (serveACS, whose session
+// and replay record are one SQLite commit) with synchronous=NORMAL for
+// every write, FULL for every write, and the default (FULL, NORMAL for
+// sessions), in the same run, to price durable commits:
+//
+//	go test -run '^$' -bench BenchmarkACSSynchronous -benchtime 300x ./caddymodule
+func BenchmarkACSSynchronous(b *testing.B) {
+	w, g := sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous
+	defer func() { sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous = w, g }()
+	for _, m := range []struct{ name, writer, grant string }{
+		{"NORMAL", "NORMAL", "NORMAL"}, {"FULL", "FULL", "FULL"}, {"default", w, g},
+	} {
+		sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous = m.writer, m.grant
+		f := newACSFixture(b)
+		first := f.mint(b)
+		if err := f.h.serveACS(httptest.NewRecorder(), first.acs, f.h.pinned(), siteLegacy); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(m.name, func(b *testing.B) {
+			f.timeMinted(b, func(l login) error {
+				w := httptest.NewRecorder()
+				if err := f.h.serveACS(w, l.acs, f.h.pinned(), siteLegacy); err != nil {
+					return err
+				}
+				if w.Code != http.StatusSeeOther {
+					return fmt.Errorf("ACS = %d: %s", w.Code, w.Body)
+				}
+				return nil
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sign-ins/s")
+		})
+	}
+}

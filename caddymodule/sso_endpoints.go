@@ -22,10 +22,11 @@ import (
 // PathPrefix.
 func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
 	w.Header().Set("Cache-Control", "no-store")
-	// Every endpoint but the two that only read the session builds URLs
-	// or checks origins. /sso/auth is also asked by proxies (nginx
-	// auth_request) with a Host of their own.
-	if sub != "/userinfo" && sub != "/auth" && !h.hostTrusted(w, r) {
+	// Every endpoint but the two that only read the session, and the
+	// health probe, builds URLs or checks origins. /sso/auth is also
+	// asked by proxies (nginx auth_request) with a Host of their own,
+	// /sso/health by load balancers by IP.
+	if sub != "/userinfo" && sub != "/auth" && sub != "/health" && !h.hostTrusted(w, r) {
 		return nil
 	}
 	switch sub {
@@ -51,6 +52,8 @@ func (h *SSOHandler) serveEndpoint(w http.ResponseWriter, r *http.Request, sub s
 		return h.serveUserinfo(w, r)
 	case "/auth":
 		return h.serveAuth(w, r)
+	case "/health":
+		return h.serveHealth(w, r)
 	case "/password":
 		return h.servePassword(w, r)
 	}

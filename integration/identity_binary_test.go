@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,6 +30,11 @@ type identityGate struct {
 	gate, sidecar string
 	idp           *idpServer
 	app           *bodyRecorder
+	logs          *lockedBuffer
+	cmd           *exec.Cmd // the running binary
+	cfg           string    // its Caddyfile
+	gatePort      int
+	sidecarPort   int
 }
 
 // bodyRecorder is an app that reads each request's body to its end, then
@@ -65,8 +71,18 @@ func (rec *bodyRecorder) take() *httpSeen {
 
 func startIdentityGate(t *testing.T) *identityGate {
 	t.Helper()
+	return startIdentityGateDB(t, "", "")
+}
+
+// startIdentityGateDB is startIdentityGate with the database at db ("":
+// in the gate's home) and scimExtra in the scim_server block.
+func startIdentityGateDB(t *testing.T, db, scimExtra string) *identityGate {
+	t.Helper()
 	g := &identityGate{t: t, bin: ssogateBinary(t), home: t.TempDir(), app: &bodyRecorder{}}
-	g.db = filepath.Join(g.home, "ssogate.db")
+	g.db = db
+	if db == "" {
+		g.db = filepath.Join(g.home, "ssogate.db")
+	}
 	g.idp = startIdP(t, testidp.User{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer"})
 	app := httptest.NewServer(g.app)
 	t.Cleanup(app.Close)
@@ -99,12 +115,15 @@ func startIdentityGate(t *testing.T) *identityGate {
 }
 
 %[8]s {
-	scim_server
+	scim_server {
+		%[9]s
+	}
 }
-`, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar)), 0o600); err != nil {
+`, filepath.Join(g.home, "caddy"), g.db, g.gate, g.idp.SSOURL(), g.idp.EntityID(), cert, app.URL, g.sidecar, scimExtra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startSSOGate(t, g.bin, g.home, cfg, gatePort)
+	g.cfg, g.gatePort, g.sidecarPort = cfg, gatePort, sidecarPort
+	g.cmd, g.logs = startSSOGate(t, g.bin, g.home, cfg, gatePort)
 	waitForPort(t, sidecarPort, &bytes.Buffer{})
 	g.idp.TrustSPMetadataURL(g.gate + "/sso/metadata")
 	return g

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ssogate/ssogate/internal/sqlitestore"
 )
 
 // seedMembers adds n members to the org, shaped as SCIM creates them, and
@@ -163,33 +165,15 @@ func TestLoadFigures(t *testing.T) {
 	if os.Getenv("SSOGATE_LOAD") != "1" {
 		t.Skip("set SSOGATE_LOAD=1 to measure")
 	}
-	t.Run("create users", func(t *testing.T) {
-		e := newEnv(t)
-		const clients, total = 16, 4000
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1)
-					if i > total {
-						return
-					}
-					r := doURL(t, e.srv.URL, "POST", "/scim/v2/Users", e.scim, userBody(fmt.Sprintf("load%d@acme.com", i), "L", "U"))
-					if r.status != http.StatusCreated {
-						t.Errorf("create = %d %s", r.status, r.raw)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(start)
-		t.Logf("POST /Users: %d users by %d concurrent clients in %v: %.0f users/s", total, clients, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
-	})
+	// With synchronous=NORMAL for every write, FULL for every write, and
+	// the default (FULL, NORMAL for creates and sessions), in the same
+	// run, to price durable commits.
+	for _, m := range syncModes {
+		restore := m.set()
+		t.Run("create users synchronous="+m.name, func(t *testing.T) { loadCreates(t, m.name, 16, 4000) })
+		t.Run("create users one client synchronous="+m.name, func(t *testing.T) { loadCreates(t, m.name, 1, 1000) })
+		restore()
+	}
 	t.Run("userName lookup with 100000 members", func(t *testing.T) {
 		e := newEnv(t)
 		seedStart := time.Now()
@@ -265,4 +249,49 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Fields(string(b) + " unknown")[0]
+}
+
+// loadCreates is TestLoadFigures' users created per second by clients
+// concurrent clients.
+func loadCreates(t *testing.T, mode string, clients int, total int64) {
+	e := newEnv(t)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > total {
+					return
+				}
+				r := doURL(t, e.srv.URL, "POST", "/scim/v2/Users", e.scim, userBody(fmt.Sprintf("load%d@acme.com", i), "L", "U"))
+				if r.status != http.StatusCreated {
+					t.Errorf("create = %d %s", r.status, r.raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	t.Logf("synchronous=%s: POST /Users: %d users by %d concurrent clients in %v: %.0f users/s", mode, total, clients, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
+}
+
+// syncModes are the writer's synchronous settings TestLoadFigures
+// compares.
+var syncModes = []syncMode{
+	{"NORMAL", "NORMAL", "NORMAL"},
+	{"FULL", "FULL", "FULL"},
+	{"default", sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous},
+}
+
+type syncMode struct{ name, writer, grant string }
+
+func (m syncMode) set() (restore func()) {
+	w, g := sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous
+	sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous = m.writer, m.grant
+	return func() { sqlitestore.WriterSynchronous, sqlitestore.GrantSynchronous = w, g }
 }

@@ -34,7 +34,7 @@ type Error struct {
 	// Field names the bad field of an admin API body, for a client that
 	// shows the error next to it; SCIM bodies do not carry it.
 	Field string
-	// RetryAfter, when set, becomes the Retry-After header (429).
+	// RetryAfter, when set, becomes the Retry-After header (429, 503).
 	RetryAfter time.Duration
 }
 
@@ -66,6 +66,10 @@ func notFound(format string, args ...any) *Error {
 	return errorf(http.StatusNotFound, "", format, args...)
 }
 
+// storeRetryAfter is the Retry-After of a 503 for a store that cannot
+// write.
+const storeRetryAfter = 30 * time.Second
+
 // asError maps any error a handler returns to what the client sees.
 // Errors the handler did not classify are 500 with a generic detail: the
 // cause is for the log, not for the client. internal reports that case.
@@ -79,6 +83,10 @@ func asError(err error) (e *Error, internal bool) {
 		return errorf(http.StatusRequestEntityTooLarge, "", "the request body is larger than %d bytes", tooBig.Limit), false
 	case errors.Is(err, storage.ErrNotFound):
 		return notFound("resource not found"), false
+	case errors.Is(err, storage.ErrUnavailable):
+		// The cause (a full disk, a lock) is the operator's; the client
+		// only needs to come back.
+		return &Error{Status: http.StatusServiceUnavailable, Detail: "the service cannot store changes right now; try again in a minute", RetryAfter: storeRetryAfter}, false
 	case errors.Is(err, storage.ErrConflict):
 		return errorf(http.StatusConflict, scimUniqueness, "the change conflicts with an existing resource"), false
 	}

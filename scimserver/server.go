@@ -116,6 +116,7 @@ type Server struct {
 	store   storage.Store
 	log     *zap.Logger
 	admin   *orgadmin.Service // the admin API's operations, and the audit log
+	outage  storage.Outage    // the store's current ErrUnavailable episode
 	limiter *limiter
 	tokens  *tokenCache
 	uses    *useRecorder
@@ -299,6 +300,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, which api, basePa
 		s.fail(w, r, which, err)
 		return
 	}
+	if s.outage.Recover() {
+		s.log.Info("the store is available again")
+	}
 	s.write(w, which, resp)
 }
 
@@ -313,7 +317,12 @@ func splitPath(rest string) []string {
 // fail writes err, logging it when it is the server's fault.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, which api, err error) {
 	e, internal := asError(err)
-	if internal {
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Once per episode: an IdP's push would repeat it per request.
+		if s.outage.Fail() {
+			s.log.Error("the store cannot write; answering 503 until it can", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		}
+	} else if internal {
 		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	}
 	s.writeError(w, which, e)

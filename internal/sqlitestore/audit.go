@@ -18,7 +18,7 @@ func (s *Store) RecordAudit(ctx context.Context, e storage.AuditEvent) error {
 	if at.IsZero() {
 		at = s.now()
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txGrant(ctx, func(tx *sql.Tx) error {
 		_, err := s.cached(tx).ExecContext(ctx, qInsertAudit,
 			e.OrgID, unix(at), e.Actor, e.ActorKind, e.Action, e.Target, string(e.Before), string(e.After))
 		return err

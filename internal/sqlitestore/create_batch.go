@@ -76,7 +76,7 @@ func (s *Store) runCreates(batch []*createRequest) {
 	}()
 	if len(batch) > 1 {
 		ctx := context.Background()
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.txGrant(ctx, func(tx *sql.Tx) error {
 			for _, r := range batch {
 				if r.err = r.ctx.Err(); r.err != nil {
 					continue
@@ -99,7 +99,7 @@ func (s *Store) runCreates(batch []*createRequest) {
 		if r.err = r.ctx.Err(); r.err != nil {
 			continue
 		}
-		r.err = s.tx(r.ctx, func(tx *sql.Tx) error {
+		r.err = s.txGrant(r.ctx, func(tx *sql.Tx) error {
 			var err error
 			r.m, err = s.createMember(r.ctx, s.cached(tx), r.orgID, r.nm, r.requireNewAccount)
 			return err

@@ -55,7 +55,7 @@ func (s *Store) PasswordHash(ctx context.Context, email string) (string, error) 
 // recorded without its session nor a session granted twice by one
 // assertion.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session, granted *storage.ConsumedAssertion) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txGrant(ctx, func(tx *sql.Tx) error {
 		if granted != nil {
 			if _, err := s.cached(tx).ExecContext(ctx, qInsertReplay, granted.ID, granted.ExpiresAt); err != nil {
 				if isUnique(err) {
@@ -90,7 +90,7 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]int64) error 
 	if len(seen) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txGrant(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, "UPDATE sessions SET last_seen = MAX(last_seen, ?) WHERE id = ?")
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *Store) EndSessionsByNameID(ctx context.Context, orgID int64, nameID str
 // change-feed rows older than an hour. Expired sessions leave the feed
 // alone (see migration 0009): every gate refuses them already.
 func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txGrant(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM sessions WHERE expires_at <= ?",
 			"DELETE FROM replay WHERE expires_at <= ?",
@@ -178,7 +178,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 
 // ConsumeAssertion records an assertion ID once.
 func (s *Store) ConsumeAssertion(ctx context.Context, id string, expiresAt int64) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txGrant(ctx, func(tx *sql.Tx) error {
 		_, err := s.cached(tx).ExecContext(ctx, qInsertReplay, id, expiresAt)
 		return err
 	})

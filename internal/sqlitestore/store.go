@@ -11,6 +11,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	onChange []func()
+	ckpt     *sql.DB // opened by the first Checkpoint that needs it, under mu
 
 	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
@@ -126,17 +128,32 @@ func Files(path string) []string {
 	return []string{path, path + "-wal", path + "-shm"}
 }
 
+// WriterSynchronous is the writer connection's PRAGMA synchronous, and
+// GrantSynchronous the one of the frequent writes that give access (see
+// txGrant). FULL syncs the WAL at every commit, so that an acknowledged
+// write (a SCIM deactivation the IdP will not send again) survives a
+// power loss as well as a crash; NORMAL is crash-safe only. Benchmarks
+// set them before Open to compare.
+var (
+	WriterSynchronous = "FULL"
+	GrantSynchronous  = "NORMAL"
+)
+
+// WALLimit is the size the -wal file is brought back to: SQLite truncates
+// it to this at a reset (journal_size_limit), and Checkpoint truncates it
+// when it has grown past it, as it does while a long reader pins it.
+const WALLimit = 64 << 20
+
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	// NORMAL is crash-safe in WAL mode: a crash can lose the last
-	// transactions but never corrupts the file.
-	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		q.Add("_pragma", "synchronous("+WriterSynchronous+")")
+		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(WALLimit)+")")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -148,6 +165,11 @@ func (s *Store) Path() string { return s.path }
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	errs := []error{s.closeWriterStmts()}
+	s.mu.Lock()
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
+	}
+	s.mu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -197,20 +219,75 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 	return nil
 }
 
-// tx runs fn in a write transaction, committing when it returns nil.
+// tx runs fn in a write transaction, committing when it returns nil,
+// durably (WriterSynchronous). A failure of the file rather than of the
+// write (see unavailable) is also storage.ErrUnavailable.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	return runTx(ctx, s.w.BeginTx, fn)
+}
+
+// txGrant is tx for the frequent writes whose loss in a power cut gives
+// no one access: a SCIM create, a session, the replay record that comes
+// with it, last-seen times, audit rows. They commit with
+// GrantSynchronous (NORMAL: crash-safe, not power-safe), which keeps
+// the fsync off a sign-in and a lone IdP's push (README,
+// "Operations"); every other write, and so every one that takes access
+// away, commits with WriterSynchronous. synchronous is a setting of the
+// connection, so txGrant holds the writer connection for the whole
+// transaction and puts the setting back before letting it go.
+func (s *Store) txGrant(ctx context.Context, fn func(*sql.Tx) error) error {
+	if GrantSynchronous == WriterSynchronous {
+		return s.tx(ctx, fn)
+	}
+	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+		return unavailable(fmt.Errorf("taking the writer connection: %w", err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous="+GrantSynchronous); err != nil {
+		return fmt.Errorf("setting synchronous: %w", err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.Background(), "PRAGMA synchronous="+WriterSynchronous); err != nil {
+			// The next write must not inherit the weaker setting:
+			// discard the connection, the pool opens a fresh one.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return runTx(ctx, conn.BeginTx, fn)
+}
+
+func runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), fn func(*sql.Tx) error) error {
+	tx, err := begin(ctx, nil)
+	if err != nil {
+		return unavailable(fmt.Errorf("beginning transaction: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
+		return unavailable(fmt.Errorf("committing: %w", err))
 	}
 	return nil
+}
+
+// unavailable marks err with storage.ErrUnavailable when SQLite says the
+// file cannot take writes for now: the disk is full, the file or its
+// directory is read-only, another writer held the lock past the busy
+// timeout, or an I/O error. These pass when the operator acts, with no
+// restart; the callers answer 503.
+func unavailable(err error) error {
+	var se *sqlite.Error
+	if err == nil || errors.Is(err, storage.ErrUnavailable) || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	return err
 }
 
 // execOne runs a write that must touch at least one row, in its own
@@ -318,4 +395,29 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Cause says in words, without paths or data, why SQLite failed: for a
+// health probe's answer.
+func Cause(err error) string {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "timed out"
+		}
+		return "unexpected error"
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return "the database's disk is full"
+	case sqlite3.SQLITE_READONLY:
+		return "the database file is read-only"
+	case sqlite3.SQLITE_BUSY:
+		return "the database is locked by another writer"
+	case sqlite3.SQLITE_IOERR:
+		return "an I/O error on the database file"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "the database file cannot be opened"
+	}
+	return "database error " + strconv.Itoa(se.Code()&0xff)
 }

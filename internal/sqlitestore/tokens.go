@@ -68,7 +68,7 @@ func (s *Store) RevokeToken(ctx context.Context, orgID int64, id string) error {
 // TouchToken records when a token was last used; it never moves the time
 // back, so processes reporting out of order agree.
 func (s *Store) TouchToken(ctx context.Context, id string, at int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txGrant(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE tokens SET last_used_at = MAX(last_used_at, ?) WHERE id = ?", at, id)
 		return err
 	})

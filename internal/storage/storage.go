@@ -40,6 +40,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -50,6 +51,11 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrReplayed reports that an assertion ID was already consumed.
 	ErrReplayed = errors.New("assertion already used")
+	// ErrUnavailable reports that the backend cannot serve the call for
+	// now (disk full, read-only file, locked past the busy timeout,
+	// database unreachable): callers answer 503 and retry later; nothing
+	// was written.
+	ErrUnavailable = errors.New("the store is unavailable")
 )
 
 // Store is everything the gate, the provisioning sidecar and the
@@ -281,3 +287,15 @@ type ChangeFeed interface {
 	// session.
 	OnChange(fn func())
 }
+
+// Outage follows an ErrUnavailable episode of one caller, so that its
+// cause is logged once when it starts and once when it ends rather than
+// at every request. The zero value is ready; it is safe for concurrent
+// use and costs one atomic load on the good path.
+type Outage struct{ down atomic.Bool }
+
+// Fail records a failure and reports whether it starts an episode.
+func (o *Outage) Fail() bool { return o.down.CompareAndSwap(false, true) }
+
+// Recover records a success and reports whether it ends an episode.
+func (o *Outage) Recover() bool { return o.down.Load() && o.down.CompareAndSwap(true, false) }
