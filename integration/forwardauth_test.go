@@ -293,7 +293,7 @@ func checkForwardAuth(t *testing.T, e *fwdEnv) {
 // same ssogate process as the gate's site.
 func TestForwardAuthCaddy(t *testing.T) {
 	port := freePort(t)
-	e := startFwd(t, port, readmeBlock(t, "caddyfile", "forward_auth"))
+	e := startFwd(t, port, readmeBlock(t, "caddyfile", "forward_auth 127.0.0.1"))
 	checkForwardAuth(t, e)
 	t.Run("API call gets the 401 with the login URL", func(t *testing.T) {
 		resp := newBrowser(t).do(http.MethodGet, e.proxy+"/api/x?a=1&b=2", nil, map[string]string{"Accept": "application/json"})
@@ -498,7 +498,7 @@ func TestForwardAuthLatency(t *testing.T) {
 	})
 	t.Run("Caddy forward_auth", func(t *testing.T) {
 		port, barePort := freePort(t), freePort(t)
-		e := startFwd(t, port, readmeBlock(t, "caddyfile", "forward_auth")+
+		e := startFwd(t, port, readmeBlock(t, "caddyfile", "forward_auth 127.0.0.1")+
 			fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\treverse_proxy 127.0.0.1:8080\n}\n", barePort))
 		measureForwardAuth(t, e, fmt.Sprintf("http://127.0.0.1:%d", barePort), n)
 	})
