@@ -160,7 +160,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		tooMany := func(wait time.Duration, why string) error {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			return again(http.StatusTooManyRequests, why+" Try again in "+strconv.Itoa(secs)+" seconds.", "")
+			return again(http.StatusTooManyRequests, why+" Try again in "+cliPlural(secs, "second")+".", "")
 		}
 		// The attempt counts before the slow check runs, so that
 		// simultaneous attempts cannot all pass the throttle.
