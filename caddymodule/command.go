@@ -498,4 +498,3 @@ func cliJSONTable(w io.Writer, header []string, rows [][]string) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }
-

@@ -170,4 +170,3 @@ func cliModuleVersion() string {
 	}
 	return mod.Version
 }
-
