@@ -82,6 +82,14 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup lets the writes of token uses in flight land.
+func (s *SCIMHandler) Cleanup() error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Close()
+}
+
 // ServeHTTP answers the request; it never calls next.
 func (s *SCIMHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	s.server.ServeHTTP(w, r)
@@ -145,5 +153,6 @@ func (s *SCIMHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddyfile.Unmarshaler       = (*SCIMHandler)(nil)
 	_ caddy.Provisioner           = (*SCIMHandler)(nil)
+	_ caddy.CleanerUpper          = (*SCIMHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*SCIMHandler)(nil)
 )

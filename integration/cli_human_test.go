@@ -2,7 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -109,4 +113,64 @@ func TestCLIHumanMessages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCLITokenLastUsed: after a SCIM request with a token, `token list`
+// shows when it was last used, not "never".
+func TestCLITokenLastUsed(t *testing.T) {
+	bin := ssogateBinary(t)
+	home := t.TempDir()
+	db := filepath.Join(home, "ssogate.db")
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := filepath.Join(home, "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
+	admin off
+	ssogate {
+		database sqlite %s
+	}
+}
+
+%s {
+	scim_server
+}
+
+http://127.0.0.1:%d {
+	saml_sso {
+		org acme
+		idp_sso_url https://idp.example.com/sso
+		idp_issuer https://idp.example.com
+		idp_certificate %s
+		domain acme.com
+	}
+	respond "app"
+}
+`, db, base, freePort(t), mustAbs(t, "testdata/idp.pem"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startSSOGate(t, bin, home, cfg, port)
+	r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", "scim", "--name", "okta", "--db", db)
+	if r.code != 0 {
+		t.Fatalf("token create: %+v", r)
+	}
+	token := strings.TrimSpace(r.stdout)
+	lastUsed := func() string {
+		r := runSSOGate(t, bin, home, "", "token", "list", "--org", "acme", "--json", "--db", db)
+		var rows []map[string]string
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 {
+			t.Fatalf("token list --json: %+v: %v", r, err)
+		}
+		return rows[0]["last_used"]
+	}
+	if got := lastUsed(); got != "never" {
+		t.Fatalf("before any use: last used %q, want never", got)
+	}
+	if code, body := scimCall(t, http.MethodGet, base+"/scim/v2/Users", token, nil); code != http.StatusOK {
+		t.Fatalf("GET /scim/v2/Users = %d %v", code, body)
+	}
+	waitUntil(t, "token list shows the token's use", func() bool { return lastUsed() != "never" })
+	r = runSSOGate(t, bin, home, "", "token", "list", "--org", "acme", "--db", db)
+	if !regexp.MustCompile(`okta\s+scim\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\n$`).MatchString(r.stdout) {
+		t.Errorf("token list:\n%s\nwant a time in LAST USED", r.stdout)
+	}
 }
