@@ -75,6 +75,16 @@ func cliSetUpRoot(root *cobra.Command) {
 		return cliFail(cmd, cliExitUsage, fmt.Errorf("%s (see `%s help`)", msg, cliBinName()))
 	}
 	root.SetFlagErrorFunc(cliFlagError)
+	for _, sub := range root.Commands() {
+		if name := sub.Name(); (name == "validate" || name == "adapt") && sub.RunE != nil {
+			// These provision the config only to check it (dryrun.go).
+			run := sub.RunE
+			sub.RunE = func(cmd *cobra.Command, args []string) error {
+				dryRun.Store(true)
+				return run(cmd, args)
+			}
+		}
+	}
 	caddyHelp := root.HelpFunc()
 	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
 		if cmd != root {

@@ -256,10 +256,10 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if h.BaseURL != "" {
-		u, err := url.Parse(h.BaseURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
+		if err := checkBaseURL(h.BaseURL); err != nil {
+			return err
 		}
+		u, _ := url.Parse(h.BaseURL)
 		h.baseURL = &url.URL{Scheme: u.Scheme, Host: u.Host}
 	} else {
 		hosts, err := newTrustedHosts(h.TrustedHosts)
@@ -320,6 +320,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		if h.org, err = h.store.EnsureOrg(pctx, h.Org, true); err != nil {
 			return err
 		}
+		h.warnNoDomain(pctx, domains)
 		if h.hasIDPSettings() {
 			idp, err := h.loadIDP(pctx)
 			if err != nil {
@@ -651,8 +652,8 @@ func (h *SSOHandler) Validate() error {
 		return errors.New("saml_sso: set only one of idp_metadata_url, idp_metadata_file, or idp_sso_url/idp_issuer/idp_certificate")
 	}
 	if manual {
-		if h.IDPSSOURL == "" || h.IDPIssuer == "" || len(h.IDPCertificates) == 0 {
-			return errors.New("saml_sso: idp_sso_url, idp_issuer and idp_certificate are all required together")
+		if err := h.checkIDPPieces(); err != nil {
+			return fmt.Errorf("saml_sso: %w", err)
 		}
 		if u, err := url.Parse(h.IDPSSOURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("saml_sso: idp_sso_url %q must be an absolute http(s) URL", h.IDPSSOURL)
