@@ -64,6 +64,7 @@ func cliSetUpRoot(root *cobra.Command) {
 	// With Args set, cobra runs the root on an unknown command instead of
 	// printing "Error: unknown command" and exiting 1.
 	root.Args = cobra.ArbitraryArgs
+	root.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return cmd.Help()

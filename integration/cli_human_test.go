@@ -33,6 +33,8 @@ func TestCLIHumanMessages(t *testing.T) {
 			"ssogate: unknown command \"frobnicate\" for \"ssogate user\"; want one of list, show, invite, set-role, passwd (see `ssogate user --help`)\n"},
 		{"unknown command", []string{"frobnicate"}, 2,
 			"ssogate: unknown command \"frobnicate\" for \"ssogate\" (see `ssogate help`)\n"},
+		{"mistyped command", []string{"tokn", "list"}, 2,
+			"ssogate: unknown command \"tokn\" for \"ssogate\"; did you mean \"token\"? (see `ssogate help`)\n"},
 		{"group alone", []string{"token"}, 2,
 			"ssogate: token needs a subcommand: one of create, list, revoke (see `ssogate token --help`)\n"},
 		{"unknown flag", []string{"token", "list", "--bogus", "--db", db}, 2,
