@@ -61,6 +61,9 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting ssogate app: %w", err)
 	}
 	app := appIface.(*App)
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	s.server, err = scimserver.New(scimserver.Config{
 		Store:             app.Store(),
 		Logger:            ctx.Logger(),
@@ -92,7 +95,9 @@ func (s *SCIMHandler) Cleanup() error {
 
 // ServeHTTP answers the request; it never calls next.
 func (s *SCIMHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	s.server.ServeHTTP(w, r)
+	rec := &statusRecorder{ResponseWriter: w}
+	s.server.ServeHTTP(rec, r)
+	countSCIM(r, rec.status)
 	return nil
 }
 

@@ -233,6 +233,9 @@ func (h *SSOHandler) hasIDPSettings() bool {
 // Provision loads the IdP settings, joins the store and sets up sessions.
 func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	h.shared = h.Org == "" && !h.hasIDPSettings()
 	if !h.shared && h.Org == "" {
 		h.Org = "default"

@@ -192,6 +192,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 		// After a held sign-in (sso_switch.go).
 		return h.serveHeld(w, r, t, s)
 	}
+	defer observeACS(time.Now())
 	if !allowMethods(w, r, http.MethodPost) {
 		return nil
 	}
@@ -276,6 +277,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 		zap.Bool("idp_initiated", len(requestIDs) == 0),
 		zap.String("assertion_id", ident.AssertionID),
 	)
+	countSignIn("saml", true, "")
 	http.Redirect(w, r, returnPath, http.StatusSeeOther)
 	return nil
 }
@@ -317,6 +319,7 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, t *tenant.Te
 	}
 	fields = append(fields, zap.String("remote_ip", clientIP(r)))
 	h.logger.Warn("sign-in refused", fields...)
+	countSignIn("saml", false, ref.Code)
 	writePage(w, ref.Status(), "Sign-in failed", sentence(ref.Reason), h.PathPrefix+"/login")
 	return nil
 }

@@ -160,6 +160,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		tooMany := func(wait time.Duration, why string) error {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			metrics.throttled.WithLabelValues("password").Inc()
 			return again(http.StatusTooManyRequests, why+" Try again in "+cliPlural(secs, "second")+".", "")
 		}
 		// The attempt counts before the slow check runs, so that
@@ -404,6 +405,7 @@ func (h *SSOHandler) audit(r *http.Request, org, email, ip string, ok bool, reas
 		zap.String("method", "password"), zap.String("org", org), zap.String("email", email),
 		zap.String("remote_ip", ip), zap.String("reason", reason),
 	}
+	countSignIn("password", ok, reason)
 	if ok {
 		h.logger.Info("sign-in", fields...)
 		return

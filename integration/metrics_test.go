@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ssogate/ssogate/internal/testidp"
+)
+
+// TestMetricsThroughTheBinary scrapes a running binary's metrics (Caddy's
+// registry, served by a metrics handler) after a sign-in, a refused
+// sign-in and a SCIM create, and checks each counter.
+func TestMetricsThroughTheBinary(t *testing.T) {
+	bin := ssogateBinary(t)
+	home := t.TempDir()
+	db := filepath.Join(home, "ssogate.db")
+	idp := startIdP(t,
+		testidp.User{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer"},
+		testidp.User{Email: "eve@evil.example", GivenName: "Eve", FamilyName: "Evil"})
+	gatePort, sidecarPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	gateURL := fmt.Sprintf("http://127.0.0.1:%d", gatePort)
+	sidecar := fmt.Sprintf("http://127.0.0.1:%d", sidecarPort)
+	cert := filepath.Join(home, "idp.pem")
+	if err := os.WriteFile(cert, idp.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
+	admin off
+	storage file_system %[1]s
+	ssogate {
+		database sqlite %[2]s
+	}
+}
+
+%[3]s {
+	saml_sso {
+		org acme
+		idp_sso_url %[4]s
+		idp_issuer %[5]s
+		idp_certificate %[6]s
+		domain acme.com
+		base_url %[3]s
+	}
+	respond "app"
+}
+
+%[7]s {
+	scim_server
+}
+
+http://127.0.0.1:%[8]d {
+	metrics
+}
+`, filepath.Join(home, "caddy"), db, gateURL, idp.SSOURL(), idp.EntityID(), cert, sidecar, metricsPort)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startSSOGate(t, bin, home, cfg, gatePort)
+	waitForPort(t, sidecarPort, &bytes.Buffer{})
+	waitForPort(t, metricsPort, &bytes.Buffer{})
+	idp.TrustSPMetadataURL(gateURL + "/sso/metadata")
+
+	signIn := func(email string) int {
+		b := newBrowser(t)
+		page := readBody(t, b.navigate(gateURL+"/sso/login?rd=/"))
+		resp := b.navigate(gateURL + loginLink(t, page))
+		readBody(t, resp)
+		resp = ssoVia(t, b, idp, follow(t, resp), email)
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+	if code := signIn("alice@acme.com"); code != http.StatusSeeOther {
+		t.Fatalf("sign-in of alice = %d", code)
+	}
+	if code := signIn("eve@evil.example"); code != http.StatusForbidden {
+		t.Fatalf("sign-in of eve = %d, want 403", code)
+	}
+	r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", "scim", "--db", db)
+	if r.code != 0 {
+		t.Fatalf("token create: %+v", r)
+	}
+	code, _ := scimCall(t, http.MethodPost, sidecar+"/scim/v2/Users", strings.TrimSpace(r.stdout), map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": "jo@acme.com", "name": map[string]any{"givenName": "Jo", "familyName": "Doe"},
+		"emails": []any{map[string]any{"primary": true, "value": "jo@acme.com"}}, "active": true,
+	})
+	if code != http.StatusCreated {
+		t.Fatalf("SCIM create = %d", code)
+	}
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(raw)
+	value := func(series string) float64 {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+		if m == nil {
+			return -1
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	for series, want := range map[string]float64{
+		`ssogate_sign_ins_total{method="saml",outcome="success",reason=""}`:                   1,
+		`ssogate_sign_ins_total{method="saml",outcome="refused",reason="domain_not_claimed"}`: 1,
+		`ssogate_scim_requests_total{method="POST",resource="Users",status="201"}`:            1,
+		`ssogate_acs_duration_seconds_count`:                                                  2,
+	} {
+		if got := value(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grepLines(text, "ssogate_"))
+	}
+}
+
+func grepLines(text, part string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, part) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
