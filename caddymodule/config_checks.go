@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/crewjam/saml"
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -95,4 +100,14 @@ func (h *SSOHandler) warnNoDomain(ctx context.Context, configDomains []string) {
 	}
 	h.logger.Warn(fmt.Sprintf("org %s has %s but no verified domain: every SSO sign-in will be refused; add a domain line to its saml_sso block, or claim and verify one (`ssogate domain claim` then `ssogate domain verify`)",
 		h.Org, andList(on)))
+}
+
+// logCertificates shows, at provision (so at validate and at start), each
+// IdP signing certificate the config gives and when it expires.
+func (h *SSOHandler) logCertificates(md *saml.EntityDescriptor) {
+	now := time.Now()
+	for _, c := range sso.SigningCertificates(md) {
+		h.logger.Info(fmt.Sprintf("IdP signing certificate expires in %d days", int(c.NotAfter.Sub(now).Hours()/24)),
+			zap.String("org", h.Org), zap.String("subject", c.Subject.String()), zap.Time("not_after", c.NotAfter))
+	}
 }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssogate/ssogate/internal/sso"
+	"github.com/ssogate/ssogate/internal/tenant"
 )
 
 // ssogate's metrics, in Caddy's own Prometheus registry: served wherever
@@ -127,4 +130,52 @@ func countSCIM(r *http.Request, status int) {
 	if status == http.StatusTooManyRequests {
 		metrics.throttled.WithLabelValues("scim").Inc()
 	}
+}
+
+// idpCertExpiry reports, at each scrape, the days until each SSO-enabled
+// org's IdP signing certificates have all expired (the latest NotAfter:
+// during a rotation the older one expiring is expected).
+type idpCertExpiry struct {
+	registry *tenant.Registry
+}
+
+var idpCertExpiryDesc = prometheus.NewDesc("ssogate_idp_certificate_expiry_days",
+	"Days until the last of the org's IdP signing certificates expires (negative once expired).",
+	[]string{"org"}, nil)
+
+func (c idpCertExpiry) Describe(ch chan<- *prometheus.Desc) { ch <- idpCertExpiryDesc }
+
+func (c idpCertExpiry) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, t := range c.registry.All() {
+		if !t.SSOEnabled() {
+			continue
+		}
+		var last time.Time
+		for _, cert := range sso.SigningCertificates(t.IDP) {
+			if cert.NotAfter.After(last) {
+				last = cert.NotAfter
+			}
+		}
+		if last.IsZero() {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(idpCertExpiryDesc, prometheus.GaugeValue,
+			last.Sub(now).Hours()/24, t.Org.Name)
+	}
+}
+
+// registerAppMetrics adds the collectors that read the config's app.
+func registerAppMetrics(ctx caddy.Context, app *App) error {
+	reg := ctx.GetMetricsRegistry()
+	if reg == nil {
+		return nil
+	}
+	if err := reg.Register(idpCertExpiry{registry: app.Registry()}); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return nil
 }

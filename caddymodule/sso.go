@@ -294,6 +294,9 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting ssogate app: %w", err)
 	}
 	h.app = appIface.(*App)
+	if err := registerAppMetrics(ctx, h.app); err != nil {
+		return err
+	}
 	h.store = h.app.Store()
 	h.registry = h.app.Registry()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -332,6 +335,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 			h.static = new(atomic.Pointer[staticIDP])
 			h.static.Store(&staticIDP{md: idp.md, xml: idp.conn.IDPMetadataXML})
 			h.metadataStale = idp.stale
+			h.logCertificates(idp.md)
 			decl.idp = &idp.conn
 		}
 		h.app.declareOrg(h.Org, decl)

@@ -55,6 +55,9 @@ http://127.0.0.1:%d {
 	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "Valid configuration") {
 		t.Fatalf("validate: exit %d, stderr %s", r.code, r.stderr)
 	}
+	if !strings.Contains(r.stderr, "IdP signing certificate expires in ") || !strings.Contains(r.stderr, "not_after") {
+		t.Errorf("validate does not show the IdP certificate's expiry:\n%s", r.stderr)
+	}
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
 		t.Errorf("validate created %s: %v", dataDir, err)
 	}

@@ -121,6 +121,11 @@ http://127.0.0.1:%[8]d {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
+	if m := regexp.MustCompile(`(?m)^ssogate_idp_certificate_expiry_days\{org="acme"\} (\S+)$`).FindStringSubmatch(text); m == nil {
+		t.Errorf("no ssogate_idp_certificate_expiry_days for acme")
+	} else if days, _ := strconv.ParseFloat(m[1], 64); days < 1 {
+		t.Errorf("ssogate_idp_certificate_expiry_days{org=acme} = %v, want the test IdP's certificate's days left", days)
+	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", grepLines(text, "ssogate_"))
 	}
