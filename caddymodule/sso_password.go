@@ -161,7 +161,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			metrics.throttled.WithLabelValues("password").Inc()
-			return again(http.StatusTooManyRequests, why+" Try again in "+cliPlural(secs, "second")+".", "")
+			return again(http.StatusTooManyRequests, why+" Try again in "+cliPlural(secs, "second")+".", email)
 		}
 		// The attempt counts before the slow check runs, so that
 		// simultaneous attempts cannot all pass the throttle.
@@ -191,7 +191,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 			h.audit(r, "", email, ip, false, reason)
 			// One answer for an unknown email and a wrong password, after
 			// the same amount of hashing work: no user enumeration.
-			return again(http.StatusUnauthorized, "Incorrect email or password.", "")
+			return again(http.StatusUnauthorized, "Incorrect email or password.", email)
 		}
 		// The password was right; the rules below may still refuse, and
 		// may say why, since only the account's holder gets this far.
@@ -204,7 +204,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	}
 	if t == nil {
 		h.audit(r, "", email, ip, false, "unknown_account")
-		return again(http.StatusUnauthorized, "Incorrect email or password.", "")
+		return again(http.StatusUnauthorized, "Incorrect email or password.", email)
 	}
 	view := loginView{t: t, rd: rd}
 	if !member.Active {

@@ -96,6 +96,23 @@ http://127.0.0.1:%[8]d {
 		t.Fatalf("SCIM create = %d", code)
 	}
 
+	// A wrong password: refused, counted, and the form keeps the email.
+	if r := runSSOGate(t, bin, home, "", "user", "invite", "owner@acme.com", "--role", "owner", "--org", "acme", "--db", db); r.code != 0 {
+		t.Fatalf("user invite: %+v", r)
+	}
+	if r := runSSOGate(t, bin, home, "right-horse-battery\n", "user", "passwd", "owner@acme.com", "--org", "acme", "--db", db); r.code != 0 {
+		t.Fatalf("user passwd: %+v", r)
+	}
+	f := openPasswordForm(t, gateURL)
+	pwResp, err := f.b.c.Do(f.request("owner@acme.com", "wrong-horse-battery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readBody(t, pwResp)
+	if pwResp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `value="owner@acme.com"`) {
+		t.Errorf("wrong password = %d; want 401 with the email kept in the form:\n%s", pwResp.StatusCode, page)
+	}
+
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +137,9 @@ http://127.0.0.1:%[8]d {
 		if got := value(series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^ssogate_sign_ins_total\{method="password",outcome="refused",reason="[a-z_]+"\} 1$`).MatchString(text) {
+		t.Errorf("no refused password sign-in counted")
 	}
 	if m := regexp.MustCompile(`(?m)^ssogate_idp_certificate_expiry_days\{org="acme"\} (\S+)$`).FindStringSubmatch(text); m == nil {
 		t.Errorf("no ssogate_idp_certificate_expiry_days for acme")
