@@ -320,7 +320,7 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, t *tenant.Te
 	fields = append(fields, zap.String("remote_ip", clientIP(r)))
 	h.logger.Warn("sign-in refused", fields...)
 	countSignIn("saml", false, ref.Code)
-	writePage(w, ref.Status(), "Sign-in failed", sentence(ref.Reason), h.PathPrefix+"/login")
+	writeRefusal(w, ref, h.PathPrefix+"/login")
 	return nil
 }
 
@@ -415,7 +415,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
 a.button,button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none;border:0;font-size:1rem}
 a.button:focus,button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
-<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Sign in</a></p>{{end}}</main></body></html>
+<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Next}}<p>{{.Next}}</p>{{end}}{{if .Link}}<p><a href="{{.Link}}">{{or .LinkText "Sign in"}}</a></p>{{end}}</main></body></html>
 `))
 
 // sentence capitalises a reason and ends it with a full stop, for pages.

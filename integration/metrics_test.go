@@ -15,15 +15,23 @@ import (
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
-// TestMetricsThroughTheBinary scrapes a running binary's metrics (Caddy's
-// registry, served by a metrics handler) after a sign-in, a refused
-// sign-in and a SCIM create, and checks each counter.
-func TestMetricsThroughTheBinary(t *testing.T) {
+// observedGate is the binary serving a gate (org acme, domain acme.com),
+// a SCIM sidecar and Caddy's metrics, with a test IdP that knows alice
+// and dora of acme.com and eve of another domain.
+type observedGate struct {
+	bin, home, db                string
+	idp                          *idpServer
+	gateURL, sidecar, metricsURL string
+}
+
+func startObservedGate(t *testing.T) *observedGate {
+	t.Helper()
 	bin := ssogateBinary(t)
 	home := t.TempDir()
 	db := filepath.Join(home, "ssogate.db")
 	idp := startIdP(t,
 		testidp.User{Email: "alice@acme.com", GivenName: "Alice", FamilyName: "Archer"},
+		testidp.User{Email: "dora@acme.com", GivenName: "Dora", FamilyName: "Doe"},
 		testidp.User{Email: "eve@evil.example", GivenName: "Eve", FamilyName: "Evil"})
 	gatePort, sidecarPort, metricsPort := freePort(t), freePort(t), freePort(t)
 	gateURL := fmt.Sprintf("http://127.0.0.1:%d", gatePort)
@@ -67,13 +75,30 @@ http://127.0.0.1:%[8]d {
 	waitForPort(t, sidecarPort, &bytes.Buffer{})
 	waitForPort(t, metricsPort, &bytes.Buffer{})
 	idp.TrustSPMetadataURL(gateURL + "/sso/metadata")
+	return &observedGate{bin: bin, home: home, db: db, idp: idp, gateURL: gateURL, sidecar: sidecar,
+		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
+}
 
+// signIn walks an SP-initiated sign-in of email and returns the gate's
+// answer to the IdP's response, and the form that carried it.
+func (g *observedGate) signIn(t *testing.T, b *browser, email string) (*http.Response, samlForm) {
+	t.Helper()
+	page := readBody(t, b.navigate(g.gateURL+"/sso/login?rd=/"))
+	resp := b.navigate(g.gateURL + loginLink(t, page))
+	readBody(t, resp)
+	b.signInAtIdP(g.idp.url, email)
+	form := parseSAMLForm(t, readBody(t, b.navigate(follow(t, resp))))
+	return b.post(form.Action, form.Values), form
+}
+
+// TestMetricsThroughTheBinary scrapes a running binary's metrics (Caddy's
+// registry, served by a metrics handler) after a sign-in, a refused
+// sign-in and a SCIM create, and checks each counter.
+func TestMetricsThroughTheBinary(t *testing.T) {
+	g := startObservedGate(t)
+	bin, home, db, gateURL, sidecar := g.bin, g.home, g.db, g.gateURL, g.sidecar
 	signIn := func(email string) int {
-		b := newBrowser(t)
-		page := readBody(t, b.navigate(gateURL+"/sso/login?rd=/"))
-		resp := b.navigate(gateURL + loginLink(t, page))
-		readBody(t, resp)
-		resp = ssoVia(t, b, idp, follow(t, resp), email)
+		resp, _ := g.signIn(t, newBrowser(t), email)
 		readBody(t, resp)
 		return resp.StatusCode
 	}
@@ -113,7 +138,7 @@ http://127.0.0.1:%[8]d {
 		t.Errorf("wrong password = %d; want 401 with the email kept in the form:\n%s", pwResp.StatusCode, page)
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	resp, err := http.Get(g.metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
