@@ -61,3 +61,8 @@ func writeRefusal(w http.ResponseWriter, ref *sso.Refusal, loginURL string) {
 	_ = pageTemplate.Execute(w, map[string]string{"Title": "Sign-in failed", "Message": p.msg, "Next": p.next,
 		"Link": link, "LinkText": p.linkText})
 }
+
+// sessionEndedMessage is the login page's word to a person whose session
+// ended under them (issue 15: they were bounced to the login page
+// without one).
+const sessionEndedMessage = "Your session has ended: you were signed out, your access changed, or it expired. Sign in again to continue."

@@ -1066,6 +1066,11 @@ func (h *SSOHandler) unauthenticated(w http.ResponseWriter, r *http.Request) err
 				return h.startLogin(w, r, t, rd, loginOption{})
 			}
 		}
+		if cookieValue(r.Header, gate.CookieName) != "" {
+			// A session cookie that no longer opens a session: it was
+			// ended (signed out, revoked, deactivated) or it expired.
+			loginURL += "&ended=1"
+		}
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return nil
 	}

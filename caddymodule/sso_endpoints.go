@@ -139,6 +139,8 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	msg := ""
 	if !enabled && r.URL.Query().Get("start") == "sso" {
 		msg = "Single sign-on is not set up for this organization yet."
+	} else if r.URL.Query().Get("ended") == "1" {
+		msg = sessionEndedMessage
 	}
 	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, msg: msg, sso: enabled, reauth: reauth})
 }

@@ -16,7 +16,8 @@ func TestRefusalPagesThroughTheBinary(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("token create: %+v", r)
 	}
-	if code, body := scimCall(t, http.MethodPost, g.sidecar+"/scim/v2/Users", strings.TrimSpace(r.stdout), map[string]any{
+	token := strings.TrimSpace(r.stdout)
+	if code, body := scimCall(t, http.MethodPost, g.sidecar+"/scim/v2/Users", token, map[string]any{
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 		"userName": "dora@acme.com", "name": map[string]any{"givenName": "Dora", "familyName": "Doe"},
 		"emails": []any{map[string]any{"primary": true, "value": "dora@acme.com"}}, "active": false,
@@ -91,5 +92,34 @@ func TestRefusalPagesThroughTheBinary(t *testing.T) {
 				"The response is not well-formed XML.",
 				"If it happens again, tell your administrator: the log names this refusal malformed_response.",
 			}})
+	})
+
+	// A session ended under its holder (deactivated over SCIM): the next
+	// page says so, instead of a bare login page.
+	t.Run("session ended", func(t *testing.T) {
+		b := newBrowser(t)
+		resp, _ := g.signIn(t, b, "alice@acme.com")
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in of alice = %d", resp.StatusCode)
+		}
+		id := memberID(t, g.sidecar, token, "alice@acme.com")
+		if code, body := scimCall(t, http.MethodPatch, g.sidecar+"/scim/v2/Users/"+id, token, setActive(false)); code != http.StatusOK {
+			t.Fatalf("deactivating alice = %d %v", code, body)
+		}
+		var loc string
+		waitUntil(t, "the gate sends alice to the login page", func() bool {
+			resp := b.navigate(g.gateURL + "/reports")
+			readBody(t, resp)
+			loc = resp.Header.Get("Location")
+			return resp.StatusCode == http.StatusFound
+		})
+		if !strings.Contains(loc, "ended=1") {
+			t.Fatalf("redirect to %q, want the login page told the session ended", loc)
+		}
+		page := readBody(t, b.navigate(g.gateURL+loc))
+		if !strings.Contains(page, "Your session has ended") {
+			t.Errorf("login page after the session ended:\n%s", page)
+		}
 	})
 }
