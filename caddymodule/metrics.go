@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ssogate/ssogate/internal/gate"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -50,7 +51,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.signIns, metrics.acsSeconds, metrics.scimRequests, metrics.throttled} {
+	for _, c := range []prometheus.Collector{metrics.signIns, metrics.acsSeconds, metrics.scimRequests, metrics.throttled, sessionCacheStats{}} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -178,4 +179,25 @@ func registerAppMetrics(ctx caddy.Context, app *App) error {
 		}
 	}
 	return nil
+}
+
+// sessionCacheStats reports the gate's session cache hits and misses.
+type sessionCacheStats struct{}
+
+var (
+	cacheHitsDesc = prometheus.NewDesc("ssogate_session_cache_hits_total",
+		"Session lookups answered by the gate's cache.", nil, nil)
+	cacheMissesDesc = prometheus.NewDesc("ssogate_session_cache_misses_total",
+		"Session lookups that went to the store.", nil, nil)
+)
+
+func (sessionCacheStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cacheHitsDesc
+	ch <- cacheMissesDesc
+}
+
+func (sessionCacheStats) Collect(ch chan<- prometheus.Metric) {
+	hits, misses := gate.CacheStats()
+	ch <- prometheus.MustNewConstMetric(cacheHitsDesc, prometheus.CounterValue, float64(hits))
+	ch <- prometheus.MustNewConstMetric(cacheMissesDesc, prometheus.CounterValue, float64(misses))
 }

@@ -102,8 +102,15 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 		readBody(t, resp)
 		return resp.StatusCode
 	}
-	if code := signIn("alice@acme.com"); code != http.StatusSeeOther {
-		t.Fatalf("sign-in of alice = %d", code)
+	alice := newBrowser(t)
+	if resp, _ := g.signIn(t, alice, "alice@acme.com"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in of alice = %d", resp.StatusCode)
+	}
+	// Two requests with the session: the gate's cache answers.
+	for range 2 {
+		if resp := alice.navigate(gateURL + "/"); readBody(t, resp) != "app" {
+			t.Fatalf("alice's request = %d", resp.StatusCode)
+		}
 	}
 	if code := signIn("eve@evil.example"); code != http.StatusForbidden {
 		t.Fatalf("sign-in of eve = %d, want 403", code)
@@ -162,6 +169,9 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 		if got := value(series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+	if hits, misses := value("ssogate_session_cache_hits_total"), value("ssogate_session_cache_misses_total"); hits < 1 || misses < 0 {
+		t.Errorf("session cache hits %v, misses %v; want at least one hit", hits, misses)
 	}
 	if !regexp.MustCompile(`(?m)^ssogate_sign_ins_total\{method="password",outcome="refused",reason="[a-z_]+"\} 1$`).MatchString(text) {
 		t.Errorf("no refused password sign-in counted")
