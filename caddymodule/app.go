@@ -78,6 +78,9 @@ type App struct {
 	logger *zap.Logger
 
 	decl *declarations
+	// dryRunDir holds the throwaway copy of the database a dry run works
+	// on (dryrun.go).
+	dryRunDir string
 }
 
 // declarations collects what handlers declare about orgs while the config
@@ -135,6 +138,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("resolving database path: %w", err)
 	}
 	a.path = abs
+	if dryRun.Load() {
+		if a.path, a.dryRunDir, err = dryRunCopy(ctx, a.path); err != nil {
+			return err
+		}
+	}
 	if a.ChangePollInterval <= 0 {
 		a.ChangePollInterval = caddy.Duration(250 * time.Millisecond)
 	}
@@ -259,6 +267,7 @@ func (a *App) Cleanup() error {
 		return nil
 	}
 	_, err := storePool.Delete(a.path)
+	endDryRun(a.dryRunDir)
 	return err
 }
 

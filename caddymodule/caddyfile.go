@@ -194,11 +194,8 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &v); err != nil {
 				return err
 			}
-			if !strings.Contains(v, "-----BEGIN") {
-				if _, err := loadCertificates(v); err != nil {
-					return d.Errf("%v", err)
-				}
-			}
+			// A path is read at provision, not here: a config adapts
+			// without the files it names (Caddy's convention).
 			s.IDPCertificates = append(s.IDPCertificates, v)
 		case "idp_metadata_url":
 			if err := oneArg(d, &s.IDPMetadataURL); err != nil {
@@ -247,6 +244,9 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "base_url":
 			if err := oneArg(d, &s.BaseURL); err != nil {
 				return err
+			}
+			if err := checkBaseURL(s.BaseURL); err != nil {
+				return d.Errf("%v", err)
 			}
 		case "trusted_hosts":
 			if !d.NextArg() {
@@ -342,6 +342,12 @@ func (s *SSOHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if err := s.checkShared(); err != nil {
+		return d.Errf("%v", err)
+	}
+	if err := s.checkIDPPieces(); err != nil {
+		// At the directive's line: the piece is missing from its block.
+		d.Reset()
+		d.Next()
 		return d.Errf("%v", err)
 	}
 	if s.BaseURL != "" && len(s.TrustedHosts) > 0 {

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,11 +36,20 @@ import (
 // Output contract: what a person reads goes to stdout, except when the
 // command exists to print one value meant to be copied (a token, a TXT
 // value): then stdout holds that value alone and every note goes to stderr,
-// so that `TOKEN=$(ssogate token create …)` works. Errors reach stderr
-// through Caddy's command wrapper. Exit codes: 0 success, 1 failure,
-// 2 usage (a missing or extra argument, an unknown flag or flag value).
+// so that `TOKEN=$(ssogate token create …)` works. An error is one line on
+// stderr, "ssogate: <message>", written by cliRunE rather than Caddy's
+// logger (whose JSON lines are for servers, not people). Exit codes:
+// 0 success, 1 failure, 2 usage (a missing or extra argument, an unknown
+// command, flag or flag value).
 func init() {
-	for _, c := range cliCommands() {
+	cmds := cliCommands()
+	funcs := make([]func(*cobra.Command), len(cmds))
+	for i, c := range cmds {
+		funcs[i] = c.CobraFunc
+	}
+	funcs = cliRootHook(funcs)
+	for i, c := range cmds {
+		c.CobraFunc = funcs[i]
 		caddycmd.RegisterCommand(c)
 	}
 }
@@ -76,6 +86,10 @@ const cliCommonFlagsDoc = `
     The organization to work on. It must exist (a Caddyfile naming it
     creates it when loaded, or 'org create' does). Default: default.
 
+--json (list commands)
+    Print a JSON array of objects, one a row, keyed by the column names
+    in snake case (LAST USED is last_used), for scripts.
+
 --db <path>
     The SQLite database of the ssogate app. Default: the app's own default,
     <Caddy data dir>/ssogate/ssogate.db; pass the path of your Caddyfile's
@@ -96,6 +110,8 @@ type cliLeaf struct {
 	// the others refuse to run on a path where none exists, which is most
 	// likely a mistyped or missing --db.
 	createsDB bool
+	// list gives the subcommand --json, which makes table print JSON.
+	list bool
 	// subs are subcommands of this one, which runs itself too (sso keys
 	// lists, sso keys roll rolls).
 	subs []cliLeaf
@@ -110,27 +126,75 @@ func cliGroup(cmd *cobra.Command, leaves ...cliLeaf) {
 		names[i] = strings.Fields(l.use)[0]
 	}
 	want := strings.Join(names, ", ")
-	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+	cmd.RunE = cliRunE(func(fl caddycmd.Flags) (int, error) {
 		if args := fl.Args(); len(args) > 0 {
-			return cliExitUsage, fmt.Errorf("unknown subcommand %q of %s; want one of %s (see `%s %s --help`)",
-				args[0], cmd.Name(), want, cliBinName(), cmd.Name())
+			return cliExitUsage, fmt.Errorf("unknown command %q for %q; want one of %s (see `%s --help`)",
+				args[0], cliCommandPath(cmd), want, cliCommandPath(cmd))
 		}
 		return cliExitUsage, fmt.Errorf("%s needs a subcommand: one of %s (see `%s %s --help`)",
 			cmd.Name(), want, cliBinName(), cmd.Name())
 	})
+	// The subcommands' flags given after an unknown subcommand (user
+	// frobnicate --db x) must not hide it behind "unknown flag: --db".
+	cmd.FParseErrWhitelist.UnknownFlags = true
 	cmd.SetFlagErrorFunc(cliFlagError)
+	cliMarkOwn(cmd)
 	for _, l := range leaves {
 		cmd.AddCommand(l.command())
 	}
 }
 
-// cliFlagError makes a flag parsing error exit with the usage code. The
-// error goes through Caddy's wrapper like every other, so it is reported
-// once and the same way.
+// cliFlagError makes a flag parsing error exit with the usage code,
+// reported as every other error is.
 func cliFlagError(cmd *cobra.Command, err error) error {
-	return caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
-		return cliExitUsage, fmt.Errorf("%v (see `%s --help`)", err, cliCommandPath(cmd))
-	})(cmd, nil)
+	return cliFail(cmd, cliExitUsage, fmt.Errorf("%v (see `%s --help`)", err, cliCommandPath(cmd)))
+}
+
+// cliRunE adapts a command function to cobra: a failure is reported by
+// cliFail.
+func cliRunE(f caddycmd.CommandFunc) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		code, err := f(caddycmd.Flags{FlagSet: cmd.Flags()})
+		if err == nil && code == cliExitOK {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("exiting with status %d", code)
+		}
+		return cliFail(cmd, code, err)
+	}
+}
+
+// cliFail writes err to stderr as one line for people, "ssogate: …", and
+// returns the error that makes caddycmd.Main exit with code.
+func cliFail(cmd *cobra.Command, code int, err error) error {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", cliBinName(), msg)
+	cmd.SilenceErrors = true
+	cmd.Root().SilenceErrors = true
+	if code == cliExitOK {
+		code = cliExitFailure
+	}
+	// Caddy's wrapper returns its own (unexported) exit error, the one
+	// Main exits with, when given a code above 1 and no error to log.
+	exit := caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return code, nil })(cmd, nil)
+	return &cliError{ExitCode: code, err: err, exit: exit}
+}
+
+// cliError is a subcommand's failure, already reported on stderr.
+type cliError struct {
+	ExitCode int
+	err      error
+	exit     error // Caddy's exit error, for a code above 1
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+
+func (e *cliError) Unwrap() []error {
+	if e.exit == nil {
+		return []error{e.err}
+	}
+	return []error{e.err, e.exit}
 }
 
 func (l cliLeaf) command() *cobra.Command {
@@ -149,6 +213,7 @@ func (l cliLeaf) command() *cobra.Command {
 // cliSingle sets up a command such as "audit" that has no subcommands:
 // it is the leaf itself (its use, short and long are the Command's).
 func cliSingle(cmd *cobra.Command, l cliLeaf) {
+	cliMarkOwn(cmd)
 	cmd.SetFlagErrorFunc(cliFlagError)
 	l.setUp(cmd)
 }
@@ -163,7 +228,10 @@ func (l cliLeaf) setUp(cmd *cobra.Command) {
 	if l.flags != nil {
 		l.flags(fl)
 	}
-	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+	if l.list {
+		fl.Bool("json", false, "print a JSON array of objects, for scripts")
+	}
+	cmd.RunE = cliRunE(func(fl caddycmd.Flags) (int, error) {
 		return l.execute(cmd, fl)
 	})
 }
@@ -197,6 +265,9 @@ func (l cliLeaf) execute(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	if !l.noOrg {
 		c.orgName = fl.String("org")
 	}
+	if l.list {
+		c.json = fl.Bool("json")
+	}
 	c.dbPath = fl.String("db")
 	c.dbGiven = c.dbPath != ""
 	if !c.dbGiven {
@@ -225,6 +296,7 @@ type cliCall struct {
 	orgName string
 	dbPath  string
 	dbGiven bool
+	json    bool // --json: table prints JSON
 	store   *sqlitestore.Store
 }
 
@@ -304,7 +376,13 @@ func (c *cliCall) notef(format string, a ...any) {
 // table writes rows as aligned columns to stdout. Cells are cleaned of
 // control characters first: names and emails come from IdPs over SCIM and
 // must not be able to move the operator's cursor or recolor the terminal.
+//
+// With --json it writes a JSON array instead, one object a row, keyed by
+// the header in snake case ("LAST USED" → "last_used").
 func (c *cliCall) table(header []string, rows [][]string) error {
+	if c.json {
+		return cliJSONTable(c.stdout, header, rows)
+	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	write := func(cells []string) {
 		for i, cell := range cells {
@@ -397,4 +475,27 @@ func cliShellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// cliJSONTable writes rows as a JSON array of objects keyed by header.
+func cliJSONTable(w io.Writer, header []string, rows [][]string) error {
+	keys := make([]string, len(header))
+	for i, h := range header {
+		keys[i] = strings.ToLower(strings.Join(strings.FieldsFunc(h, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+		}), "_"))
+	}
+	out := make([]map[string]string, 0, len(rows))
+	for _, r := range rows {
+		obj := make(map[string]string, len(keys))
+		for i, k := range keys {
+			if i < len(r) {
+				obj[k] = r[i]
+			}
+		}
+		out = append(out, obj)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

@@ -70,7 +70,8 @@ never expose the demo beyond your machine.
 			fl.Int("scim-port", 0, "the port of the SCIM sidecar (default 8081, or a free one)")
 			fl.Int("idp-port", 0, "the port of the test IdP (default 8082, or a free one)")
 			cmd.SetFlagErrorFunc(cliFlagError)
-			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+			cliMarkOwn(cmd)
+			cmd.RunE = cliRunE(func(fl caddycmd.Flags) (int, error) {
 				return cliDemo(cmd, fl)
 			})
 		},

@@ -75,7 +75,8 @@ and says what it found.
 					run: cliDomainVerify,
 				},
 				cliLeaf{
-					use:   "list [--org <name>] [--db <path>]",
+					list:  true,
+					use:   "list [--json] [--org <name>] [--db <path>]",
 					short: "Lists the org's domain claims",
 					long: `
 Lists the org's claims: the domain, its status (pending or verified),
@@ -213,7 +214,7 @@ func cliDomainList(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if len(domains) == 0 {
+	if len(domains) == 0 && !c.json {
 		c.notef("Org %s has no domains; claim one with `%s`.\n", cliClean(org.Name), c.hint("domain claim DOMAIN", true))
 		return cliExitOK, nil
 	}

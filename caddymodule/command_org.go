@@ -45,12 +45,16 @@ headers. It fails when the org exists.
 					run:       cliOrgCreate,
 				},
 				cliLeaf{
-					use:   "list [--db <path>]",
+					list:  true,
+					use:   "list [--json] [--db <path>]",
 					short: "Lists organizations",
 					long: `
 Lists every organization: its name, where it comes from ("config" for
 one named in a Caddyfile, "manual" for one made with org create), its
 members, its verified domains and when it was created.
+
+--json
+    Print a JSON array of objects, one an org, for scripts.
 
 --db <path>
     The SQLite database of the ssogate app. Default:
@@ -107,7 +111,7 @@ func cliOrgList(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if len(orgs) == 0 {
+	if len(orgs) == 0 && !c.json {
 		c.notef("No orgs yet; create one with `%s` or name one in a Caddyfile.\n", c.hint("org create NAME", false))
 		return cliExitOK, nil
 	}

@@ -34,7 +34,8 @@ Flags:
 		CobraFunc: func(cmd *cobra.Command) {
 			cliGroup(cmd,
 				cliLeaf{
-					use:   "list [--org <name>] [--db <path>]",
+					list:  true,
+					use:   "list [--json] [--org <name>] [--db <path>]",
 					short: "Lists the org's teams",
 					long: `
 Lists the org's teams: name, the role it grants ("-" for none), number
@@ -69,7 +70,7 @@ func cliTeamList(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if len(teams) == 0 {
+	if len(teams) == 0 && !c.json {
 		c.notef("Org %s has no teams; an IdP creates them by pushing groups over SCIM.\n", cliClean(org.Name))
 		return cliExitOK, nil
 	}

@@ -295,7 +295,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		errPart string
 	}{
 		{"group alone", []string{"token"}, "token needs a subcommand: one of create, list, revoke"},
-		{"unknown subcommand", []string{"user", "delete", "a@acme.com"}, `unknown subcommand "delete" of user`},
+		{"unknown subcommand", []string{"user", "delete", "a@acme.com"}, `unknown command "delete" for "ssogate user"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			wantOutcome(t, runCLI(t, "", tt.args...), 2, "", tt.errPart)

@@ -65,7 +65,8 @@ of the token is stored: copy it now, it cannot be shown again.
 					run: cliTokenCreate,
 				},
 				cliLeaf{
-					use:   "list [--org <name>] [--db <path>]",
+					list:  true,
+					use:   "list [--json] [--org <name>] [--db <path>]",
 					short: "Lists the org's tokens",
 					long: `
 Lists the org's tokens: ID, name, scope, when created and when last
@@ -130,7 +131,7 @@ func cliTokenList(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if len(tokens) == 0 {
+	if len(tokens) == 0 && !c.json {
 		c.notef("Org %s has no tokens; create one with `%s`.\n",
 			cliClean(org.Name), c.hint("token create --scope scim", true))
 		return cliExitOK, nil

@@ -52,7 +52,8 @@ Flags:
 		CobraFunc: func(cmd *cobra.Command) {
 			cliGroup(cmd,
 				cliLeaf{
-					use:   "list [--org <name>] [--db <path>]",
+					list:  true,
+					use:   "list [--json] [--org <name>] [--db <path>]",
 					short: "Lists the org's members",
 					long: `
 Lists the org's members: email, name, role, whether active, and teams.
@@ -182,7 +183,7 @@ func cliUserList(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if len(members) == 0 {
+	if len(members) == 0 && !c.json {
 		c.notef("Org %s has no members; add one with `%s`, or provision them over SCIM.\n",
 			cliClean(org.Name), c.hint("user invite EMAIL", true))
 		return cliExitOK, nil

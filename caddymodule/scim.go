@@ -61,6 +61,9 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting ssogate app: %w", err)
 	}
 	app := appIface.(*App)
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	s.server, err = scimserver.New(scimserver.Config{
 		Store:             app.Store(),
 		Logger:            ctx.Logger(),
@@ -82,9 +85,19 @@ func (s *SCIMHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup lets the writes of token uses in flight land.
+func (s *SCIMHandler) Cleanup() error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Close()
+}
+
 // ServeHTTP answers the request; it never calls next.
 func (s *SCIMHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	s.server.ServeHTTP(w, r)
+	rec := &statusRecorder{ResponseWriter: w}
+	s.server.ServeHTTP(rec, r)
+	countSCIM(r, rec.status)
 	return nil
 }
 
@@ -145,5 +158,6 @@ func (s *SCIMHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddyfile.Unmarshaler       = (*SCIMHandler)(nil)
 	_ caddy.Provisioner           = (*SCIMHandler)(nil)
+	_ caddy.CleanerUpper          = (*SCIMHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*SCIMHandler)(nil)
 )

@@ -243,6 +243,9 @@ func (h *SSOHandler) hasIDPSettings() bool {
 func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.outage = new(storage.Outage)
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	h.shared = h.Org == "" && !h.hasIDPSettings()
 	if !h.shared && h.Org == "" {
 		h.Org = "default"
@@ -266,10 +269,10 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if h.BaseURL != "" {
-		u, err := url.Parse(h.BaseURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("base_url %q must be an absolute http(s) URL", h.BaseURL)
+		if err := checkBaseURL(h.BaseURL); err != nil {
+			return err
 		}
+		u, _ := url.Parse(h.BaseURL)
 		h.baseURL = &url.URL{Scheme: u.Scheme, Host: u.Host}
 	} else {
 		hosts, err := newTrustedHosts(h.TrustedHosts)
@@ -301,6 +304,9 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting ssogate app: %w", err)
 	}
 	h.app = appIface.(*App)
+	if err := registerAppMetrics(ctx, h.app); err != nil {
+		return err
+	}
 	h.store = h.app.Store()
 	h.health = &h.app.shared.health
 	h.registry = h.app.Registry()
@@ -331,6 +337,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 		if h.org, err = h.store.EnsureOrg(pctx, h.Org, true); err != nil {
 			return err
 		}
+		h.warnNoDomain(pctx, domains)
 		if h.hasIDPSettings() {
 			idp, err := h.loadIDP(pctx)
 			if err != nil {
@@ -339,6 +346,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 			h.static = new(atomic.Pointer[staticIDP])
 			h.static.Store(&staticIDP{md: idp.md, xml: idp.conn.IDPMetadataXML})
 			h.metadataStale = idp.stale
+			h.logCertificates(idp.md)
 			decl.idp = &idp.conn
 		}
 		h.app.declareOrg(h.Org, decl)
@@ -662,8 +670,8 @@ func (h *SSOHandler) Validate() error {
 		return errors.New("saml_sso: set only one of idp_metadata_url, idp_metadata_file, or idp_sso_url/idp_issuer/idp_certificate")
 	}
 	if manual {
-		if h.IDPSSOURL == "" || h.IDPIssuer == "" || len(h.IDPCertificates) == 0 {
-			return errors.New("saml_sso: idp_sso_url, idp_issuer and idp_certificate are all required together")
+		if err := h.checkIDPPieces(); err != nil {
+			return fmt.Errorf("saml_sso: %w", err)
 		}
 		if u, err := url.Parse(h.IDPSSOURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("saml_sso: idp_sso_url %q must be an absolute http(s) URL", h.IDPSSOURL)
@@ -1075,6 +1083,11 @@ func (h *SSOHandler) unauthenticated(w http.ResponseWriter, r *http.Request) err
 				}
 				return h.startLogin(w, r, t, rd, loginOption{})
 			}
+		}
+		if cookieValue(r.Header, gate.CookieName) != "" {
+			// A session cookie that no longer opens a session: it was
+			// ended (signed out, revoked, deactivated) or it expired.
+			loginURL += "&ended=1"
 		}
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return nil

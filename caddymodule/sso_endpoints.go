@@ -138,6 +138,8 @@ func (h *SSOHandler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	msg := ""
 	if !enabled && r.URL.Query().Get("start") == "sso" {
 		msg = "Single sign-on is not set up for this organization yet."
+	} else if r.URL.Query().Get("ended") == "1" {
+		msg = sessionEndedMessage
 	}
 	return h.renderLogin(w, r, http.StatusOK, loginView{t: t, rd: rd, msg: msg, sso: enabled, reauth: reauth})
 }
@@ -191,6 +193,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 		// After a held sign-in (sso_switch.go).
 		return h.serveHeld(w, r, t, s)
 	}
+	defer observeACS(time.Now())
 	if !allowMethods(w, r, http.MethodPost) {
 		return nil
 	}
@@ -275,6 +278,7 @@ func (h *SSOHandler) serveACS(w http.ResponseWriter, r *http.Request, t *tenant.
 		zap.Bool("idp_initiated", len(requestIDs) == 0),
 		zap.String("assertion_id", ident.AssertionID),
 	)
+	countSignIn("saml", true, "")
 	http.Redirect(w, r, returnPath, http.StatusSeeOther)
 	return nil
 }
@@ -316,7 +320,8 @@ func (h *SSOHandler) refuse(w http.ResponseWriter, r *http.Request, t *tenant.Te
 	}
 	fields = append(fields, zap.String("remote_ip", clientIP(r)))
 	h.logger.Warn("sign-in refused", fields...)
-	writePage(w, ref.Status(), "Sign-in failed", sentence(ref.Reason), h.PathPrefix+"/login")
+	countSignIn("saml", false, ref.Code)
+	writeRefusal(w, ref, h.PathPrefix+"/login")
 	return nil
 }
 
@@ -383,7 +388,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}
 a.button,button{display:inline-block;background:#2557d6;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none;border:0;font-size:1rem}
 a.button:focus,button:focus{outline:3px solid #f4b400;outline-offset:2px}</style></head>
-<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Sign in</a></p>{{end}}</main></body></html>
+<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Next}}<p>{{.Next}}</p>{{end}}{{if .Link}}<p><a href="{{.Link}}">{{or .LinkText "Sign in"}}</a></p>{{end}}</main></body></html>
 `))
 
 // sentence capitalises a reason and ends it with a full stop, for pages.

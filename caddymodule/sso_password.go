@@ -157,7 +157,8 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		tooMany := func(wait time.Duration, why string) error {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			return again(http.StatusTooManyRequests, why+" Try again in "+strconv.Itoa(secs)+" seconds.", "")
+			metrics.throttled.WithLabelValues("password").Inc()
+			return again(http.StatusTooManyRequests, why+" Try again in "+cliPlural(secs, "second")+".", email)
 		}
 		// The attempt counts before the slow check runs, so that
 		// simultaneous attempts cannot all pass the throttle.
@@ -187,7 +188,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 			h.audit(r, "", email, ip, false, reason)
 			// One answer for an unknown email and a wrong password, after
 			// the same amount of hashing work: no user enumeration.
-			return again(http.StatusUnauthorized, "Incorrect email or password.", "")
+			return again(http.StatusUnauthorized, "Incorrect email or password.", email)
 		}
 		// The password was right; the rules below may still refuse, and
 		// may say why, since only the account's holder gets this far.
@@ -200,7 +201,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 	}
 	if t == nil {
 		h.audit(r, "", email, ip, false, "unknown_account")
-		return again(http.StatusUnauthorized, "Incorrect email or password.", "")
+		return again(http.StatusUnauthorized, "Incorrect email or password.", email)
 	}
 	view := loginView{t: t, rd: rd}
 	if !member.Active {
@@ -401,6 +402,7 @@ func (h *SSOHandler) audit(r *http.Request, org, email, ip string, ok bool, reas
 		zap.String("method", "password"), zap.String("org", org), zap.String("email", email),
 		zap.String("remote_ip", ip), zap.String("reason", reason),
 	}
+	countSignIn("password", ok, reason)
 	if ok {
 		h.logger.Info("sign-in", fields...)
 		return

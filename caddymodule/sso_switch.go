@@ -229,6 +229,7 @@ func (h *SSOHandler) completeHeld(w http.ResponseWriter, r *http.Request, t *ten
 		zap.Bool("idp_initiated", true),
 		zap.Bool("confirmed", confirmed),
 	)
+	countSignIn("saml", true, "")
 	http.Redirect(w, r, held.ReturnPath, http.StatusSeeOther)
 	return nil
 }

@@ -250,7 +250,7 @@ func TestIdPInitiatedSwitchAsks(t *testing.T) {
 		form, page := ask(t, victim, "/from-mallory")
 		// The same response again: used already.
 		resp := victim.postFrom(evilOrigin, form.Action, form.Values)
-		if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "response is not valid") {
+		if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This sign-in was already used.") {
 			t.Errorf("the held response posted again = %d:\n%s", resp.StatusCode, body)
 		}
 		// Another site cannot answer the question.

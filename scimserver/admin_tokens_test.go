@@ -5,47 +5,91 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssogate/ssogate/internal/storage"
+	"github.com/ssogate/ssogate/scimserver"
 )
 
-// TestTokenLastUsed: a request records its token's use (issue 15: "token
-// list" always said never), and a second request within the minute
-// writes nothing new.
-func TestTokenLastUsed(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	lastUsed := func() map[storage.Scope]int64 {
-		ts, err := e.store.ListTokens(ctx, e.org.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[storage.Scope]int64{}
-		for _, tok := range ts {
-			out[tok.Scope] = tok.LastUsedAt.Unix()
-			if tok.LastUsedAt.IsZero() {
-				out[tok.Scope] = 0
-			}
-		}
-		return out
+// lastUsed returns each scope's token's last use in unix seconds, 0 for
+// never.
+func (e *env) lastUsed() map[storage.Scope]int64 {
+	e.t.Helper()
+	ts, err := e.store.ListTokens(context.Background(), e.org.ID)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if got := lastUsed(); got[storage.ScopeSCIM] != 0 || got[storage.ScopeAdmin] != 0 {
+	out := map[storage.Scope]int64{}
+	for _, tok := range ts {
+		out[tok.Scope] = 0
+		if !tok.LastUsedAt.IsZero() {
+			out[tok.Scope] = tok.LastUsedAt.Unix()
+		}
+	}
+	return out
+}
+
+// waitUsed waits for the write, which runs beside the request, of the use
+// of the scope's token.
+func (e *env) waitUsed(scope storage.Scope) {
+	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); e.lastUsed()[scope] == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the %s token's use was not recorded: %v", scope, e.lastUsed())
+		}
+	}
+}
+
+// TestTokenLastUsed: a request records its token's use (issue 15: "token
+// list" always said never).
+func TestTokenLastUsed(t *testing.T) {
+	e := newEnv(t)
+	if got := e.lastUsed(); got[storage.ScopeSCIM] != 0 || got[storage.ScopeAdmin] != 0 {
 		t.Fatalf("before any use: %v; want never", got)
 	}
 	if r := e.do("GET", "/scim/v2/Users", e.scim, nil); r.status != http.StatusOK {
 		t.Fatalf("= %d %s", r.status, r.raw)
 	}
-	got := lastUsed()
-	if got[storage.ScopeSCIM] == 0 || got[storage.ScopeAdmin] != 0 {
-		t.Fatalf("after a SCIM request: %v; want the scim token used, the admin token not", got)
-	}
+	e.waitUsed(storage.ScopeSCIM)
 	// A refused request (wrong scope) is not a use.
 	if r := e.do("GET", "/scim/v2/Users", e.admin, nil); r.status != http.StatusForbidden {
 		t.Fatalf("= %d %s", r.status, r.raw)
 	}
-	if got := lastUsed(); got[storage.ScopeAdmin] != 0 {
+	time.Sleep(100 * time.Millisecond)
+	if got := e.lastUsed(); got[storage.ScopeAdmin] != 0 {
 		t.Fatalf("after a 403: %v; want the admin token unused", got)
 	}
+}
+
+// blockingTouch is a store whose TouchToken waits until released.
+type blockingTouch struct {
+	storage.Store
+	release chan struct{}
+}
+
+func (b blockingTouch) TouchToken(ctx context.Context, id string, at int64) error {
+	<-b.release
+	return b.Store.TouchToken(ctx, id, at)
+}
+
+// TestTokenUseOffRequestPath: recording a token's use never holds up the
+// request, even when the store is slow to take the write.
+func TestTokenUseOffRequestPath(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnv(t, func(c *scimserver.Config) { c.Store = blockingTouch{Store: c.Store, release: release} })
+	done := make(chan result, 1)
+	go func() { done <- e.do("GET", "/scim/v2/Users", e.scim, nil) }()
+	select {
+	case r := <-done:
+		if r.status != http.StatusOK {
+			t.Fatalf("= %d %s", r.status, r.raw)
+		}
+	case <-time.After(3 * time.Second):
+		close(release)
+		t.Fatal("the request waited for the write of its token's use")
+	}
+	close(release)
+	e.waitUsed(storage.ScopeSCIM)
 }
 
 // TestTokenAPI walks the token API: make, list, use, revoke.
@@ -70,6 +114,9 @@ func TestTokenAPI(t *testing.T) {
 		}
 		return out
 	}
+	// The admin token's first use is recorded beside the request.
+	tokens(e.admin)
+	e.waitUsed(storage.ScopeAdmin)
 	before := tokens(e.admin)
 	scopes := map[string]int{}
 	for _, tok := range before {

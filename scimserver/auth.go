@@ -44,7 +44,7 @@ func (s *Server) authenticate(r *http.Request, scope storage.Scope) (storage.Tok
 	if tok.Scope != scope {
 		return storage.Token{}, errorf(http.StatusForbidden, "", "this token has scope %q; this endpoint needs a token of scope %q", tok.Scope, scope)
 	}
-	s.recordUse(r.Context(), tok)
+	s.recordUse(tok)
 	return tok, nil
 }
 
@@ -54,26 +54,35 @@ const (
 	// enough to tell a token in use from a forgotten one, rarely enough
 	// that an IdP's burst of requests costs one write, not one each.
 	useEvery = time.Minute
-	// useTimeout bounds that write: a busy store delays the request a
-	// little at most, and never fails it.
-	useTimeout = 500 * time.Millisecond
+	// useTimeout bounds that write, which runs beside the request: a
+	// busy store must not pile up writers.
+	useTimeout = 5 * time.Second
 )
 
-// recordUse writes the token's last use when this process has not
-// written it for useEvery. A failure is logged and the request goes on:
-// the time of last use is a hint for admins, not a check.
-func (s *Server) recordUse(ctx context.Context, tok storage.Token) {
+// recordUse writes the token's last use, off the request path, when this
+// process has not written it for useEvery. A failure is logged: the time
+// of last use is a hint for admins, not a check.
+func (s *Server) recordUse(tok storage.Token) {
 	now := s.now()
 	if !s.uses.due(tok.ID, now) {
 		return
 	}
-	// Without the request's cancellation: a client that hangs up still
-	// used the token.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), useTimeout)
-	defer cancel()
-	if err := s.store.TouchToken(ctx, tok.ID, now.Unix()); err != nil {
-		s.log.Warn("recording token use", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID), zap.Error(err))
-	}
+	s.useWrites.Add(1)
+	go func() {
+		defer s.useWrites.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), useTimeout)
+		defer cancel()
+		if err := s.store.TouchToken(ctx, tok.ID, now.Unix()); err != nil {
+			s.log.Warn("recording token use", zap.String("token_id", tok.ID), zap.Int64("org_id", tok.OrgID), zap.Error(err))
+		}
+	}()
+}
+
+// Close waits for the writes of token uses in flight, so that they land
+// before the store closes.
+func (s *Server) Close() error {
+	s.useWrites.Wait()
+	return nil
 }
 
 // useRecorder remembers when this process last wrote each token's use.

@@ -63,6 +63,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,7 +121,9 @@ type Server struct {
 	limiter *limiter
 	tokens  *tokenCache
 	uses    *useRecorder
-	now     func() time.Time
+	// useWrites counts the writes of token uses in flight.
+	useWrites sync.WaitGroup
+	now       func() time.Time
 }
 
 // New returns a Server for cfg.

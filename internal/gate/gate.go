@@ -220,13 +220,23 @@ func (s *Sessions) Lookup(ctx context.Context, cookie string, org int64) (*Entry
 			return nil, ErrOtherOrg
 		}
 		if s.alive(e, now) {
+			cacheHits.Add(1)
 			return e, nil
 		}
 		s.drop(cookie, e)
 		return nil, ErrNoSession
 	}
+	cacheMisses.Add(1)
 	return s.load(ctx, cookie, org, now)
 }
+
+// The session cache's hits and misses in this process, for metrics:
+// process-wide so that they count on across config reloads.
+var cacheHits, cacheMisses atomic.Uint64
+
+// CacheStats returns how many session lookups the caches of this process
+// answered, and how many went to the store.
+func CacheStats() (hits, misses uint64) { return cacheHits.Load(), cacheMisses.Load() }
 
 // alive checks the time limits and records use for the idle timeout.
 func (s *Sessions) alive(e *Entry, now int64) bool {

@@ -586,6 +586,10 @@ func (p *Provider) responseRefusal(err error, shape responseShape) *Refusal {
 	switch {
 	case errors.Is(private, saml.ErrAssertionReplayed):
 		return refuse(CodeReplayed, "the identity provider's response is not valid", private)
+	case errors.Is(private, saml.ErrRequestIDMismatch):
+		// The browser that posted it did not start it (issue 15: it read
+		// like garbage).
+		return refuse(CodeInvalid, "this sign-in was finished already, or it was started in another browser or tab", private)
 	case len(shape.issueInstant) > 0 && (errors.Is(private, saml.ErrExpired) || errors.Is(private, saml.ErrNotYetValid)):
 		// (Without an IssueInstant, crewjam finds the response "expired":
 		// it is malformed, not late.)
