@@ -37,5 +37,6 @@ func TestConformance(t *testing.T) {
 		},
 		SQL:      func(s storage.Store) storetest.SQL { return s.(*Store).r },
 		SetClock: func(s storage.Store, now func() time.Time) { s.(*Store).now = now },
+		Notifies: true,
 	})
 }

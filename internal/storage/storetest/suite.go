@@ -26,6 +26,9 @@ type Backend struct {
 	SQL func(s storage.Store) SQL
 	// SetClock makes s take the time from now.
 	SetClock func(s storage.Store, now func() time.Time)
+	// Notifies tells that a store runs its OnChange callbacks for other
+	// processes' writes too.
+	Notifies bool
 }
 
 // SQL is a database handle taking ? placeholders.
@@ -41,6 +44,10 @@ func Run(t *testing.T, b Backend) {
 		fn   func(*testing.T, Backend)
 	}{
 		{"OpenTwiceKeepsData", testOpenTwiceKeepsData},
+		{"ProcessesCreateMember", testProcessesCreateMember},
+		{"ProcessesTeamAdds", testProcessesTeamAdds},
+		{"ProcessesOneSessionPerAssertion", testProcessesOneSessionPerAssertion},
+		{"ProcessesSeeDeactivation", testProcessesSeeDeactivation},
 		{"FindMembers", testFindMembers},
 		{"FindMembersPaging", testFindMembersPaging},
 		{"FindMembersBadFilter", testFindMembersBadFilter},
