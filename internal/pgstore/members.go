@@ -97,14 +97,21 @@ func (s *Store) AccountExists(ctx context.Context, email string) (bool, error) {
 }
 
 // CreateMember makes the account if needed and its membership in the org.
-// Concurrent creates of one account run as if one after the other
-// (SERIALIZABLE): the second finds the first's account.
+// It runs at READ COMMITTED under a lock on the email rather than
+// SERIALIZABLE: every create of an org updates its member_counts row,
+// and a burst of creates (an IdP's initial push, from several replicas)
+// would abort each other over it.
 func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
 	if nm.Role == "" {
 		nm.Role = storage.RoleMember
 	}
 	var m storage.Member
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.txReadCommitted(ctx, func(tx *Tx) error {
+		// Creates of one account take turns; each statement after the
+		// lock sees what the one before committed.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, hashtext(lower(?)))", accountLockSpace, nm.Email); err != nil {
+			return err
+		}
 		var err error
 		m, err = s.createMember(ctx, tx, orgID, nm, requireNewAccount)
 		return err

@@ -212,12 +212,12 @@ const maxAttempts = 30
 func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	var err error
 	for attempt := range maxAttempts {
-		if err = s.tx1(ctx, fn); !retryable(err) {
+		if err = s.tx1(ctx, sql.LevelSerializable, fn); !retryable(err) {
 			return err
 		}
 		// Jittered backoff, so that the writers that collided do not
 		// collide again.
-		wait := time.Duration(rand.IntN(1<<min(attempt, 6)+1)) * time.Millisecond
+		wait := time.Duration(rand.IntN(1<<min(attempt, 7)+1)) * time.Millisecond
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -227,8 +227,24 @@ func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	return err
 }
 
-func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+// txReadCommitted runs fn in a READ COMMITTED transaction, for writes
+// that make their own locks, run again like tx's on a deadlock.
+func (s *Store) txReadCommitted(ctx context.Context, fn func(*Tx) error) error {
+	var err error
+	for range maxAttempts {
+		if err = s.tx1(ctx, sql.LevelReadCommitted, fn); !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// accountLockSpace is the first key of the advisory locks taken on an
+// account's email.
+const accountLockSpace = 0x5509
+
+func (s *Store) tx1(ctx context.Context, level sql.IsolationLevel, fn func(*Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
