@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
 
 	"github.com/ssogate/ssogate/internal/apitoken"
 	"github.com/ssogate/ssogate/internal/pgstore"
@@ -37,6 +40,7 @@ type replicas struct {
 	scims   []string // each replica's scim_server
 	sidecar string   // the sidecar's scim_server
 	token   string   // a SCIM token of org acme
+	dsn     string   // the database
 	logs    []*lockedBuffer
 }
 
@@ -82,7 +86,7 @@ func startReplicas(t *testing.T) *replicas {
 	t.Cleanup(lb.Close)
 	e.gate = lb.URL
 
-	r := &replicas{env: e}
+	r := &replicas{env: e, dsn: dsn}
 	for i := range 3 {
 		gatePort, scimPort := freePort(t), freePort(t)
 		gates = append(gates, &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", gatePort)})
@@ -170,8 +174,9 @@ func (r *replicas) statusOn(b *browser, i int) int {
 // on one PostgreSQL database: a session made on one replica is valid on
 // the others, an assertion used on one is refused on another, a SCIM
 // deactivation through the sidecar is refused on every replica within
-// 250 ms, and concurrent SCIM creates spread over the processes make
-// each member once.
+// 250 ms, also when PostgreSQL has just dropped every connection, and
+// concurrent SCIM creates spread over the processes make each member
+// once.
 func TestReplicasOnPostgres(t *testing.T) {
 	r := startReplicas(t)
 	t.Run("session on every replica", func(t *testing.T) {
@@ -254,6 +259,37 @@ func TestReplicasOnPostgres(t *testing.T) {
 		if worst > 250*time.Millisecond {
 			t.Errorf("worst refusal took %s, want within 250ms", worst)
 		}
+	})
+
+	t.Run("revocation after PostgreSQL drops every connection", func(t *testing.T) {
+		r := &replicas{env: r.env.sub(t), scims: r.scims, sidecar: r.sidecar, token: r.token, dsn: r.dsn}
+		b := r.signedIn("bob@acme.com")
+		id := memberID(t, r.sidecar, r.token, "bob@acme.com")
+		admin, err := sql.Open("pgx", r.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		// Every process's pool and listener, mid-run.
+		var n int
+		if err := admin.QueryRow(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid != pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("terminated %d connections", n)
+		if code, body := scimCall(t, http.MethodPatch, r.sidecar+"/scim/v2/Users/"+id, r.token, setActive(false)); code != http.StatusOK {
+			t.Fatalf("deactivating through the sidecar after the cut = %d %v", code, body)
+		}
+		start := time.Now()
+		for i := range 3 {
+			for r.statusOn(b, i) != http.StatusUnauthorized {
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("replica %d still accepts the session 5s after a deactivation made while it reconnected", i)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		t.Logf("refused on all 3 replicas %s after the deactivation", time.Since(start))
 	})
 
 	t.Run("concurrent SCIM creates over the processes", func(t *testing.T) {

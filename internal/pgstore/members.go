@@ -72,7 +72,7 @@ func (s *Store) MemberByID(ctx context.Context, orgID int64, id string) (storage
 }
 
 type queryRower interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, query string, args ...any) *Row
 }
 
 func memberByID(ctx context.Context, q queryRower, orgID int64, id string) (storage.Member, error) {

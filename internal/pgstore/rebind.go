@@ -58,7 +58,9 @@ func rebind(query string) string {
 	return out
 }
 
-// DB is the pool, taking ? placeholders.
+// DB is the pool, taking ? placeholders. A read that finds its
+// connection dropped (PostgreSQL restarted, a failover, an idle
+// connection cut by a proxy) runs again on another.
 type DB struct{ db *sql.DB }
 
 func (d *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -66,11 +68,45 @@ func (d *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 }
 
 func (d *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return d.db.QueryContext(ctx, rebind(query), args...)
+	q := rebind(query)
+	var rows *sql.Rows
+	var err error
+	for range maxAttempts {
+		if rows, err = d.db.QueryContext(ctx, q, args...); !connLost(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return rows, err
 }
 
-func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.db.QueryRowContext(ctx, rebind(query), args...)
+func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *Row {
+	rows, err := d.QueryContext(ctx, query, args...)
+	return &Row{rows, err}
+}
+
+// Row is the first row of a query's answer, as sql.Row.
+type Row struct {
+	rows *sql.Rows
+	err  error
+}
+
+// Scan copies the row's columns into dest; sql.ErrNoRows when there is
+// no row.
+func (r *Row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
 }
 
 // Tx is a transaction, taking ? placeholders.
@@ -84,6 +120,7 @@ func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 	return t.tx.QueryContext(ctx, rebind(query), args...)
 }
 
-func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, rebind(query), args...)
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *Row {
+	rows, err := t.tx.QueryContext(ctx, rebind(query), args...)
+	return &Row{rows, err}
 }

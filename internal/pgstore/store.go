@@ -21,11 +21,14 @@ package pgstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -253,14 +256,29 @@ func (s *Store) tx1(ctx context.Context, level sql.IsolationLevel, fn func(*Tx) 
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
+		// Not retryable: a commit whose connection dropped may have
+		// committed.
+		return commitError{err}
 	}
 	return nil
 }
 
+type commitError struct{ error }
+
+func (e commitError) Error() string { return "committing: " + e.error.Error() }
+func (e commitError) Unwrap() error { return e.error }
+
 // retryable reports whether err aborted a transaction that may succeed
-// when run again.
+// when run again: PostgreSQL aborted it to keep writers serializable, or
+// its connection dropped before the commit.
 func retryable(err error) bool {
+	if errors.As(err, new(commitError)) {
+		return errors.As(err, new(*pgconn.PgError)) && serializationFailure(err)
+	}
+	return serializationFailure(err) || connLost(err)
+}
+
+func serializationFailure(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -269,6 +287,22 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// connLost reports whether err is the loss of a connection (the server
+// ended it, or it broke) rather than an answer.
+func connLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// connection_exception, admin_shutdown, crash_shutdown,
+		// cannot_connect_now
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // execOne runs a write that must touch at least one row, in its own

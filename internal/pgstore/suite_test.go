@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -35,8 +37,20 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { again.Close() })
 			return again
 		},
-		SQL:      func(s storage.Store) storetest.SQL { return s.(*Store).r },
+		SQL:      func(s storage.Store) storetest.SQL { return rawSQL{s.(*Store).db} },
 		SetClock: func(s storage.Store, now func() time.Time) { s.(*Store).now = now },
 		Notifies: true,
 	})
+}
+
+// rawSQL is the store's pool for hand-made statements with ?
+// placeholders.
+type rawSQL struct{ db *sql.DB }
+
+func (r rawSQL) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.db.ExecContext(ctx, rebind(query), args...)
+}
+
+func (r rawSQL) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.db.QueryRowContext(ctx, rebind(query), args...)
 }
