@@ -13,8 +13,8 @@ import (
 // Unfiltered member lists (an IdP's import: startIndex=1, 101, 201, ...
 // count=100) are served without walking the org.
 //
-// The total is the org's row of member_counts, which triggers keep
-// (migration 0004). OFFSET N costs N steps through the index (11 ms at
+// The total is the sum of the org's rows of member_counts, which
+// triggers keep (migrations/0001_init.sql). OFFSET N costs N steps through the index (11 ms at
 // 100,000 members); instead, the keys of the rows at every
 // memberAnchorStep-th position are remembered per org, under the version
 // member_counts bumps at every membership added or removed, so a page
@@ -50,7 +50,7 @@ type anchorCache struct {
 }
 
 const (
-	qMemberCount     = "SELECT members, version FROM member_counts WHERE org_id = ?"
+	qMemberCount     = "SELECT SUM(members)::bigint, SUM(version)::bigint FROM member_counts WHERE org_id = ? HAVING COUNT(*) > 0"
 	qFirstAnchor     = "SELECT created_at, id FROM memberships WHERE org_id = ? ORDER BY created_at, id LIMIT 1 OFFSET ?"
 	qNextAnchor      = "SELECT created_at, id FROM memberships WHERE org_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT 1 OFFSET ?"
 	qPageFromStart   = "SELECT rowid AS r FROM memberships WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?"

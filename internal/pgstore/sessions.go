@@ -162,8 +162,9 @@ func (s *Store) EndSessionsByNameID(ctx context.Context, orgID int64, nameID str
 }
 
 // DeleteExpired removes sessions and replay records past their time, and
-// change-feed rows older than an hour. Expired sessions leave the feed
-// alone (see migration 0009): every gate refuses them already.
+// change-feed rows older than an hour, and folds the member counts. Expired
+// sessions leave the feed alone (see the sessions_ended trigger): every
+// gate refuses them already.
 func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 	return s.tx(ctx, func(tx *Tx) error {
 		for _, q := range []string{
@@ -175,6 +176,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 			if _, err := tx.ExecContext(ctx, q, now); err != nil {
 				return fmt.Errorf("deleting expired rows: %w", err)
 			}
+		}
+		// Each org's member counts, folded into one row.
+		if _, err := tx.ExecContext(ctx, `WITH folded AS (DELETE FROM member_counts RETURNING org_id, members, version)
+			INSERT INTO member_counts(org_id, members, version)
+			SELECT org_id, SUM(members), SUM(version) FROM folded GROUP BY org_id`); err != nil {
+			return fmt.Errorf("folding member counts: %w", err)
 		}
 		return nil
 	})

@@ -13,7 +13,7 @@ import (
 
 // openTest opens a store on a fresh database of the PostgreSQL named by
 // SSOGATE_TEST_POSTGRES, or skips.
-func openTest(t *testing.T) *Store {
+func openTest(t testing.TB) *Store {
 	t.Helper()
 	dsn := pgtest.Database(t)
 	s, err := Open(t.Context(), dsn)

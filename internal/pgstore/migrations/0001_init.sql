@@ -127,11 +127,16 @@ CREATE TABLE member_emails (
 CREATE INDEX member_emails_value ON member_emails(org_id, value);
 CREATE INDEX member_emails_member ON member_emails(member_id);
 
+-- Unlike SQLite's one row per org, rows that add up: one per membership
+-- added or removed, folded together by the sweep (DeleteExpired). One row
+-- per org, updated by every create, made an org's creates take turns
+-- through their commits (160 creates/s from 16 clients).
 CREATE TABLE member_counts (
-	org_id  BIGINT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+	org_id  BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
 	members BIGINT NOT NULL,
 	version BIGINT NOT NULL
 );
+CREATE INDEX member_counts_org ON member_counts(org_id);
 
 CREATE TABLE sso_connections (
 	org_id              BIGINT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
@@ -336,13 +341,12 @@ CREATE TRIGGER member_emails_updated AFTER UPDATE OF attrs ON memberships
 CREATE FUNCTION ssogate_member_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP IN ('DELETE', 'UPDATE') AND (TG_OP = 'DELETE' OR OLD.org_id != NEW.org_id) THEN
-		UPDATE member_counts SET members = members - 1, version = version + 1 WHERE org_id = OLD.org_id;
+		INSERT INTO member_counts(org_id, members, version) VALUES (OLD.org_id, -1, 1);
 	END IF;
 	IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.org_id != NEW.org_id) THEN
-		INSERT INTO member_counts AS c (org_id, members, version) VALUES (NEW.org_id, 1, 1)
-		ON CONFLICT (org_id) DO UPDATE SET members = c.members + 1, version = c.version + 1;
+		INSERT INTO member_counts(org_id, members, version) VALUES (NEW.org_id, 1, 1);
 	ELSIF TG_OP = 'UPDATE' AND (OLD.created_at != NEW.created_at OR OLD.id != NEW.id) THEN
-		UPDATE member_counts SET version = version + 1 WHERE org_id = NEW.org_id;
+		INSERT INTO member_counts(org_id, members, version) VALUES (NEW.org_id, 0, 1);
 	END IF;
 	RETURN NULL;
 END $$;
