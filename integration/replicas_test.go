@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net"
@@ -21,10 +20,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
 
-	"github.com/ssogate/ssogate/internal/apitoken"
-	"github.com/ssogate/ssogate/internal/pgstore"
 	"github.com/ssogate/ssogate/internal/pgstore/pgtest"
-	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/testidp"
 )
 
@@ -143,22 +139,12 @@ http://127.0.0.1:%d {
 	r.logs = append(r.logs, logs)
 	e.idp.TrustSPMetadataURL(lb.URL + "/sso/metadata")
 
-	st, err := pgstore.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
+	// The CLI on the same database (--db takes the URL).
+	run := runSSOGate(t, bin, e.dir, "", "token", "create", "--scope", "scim", "--org", "acme", "--db", dsn)
+	if run.code != 0 {
+		t.Fatalf("ssogate token create --db postgres://...: exit %d: %s", run.code, run.stderr)
 	}
-	defer st.Close()
-	org, err := st.OrgByName(context.Background(), "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, hash, err := apitoken.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateToken(context.Background(), org.ID, "test", storage.ScopeSCIM, hash); err != nil {
-		t.Fatal(err)
-	}
+	tok := strings.TrimSpace(run.stdout)
 	r.token = tok
 	return r
 }
