@@ -63,6 +63,7 @@ func cliCommands() []caddycmd.Command {
 		cliTeamCommand(),
 		cliSSOCommand(),
 		cliAuditCommand(),
+		cliStoreCommand(),
 	}
 }
 
@@ -80,7 +81,8 @@ const cliCommonFlagsDoc = `
 --db <path>
     The SQLite database of the ssogate app. Default: the app's own default,
     <Caddy data dir>/ssogate/ssogate.db; pass the path of your Caddyfile's
-    "database sqlite <path>" option when you set one.`
+    "database sqlite <path>" option when you set one, or the postgres://
+    URL of its "database postgres <dsn>".`
 
 // cliLeaf describes one subcommand such as "token create".
 type cliLeaf struct {
