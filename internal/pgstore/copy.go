@@ -13,7 +13,7 @@ import (
 // are rebuilt by this schema's triggers; the change feed starts afresh.
 var copyTables = []struct {
 	name, columns, order string
-	bytea               map[string]bool
+	bytea                map[string]bool
 }{
 	{"orgs", "id, name, from_config, created_at", "id", nil},
 	{"accounts", "id, email, created_at", "id", nil},
