@@ -24,7 +24,9 @@ func cliStoreCommand() caddycmd.Command {
 Moves an install's store to another backend.
 
   store copy   copies a SQLite database into a PostgreSQL one
-`,
+
+Flags of store copy:
+` + cliStoreCopyFlagsDoc,
 		CobraFunc: func(cmd *cobra.Command) {
 			cliGroup(cmd, cliLeaf{
 				use:   "copy --from sqlite:<path> --to postgres:<dsn> [--force]",
@@ -37,15 +39,7 @@ as many rows on both sides. Stop the gateways first.
 
 A PostgreSQL database that has an org already is refused unless --force,
 which empties it first; so with --force a copy can be run again.
-
---from sqlite:<path>
-    The SQLite file (migrated to this binary's schema first).
-
---to postgres:<dsn>
-    The PostgreSQL database: a postgres:// URL or a key=value string.
-
---force
-    Replace what the PostgreSQL database holds.`,
+` + cliStoreCopyFlagsDoc,
 				noOrg:     true,
 				createsDB: true,
 				flags: func(fl *pflag.FlagSet) {
@@ -58,6 +52,19 @@ which empties it first; so with --force a copy can be run again.
 		},
 	}
 }
+
+const cliStoreCopyFlagsDoc = `
+--from sqlite:<path>
+    The SQLite file (migrated to this binary's schema first).
+
+--to postgres:<dsn>
+    The PostgreSQL database: a postgres:// URL or a key=value string.
+
+--force
+    Replace what the PostgreSQL database holds.
+
+--db <path>
+    Not used: --from and --to name the databases.`
 
 func cliStoreCopy(c *cliCall) (int, error) {
 	from, ok := strings.CutPrefix(c.flags.String("from"), "sqlite:")
