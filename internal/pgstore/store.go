@@ -50,9 +50,14 @@ var migrations embed.FS
 // notifyChannel is the channel the changes trigger notifies.
 const notifyChannel = "ssogate_changes"
 
-// migrationLock is the pg_advisory_lock key held while migrating, so that
-// replicas starting together migrate once.
-const migrationLock = 0x55_0_6a7e // "ssogate"
+// The advisory lock keys of ssogate (per database, arbitrary): held while
+// migrating, so that replicas starting together migrate once (5502625406
+// is the changes_seq trigger's, in migrations/0001_init.sql); and the
+// first half of the two-key locks on an account's email.
+const (
+	migrationLock    = 5502625405
+	accountLockSpace = 0x5509
+)
 
 // Store is a storage.Store on one PostgreSQL database.
 type Store struct {
@@ -241,10 +246,6 @@ func (s *Store) txReadCommitted(ctx context.Context, fn func(*Tx) error) error {
 	}
 	return err
 }
-
-// accountLockSpace is the first key of the advisory locks taken on an
-// account's email.
-const accountLockSpace = 0x5509
 
 func (s *Store) tx1(ctx context.Context, level sql.IsolationLevel, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: level})
