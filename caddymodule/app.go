@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/internal/domainclaim"
+	"github.com/ssogate/ssogate/internal/pgstore"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
@@ -27,7 +28,8 @@ func init() {
 	caddy.RegisterModule(App{})
 }
 
-// storePool shares one open store per database file across config reloads:
+// storePool shares one open store per database (file or PostgreSQL DSN)
+// across config reloads:
 // Caddy starts a new config before it stops the old one, and both must use
 // the same connections and change feed.
 var storePool = caddy.NewUsagePool()
@@ -46,8 +48,9 @@ func DefaultDatabasePath() string {
 // Handlers get it with ctx.App("ssogate"); a config that does not set the
 // global option gets an app with the defaults.
 type App struct {
-	// Database says where the store is. Default: SQLite at
-	// <Caddy data dir>/ssogate/ssogate.db.
+	// Database says where the store is: a SQLite file, or a PostgreSQL
+	// database that several gateway processes (replicas) share. Default:
+	// SQLite at <Caddy data dir>/ssogate/ssogate.db.
 	Database *DatabaseConfig `json:"database,omitempty"`
 
 	// DNSResolver is the host:port of the DNS server used to verify domain
@@ -74,7 +77,7 @@ type App struct {
 	ChangePollInterval caddy.Duration `json:"change_poll_interval,omitempty"`
 
 	shared *sharedStore
-	path   string
+	path   string // the SQLite file, or "postgres:" and the DSN: the pool key
 	logger *zap.Logger
 
 	decl *declarations
@@ -107,11 +110,18 @@ type orgDeclaration struct {
 
 // DatabaseConfig selects the store backend.
 type DatabaseConfig struct {
-	// Driver is the backend. Only "sqlite" exists today. Default: sqlite.
+	// Driver is the backend: sqlite or postgres. Default: sqlite.
 	Driver string `json:"driver,omitempty"`
 	// Path is the SQLite file. Default: <Caddy data dir>/ssogate/ssogate.db.
 	Path string `json:"path,omitempty"`
+	// DSN names the PostgreSQL database (driver postgres): a
+	// postgres:// URL or a key=value string, TLS options included.
+	// Placeholders such as {env.SSOGATE_DATABASE_URL} are replaced.
+	DSN string `json:"dsn,omitempty"`
 }
+
+// postgres reports whether the config names a PostgreSQL database.
+func (d *DatabaseConfig) postgres() bool { return d != nil && d.Driver == "postgres" }
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -129,26 +139,39 @@ func (a *App) Provision(ctx caddy.Context) error {
 		sso.AllowRSA15KeyTransport()
 		a.logger.Warn("RSA 1.5 key transport is allowed for encrypted assertions; prefer RSA-OAEP at the IdP")
 	}
-	a.path = DefaultDatabasePath()
-	if a.Database != nil && a.Database.Path != "" {
-		a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
-	}
-	abs, err := filepath.Abs(a.path)
-	if err != nil {
-		return fmt.Errorf("resolving database path: %w", err)
-	}
-	a.path = abs
-	if dryRun.Load() {
-		if a.path, a.dryRunDir, err = dryRunCopy(ctx, a.path); err != nil {
-			return err
-		}
-	}
 	if a.ChangePollInterval <= 0 {
 		a.ChangePollInterval = caddy.Duration(250 * time.Millisecond)
 	}
-	val, _, err := storePool.LoadOrNew(a.path, func() (caddy.Destructor, error) {
-		return openShared(a.path, time.Duration(a.ChangePollInterval), a.logger)
-	})
+	var open func() (caddy.Destructor, error)
+	if a.Database.postgres() {
+		dsn := caddy.NewReplacer().ReplaceAll(a.Database.DSN, "")
+		if dsn == "" {
+			return errors.New("database postgres: the DSN is empty")
+		}
+		a.path = "postgres:" + dsn
+		open = func() (caddy.Destructor, error) {
+			return openSharedPostgres(dsn, time.Duration(a.ChangePollInterval), a.logger)
+		}
+	} else {
+		a.path = DefaultDatabasePath()
+		if a.Database != nil && a.Database.Path != "" {
+			a.path = caddy.NewReplacer().ReplaceAll(a.Database.Path, "")
+		}
+		abs, err := filepath.Abs(a.path)
+		if err != nil {
+			return fmt.Errorf("resolving database path: %w", err)
+		}
+		a.path = abs
+		if dryRun.Load() {
+			if a.path, a.dryRunDir, err = dryRunCopy(ctx, a.path); err != nil {
+				return err
+			}
+		}
+		open = func() (caddy.Destructor, error) {
+			return openShared(a.path, time.Duration(a.ChangePollInterval), a.logger)
+		}
+	}
+	val, _, err := storePool.LoadOrNew(a.path, open)
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
@@ -159,8 +182,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 // Validate checks the configuration.
 func (a *App) Validate() error {
-	if a.Database != nil && a.Database.Driver != "" && a.Database.Driver != "sqlite" {
-		return fmt.Errorf("database driver %q is not supported (want sqlite)", a.Database.Driver)
+	if d := a.Database; d != nil {
+		switch d.Driver {
+		case "", "sqlite":
+		case "postgres":
+			if d.DSN == "" {
+				return errors.New("database postgres needs a DSN")
+			}
+		default:
+			return fmt.Errorf("database driver %q is not supported (want sqlite or postgres)", d.Driver)
+		}
 	}
 	return nil
 }
@@ -350,7 +381,7 @@ func (a *App) subscribe(fn func(memberIDs []string)) (unsubscribe func()) {
 // sharedStore is the pooled store with its change feed and the registry
 // of orgs the feed keeps current.
 type sharedStore struct {
-	*sqlitestore.Store
+	storage.Store
 	feed     *changeFeed
 	registry *tenant.Registry
 	upkeep   *orgUpkeep
@@ -375,6 +406,24 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 	}
 	// It holds the session key and live session IDs.
 	warnOpenFiles(logger, "the database file", "can sign in as anyone", sqlitestore.Files(path)...)
+	return startShared(ctx, cancel, st, poll, logger)
+}
+
+// openSharedPostgres is openShared on PostgreSQL. Other processes' changes
+// arrive through LISTEN/NOTIFY (the store runs the OnChange callback for
+// them); the poll stays as a backstop.
+func openSharedPostgres(dsn string, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return startShared(ctx, cancel, st, poll, logger)
+}
+
+// startShared starts the change feed, the registry and the upkeep on st.
+func startShared(ctx context.Context, cancel context.CancelFunc, st storage.Store, poll time.Duration, logger *zap.Logger) (*sharedStore, error) {
 	s := &sharedStore{Store: st, stop: cancel, done: make(chan struct{})}
 	s.registry = tenant.NewRegistry(st)
 	s.feed = newChangeFeed(st, s.registry, logger)
@@ -391,7 +440,8 @@ func openShared(path string, poll time.Duration, logger *zap.Logger) (*sharedSto
 		return nil, fmt.Errorf("loading organizations: %w", err)
 	}
 	// Writes made through this process reach the caches before the write
-	// call returns; writes by other processes are found by polling.
+	// call returns; writes by other processes are found by polling (and
+	// on PostgreSQL pushed at once by the store's listener).
 	st.OnChange(func() { s.feed.poll(context.Background()) })
 	s.upkeep = newOrgUpkeep(s, s.registry, logger, &s.allowPrivateMetadata)
 	go s.run(ctx, poll, logger)
@@ -409,9 +459,16 @@ func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.L
 	defer tick.Stop()
 	sweep := time.NewTicker(5 * time.Minute)
 	defer sweep.Stop()
-	// A stat a second keeps the -wal bounded after a long reader.
+	// A stat a second keeps SQLite's -wal bounded after a long reader;
+	// PostgreSQL has no such file to watch.
 	ckpt := time.NewTicker(time.Second)
 	defer ckpt.Stop()
+	wal, _ := s.Store.(interface {
+		Checkpoint(context.Context) (bool, error)
+	})
+	if wal == nil {
+		ckpt.Stop()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -423,7 +480,10 @@ func (s *sharedStore) run(ctx context.Context, poll time.Duration, logger *zap.L
 				logger.Warn("sweeping expired sessions", zap.Error(err))
 			}
 		case <-ckpt.C:
-			if done, err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			if wal == nil {
+				continue
+			}
+			if done, err := wal.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 				logger.Warn("checkpointing the WAL", zap.Error(err))
 			} else if done {
 				logger.Info("the WAL grew past its limit and was checkpointed", zap.Int("limit_bytes", sqlitestore.WALLimit))

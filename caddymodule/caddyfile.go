@@ -26,6 +26,7 @@ func init() {
 //
 //	ssogate {
 //		database sqlite <path>
+//		database postgres <dsn>
 //		dns_resolver <host:port>
 //		allow_private_metadata_urls
 //		allow_rsa15_key_transport
@@ -58,17 +59,21 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if a.Database != nil {
 				return d.Err("database already specified")
 			}
-			var driver, path string
-			if !d.Args(&driver, &path) {
+			var driver, where string
+			if !d.Args(&driver, &where) {
 				return d.ArgErr()
-			}
-			if driver != "sqlite" {
-				return d.Errf("unsupported database driver %q (want sqlite)", driver)
 			}
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			a.Database = &DatabaseConfig{Driver: driver, Path: path}
+			switch driver {
+			case "sqlite":
+				a.Database = &DatabaseConfig{Driver: driver, Path: where}
+			case "postgres":
+				a.Database = &DatabaseConfig{Driver: driver, DSN: where}
+			default:
+				return d.Errf("unsupported database driver %q (want sqlite or postgres)", driver)
+			}
 		case "dns_resolver":
 			if a.DNSResolver != "" {
 				return d.Err("dns_resolver already specified")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ssogate/ssogate/internal/orgadmin"
+	"github.com/ssogate/ssogate/internal/pgstore"
 	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
@@ -72,6 +74,7 @@ func cliCommands() []caddycmd.Command {
 		cliTeamCommand(),
 		cliSSOCommand(),
 		cliAuditCommand(),
+		cliStoreCommand(),
 	}
 }
 
@@ -93,7 +96,8 @@ const cliCommonFlagsDoc = `
 --db <path>
     The SQLite database of the ssogate app. Default: the app's own default,
     <Caddy data dir>/ssogate/ssogate.db; pass the path of your Caddyfile's
-    "database sqlite <path>" option when you set one.`
+    "database sqlite <path>" option when you set one, or the postgres://
+    URL of its "database postgres <dsn>".`
 
 // cliLeaf describes one subcommand such as "token create".
 type cliLeaf struct {
@@ -224,7 +228,7 @@ func (l cliLeaf) setUp(cmd *cobra.Command) {
 	if !l.noOrg {
 		fl.String("org", cliDefaultOrg, "the organization to work on")
 	}
-	fl.String("db", "", "the database file (default <Caddy data dir>/ssogate/ssogate.db)")
+	fl.String("db", "", "the database file, or a postgres:// URL (default <Caddy data dir>/ssogate/ssogate.db)")
 	if l.flags != nil {
 		l.flags(fl)
 	}
@@ -273,7 +277,7 @@ func (l cliLeaf) execute(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	if !c.dbGiven {
 		c.dbPath = DefaultDatabasePath()
 	}
-	if !l.createsDB {
+	if !l.createsDB && !isPostgresDSN(c.dbPath) {
 		if _, err := os.Stat(c.dbPath); errors.Is(err, fs.ErrNotExist) {
 			return cliExitFailure, fmt.Errorf("no ssogate database at %s; pass --db with the path of your Caddyfile's database option, or create an org first with `%s`",
 				c.dbPath, c.hint("org create NAME", false))
@@ -297,15 +301,21 @@ type cliCall struct {
 	dbPath  string
 	dbGiven bool
 	json    bool // --json: table prints JSON
-	store   *sqlitestore.Store
+	store   storage.Store
 }
 
 // open opens the store.
-func (c *cliCall) open() (*sqlitestore.Store, error) {
+func (c *cliCall) open() (storage.Store, error) {
 	if c.store != nil {
 		return c.store, nil
 	}
-	st, err := sqlitestore.Open(c.ctx, c.dbPath)
+	var st storage.Store
+	var err error
+	if isPostgresDSN(c.dbPath) {
+		st, err = pgstore.Open(c.ctx, c.dbPath)
+	} else {
+		st, err = sqlitestore.Open(c.ctx, c.dbPath)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
 	}
@@ -321,7 +331,7 @@ func (c *cliCall) close() {
 
 // org opens the store and returns the --org organization, with an error a
 // person can act on when it does not exist.
-func (c *cliCall) org() (*sqlitestore.Store, storage.Org, error) {
+func (c *cliCall) org() (storage.Store, storage.Org, error) {
 	st, err := c.open()
 	if err != nil {
 		return nil, storage.Org{}, err
@@ -358,7 +368,7 @@ func (c *cliCall) hint(sub string, withOrg bool) string {
 		s += " --org " + cliShellQuote(c.orgName)
 	}
 	if c.dbGiven {
-		s += " --db " + cliShellQuote(c.dbPath)
+		s += " --db " + cliShellQuote(redactDSN(c.dbPath))
 	}
 	return s
 }
@@ -498,4 +508,23 @@ func cliJSONTable(w io.Writer, header []string, rows [][]string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// isPostgresDSN reports whether --db names a PostgreSQL database rather
+// than a SQLite file.
+func isPostgresDSN(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// redactDSN hides a PostgreSQL URL's password, for the hints a command
+// prints.
+func redactDSN(db string) string {
+	if !isPostgresDSN(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://..."
+	}
+	return u.Redacted()
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -48,9 +49,16 @@ func cliBackup(c *cliCall) (int, error) {
 	if err != nil {
 		return cliExitFailure, err
 	}
-	if err := st.Backup(c.ctx, to); err != nil {
+	file, ok := st.(interface {
+		Backup(ctx context.Context, to string) error
+		Path() string
+	})
+	if !ok {
+		return cliExitFailure, errors.New("ssogate backup copies a SQLite store; back up PostgreSQL with its own tools (pg_dump)")
+	}
+	if err := file.Backup(c.ctx, to); err != nil {
 		return cliExitFailure, fmt.Errorf("backing up: %w", err)
 	}
-	c.notef("Wrote a copy of %s to %s.\n", st.Path(), to)
+	c.notef("Wrote a copy of %s to %s.\n", file.Path(), to)
 	return cliExitOK, nil
 }

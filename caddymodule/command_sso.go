@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ssogate/ssogate/internal/orgadmin"
-	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/sso"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
@@ -255,7 +254,7 @@ var cliSSOFlagNames = func() *strings.Replacer {
 
 // cliSSOConnection returns the org's connection; an org without one has
 // the connection ModifyConnection would start from.
-func cliSSOConnection(c *cliCall, st *sqlitestore.Store, org storage.Org) (storage.Connection, error) {
+func cliSSOConnection(c *cliCall, st storage.Store, org storage.Org) (storage.Connection, error) {
 	conn, err := st.Connection(c.ctx, org.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.NewConnection(org.ID), nil
@@ -265,7 +264,7 @@ func cliSSOConnection(c *cliCall, st *sqlitestore.Store, org storage.Org) (stora
 
 // cliSSOGate returns the base of the org's endpoints: the URL a gate
 // recorded, else the default path prefix alone (paths, with known false).
-func cliSSOGate(c *cliCall, st *sqlitestore.Store, org storage.Org) (base string, known bool, err error) {
+func cliSSOGate(c *cliCall, st storage.Store, org storage.Org) (base string, known bool, err error) {
 	u, err := tenant.GateURL(c.ctx, st, org.Name)
 	if err != nil {
 		return "", false, err
@@ -809,7 +808,7 @@ func cliSSOTest(c *cliCall) (int, error) {
 
 // cliSSOWait looks at the test every poll until it finishes or expires,
 // then prints its outcome.
-func cliSSOWait(c *cliCall, st *sqlitestore.Store, org storage.Org, id string, poll time.Duration) (int, error) {
+func cliSSOWait(c *cliCall, st storage.Store, org storage.Org, id string, poll time.Duration) (int, error) {
 	c.notef("Waiting for the test sign-in to finish (Ctrl-C stops waiting; the test goes on)...\n")
 	for {
 		t, err := st.SSOTest(c.ctx, org.ID, id)

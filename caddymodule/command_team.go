@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ssogate/ssogate/internal/orgadmin"
-	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -122,7 +121,7 @@ func cliTeamSetRole(c *cliCall) (int, error) {
 }
 
 // cliTeam finds the org's team by ID or by name, as team list shows it.
-func cliTeam(c *cliCall, st *sqlitestore.Store, org storage.Org, nameOrID string) (storage.Team, error) {
+func cliTeam(c *cliCall, st storage.Store, org storage.Org, nameOrID string) (storage.Team, error) {
 	teams, _, err := st.ListTeams(c.ctx, org.ID, storage.Page{})
 	if err != nil {
 		return storage.Team{}, err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/ssogate/ssogate/internal/orgadmin"
 	"github.com/ssogate/ssogate/internal/password"
-	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 	"github.com/ssogate/ssogate/internal/tenant"
 )
@@ -139,7 +138,7 @@ admins may use the password form.
 
 // cliTeamNames maps each member ID of the org to the names of its teams,
 // sorted.
-func cliTeamNames(c *cliCall, st *sqlitestore.Store, orgID int64) (map[string][]string, []storage.Team, error) {
+func cliTeamNames(c *cliCall, st storage.Store, orgID int64) (map[string][]string, []storage.Team, error) {
 	teams, _, err := st.ListTeams(c.ctx, orgID, storage.Page{})
 	if err != nil {
 		return nil, nil, err
@@ -158,7 +157,7 @@ func cliTeamNames(c *cliCall, st *sqlitestore.Store, orgID int64) (map[string][]
 
 // cliMember returns the org's member with the email, with an error a
 // person can act on when there is none.
-func cliMember(c *cliCall, st *sqlitestore.Store, org storage.Org, email string) (storage.Member, error) {
+func cliMember(c *cliCall, st storage.Store, org storage.Org, email string) (storage.Member, error) {
 	m, err := st.MemberByEmail(c.ctx, org.ID, strings.TrimSpace(email))
 	if errors.Is(err, storage.ErrNotFound) {
 		return m, fmt.Errorf("%s is not a member of org %s; see `%s`, or add them with `%s`",
@@ -254,7 +253,7 @@ func cliUserShow(c *cliCall) (int, error) {
 
 // cliOtherOrgs returns the names of the orgs other than orgID where the
 // account with this email is a member.
-func cliOtherOrgs(c *cliCall, st *sqlitestore.Store, orgID int64, email string) ([]string, error) {
+func cliOtherOrgs(c *cliCall, st storage.Store, orgID int64, email string) ([]string, error) {
 	ms, err := st.Memberships(c.ctx, email)
 	if err != nil {
 		return nil, err

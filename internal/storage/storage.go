@@ -1,9 +1,9 @@
 // Package storage defines what ssogate keeps: organizations, accounts and
 // their memberships, teams, claimed domains, API tokens, passwords, sessions
 // and the assertion replay cache, and the Store interface every backend
-// implements. The embedded SQLite backend lives in internal/sqlitestore; a
-// PostgreSQL backend for several replicas would implement the same
-// interface.
+// implements. The embedded SQLite backend lives in internal/sqlitestore,
+// the PostgreSQL backend for several replicas in internal/pgstore; both
+// pass the conformance suite in internal/storage/storetest.
 //
 // Tenant isolation. Orgs are tenants: nothing one org's people, tokens or
 // IdP do may read or change what another org sees. The rule that keeps it
@@ -284,7 +284,8 @@ type ChangeFeed interface {
 	ChangesSince(ctx context.Context, seq int64) (Changes, int64, error)
 	// OnChange registers fn to run synchronously after every write made
 	// through this Store value that may change an identity or end a
-	// session.
+	// session. A backend that hears of other processes' writes (the
+	// PostgreSQL store, through LISTEN/NOTIFY) runs it for those too.
 	OnChange(fn func())
 }
 

@@ -1,0 +1,469 @@
+// Package pgstore is the PostgreSQL backend of storage.Store, for several
+// gateway replicas sharing one database. It keeps the SQLite backend's
+// schema, queries and semantics (internal/sqlitestore): the same tables,
+// the same change feed kept by triggers, versioned migrations embedded in
+// the binary.
+//
+// Where the SQLite store relies on its single writer, every write
+// transaction here runs at SERIALIZABLE isolation and is run again when
+// PostgreSQL aborts it as a serialization failure or deadlock: writers on
+// different replicas then behave as if they took turns (no duplicate
+// member from two simultaneous creates, no lost team member, one session
+// per assertion).
+//
+// The change feed is pushed as well as polled: a trigger NOTIFYs on every
+// change row, and a listener on its own connection runs the OnChange
+// callbacks, so that other processes' writes reach this one's caches at
+// once (its own writes ran them already); after a reconnect it runs them
+// too, so the callers' catch-up read (ChangesSince) finds what was missed.
+package pgstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ssogate/ssogate/internal/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// notifyChannel is the channel the changes trigger notifies.
+const notifyChannel = "ssogate_changes"
+
+// The advisory lock keys of ssogate (per database, arbitrary): held while
+// migrating, so that replicas starting together migrate once (5502625406
+// is the changes_seq trigger's, in migrations/0001_init.sql); and the
+// first half of the two-key locks on an account's email.
+const (
+	migrationLock    = 5502625405
+	accountLockSpace = 0x5509
+)
+
+// Store is a storage.Store on one PostgreSQL database.
+type Store struct {
+	dsn  string
+	pool *pgxpool.Pool
+	db   *sql.DB  // pool, through database/sql
+	r    *DB      // db, with ? placeholders
+	own  sync.Map // PIDs of pool's backends
+
+	mu       sync.Mutex
+	onChange []func()
+
+	anchors anchorCache // unfiltered member pages, see scim_pages.go
+
+	stop     context.CancelFunc
+	listened chan struct{} // closed when the listener has ended
+
+	now func() time.Time
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn (a postgres:// URL or a
+// key=value string; TLS options as libpq takes them), brings its schema up
+// to date and starts listening for other processes' changes.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("database DSN is empty")
+	}
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN, password included.
+		return nil, errors.New("parsing the PostgreSQL DSN: not a valid postgres:// URL or key=value string")
+	}
+	s := &Store{dsn: dsn, now: time.Now, listened: make(chan struct{})}
+	if pcfg.MaxConns < 16 {
+		pcfg.MaxConns = 16
+	}
+	// The backends of this pool, whose notifications the listener skips:
+	// their writes ran the callbacks already.
+	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		s.own.Store(c.PgConn().PID(), true)
+		return nil
+	}
+	pcfg.BeforeClose = func(c *pgx.Conn) { s.own.Delete(c.PgConn().PID()) }
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	s.pool, s.db, s.r = pool, db, &DB{db}
+	if err := s.migrate(ctx); err != nil {
+		s.closePool()
+		return nil, fmt.Errorf("migrating the PostgreSQL database: %w", err)
+	}
+	cfg := pcfg.ConnConfig
+	lctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	ready := make(chan error, 1)
+	go s.listen(lctx, cfg, ready)
+	select {
+	case err := <-ready:
+		if err != nil {
+			cancel()
+			<-s.listened
+			s.closePool()
+			return nil, fmt.Errorf("listening for changes: %w", err)
+		}
+	case <-ctx.Done():
+		cancel()
+		<-s.listened
+		s.closePool()
+		return nil, ctx.Err()
+	}
+	return s, nil
+}
+
+// Close stops the listener and closes the pool.
+func (s *Store) Close() error {
+	s.stop()
+	<-s.listened
+	return s.closePool()
+}
+
+func (s *Store) closePool() error {
+	err := s.db.Close()
+	s.pool.Close()
+	return err
+}
+
+// DB returns the underlying pool, for tests and tools.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// migrate applies, in order, every embedded migration newer than the
+// database's schema version, each in its own transaction, holding an
+// advisory lock so that processes starting together migrate once.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLock) //nolint:errcheck
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"); err != nil {
+		return fmt.Errorf("making the schema version table: %w", err)
+	}
+	var current int
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if current > len(names) {
+		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(names))
+	}
+	for i, name := range names {
+		version := i + 1
+		if version <= current {
+			continue
+		}
+		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
+			return fmt.Errorf("migration %s is out of sequence", name)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("applying %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM schema_version; INSERT INTO schema_version VALUES ("+strconv.Itoa(version)+")"); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("applying %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// maxAttempts bounds how often a write transaction is run again after
+// PostgreSQL aborted it to keep writers serializable.
+const maxAttempts = 30
+
+// tx runs fn in a SERIALIZABLE transaction, committing when it returns
+// nil, and runs it again (fn must not keep state across runs) when
+// PostgreSQL aborts it as a serialization failure or deadlock.
+func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
+	var err error
+	for attempt := range maxAttempts {
+		if err = s.tx1(ctx, sql.LevelSerializable, fn); !retryable(err) {
+			return err
+		}
+		// Jittered backoff, so that the writers that collided do not
+		// collide again.
+		wait := time.Duration(rand.IntN(1<<min(attempt, 7)+1)) * time.Millisecond
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+	return err
+}
+
+// txReadCommitted runs fn in a READ COMMITTED transaction, for writes
+// that make their own locks, run again like tx's on a deadlock.
+func (s *Store) txReadCommitted(ctx context.Context, fn func(*Tx) error) error {
+	var err error
+	for range maxAttempts {
+		if err = s.tx1(ctx, sql.LevelReadCommitted, fn); !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) tx1(ctx context.Context, level sql.IsolationLevel, fn func(*Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: level})
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(&Tx{sqlTx}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		// Not retryable: a commit whose connection dropped may have
+		// committed.
+		return commitError{err}
+	}
+	return nil
+}
+
+type commitError struct{ error }
+
+func (e commitError) Error() string { return "committing: " + e.error.Error() }
+func (e commitError) Unwrap() error { return e.error }
+
+// retryable reports whether err aborted a transaction that may succeed
+// when run again: PostgreSQL aborted it to keep writers serializable, or
+// its connection dropped before the commit.
+func retryable(err error) bool {
+	if errors.As(err, new(commitError)) {
+		return errors.As(err, new(*pgconn.PgError)) && serializationFailure(err)
+	}
+	return serializationFailure(err) || connLost(err)
+}
+
+func serializationFailure(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// connLost reports whether err is the loss of a connection (the server
+// ended it, or it broke) rather than an answer.
+func connLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// connection_exception, admin_shutdown, crash_shutdown,
+		// cannot_connect_now
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// execOne runs a write that must touch at least one row, in its own
+// transaction; it returns ErrNotFound when it touched none.
+func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
+	return s.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// OnChange registers fn to run after every write made through s that
+// changes an identity or ends a session, and after every change another
+// process announces (and after the listener reconnects).
+func (s *Store) OnChange(fn func()) {
+	s.mu.Lock()
+	s.onChange = append(s.onChange, fn)
+	s.mu.Unlock()
+}
+
+// changed runs the OnChange callbacks; write methods call it after commit.
+func (s *Store) changed() {
+	s.mu.Lock()
+	fns := append([]func(){}, s.onChange...)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// listen holds a connection LISTENing on notifyChannel and runs the
+// OnChange callbacks on each notification, reconnecting (with a catch-up
+// run of the callbacks) when the connection drops. ready gets the first
+// connection's outcome.
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- error) {
+	defer close(s.listened)
+	first := true
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			_, err = conn.Exec(ctx, "LISTEN "+notifyChannel)
+		}
+		if first {
+			first = false
+			ready <- err
+			if err != nil {
+				if conn != nil {
+					conn.Close(context.Background())
+				}
+				return
+			}
+		} else if err == nil {
+			// What was written while no one listened.
+			s.changed()
+		}
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			for {
+				var n *pgconn.Notification
+				if n, err = conn.WaitForNotification(ctx); err != nil {
+					break
+				}
+				if _, mine := s.own.Load(n.PID); !mine {
+					s.changed()
+				}
+			}
+		}
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// ChangesSince returns the members and orgs changed after seq and the
+// newest seq.
+// Writers of change rows commit in seq order (see the changes_seq trigger
+// in migrations/0001_init.sql), so no smaller seq appears later.
+func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
+	var last int64
+	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
+		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
+	}
+	if seq < 0 || last <= seq {
+		return storage.Changes{}, last, nil
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
+	if err != nil {
+		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
+	}
+	defer rows.Close()
+	var ch storage.Changes
+	for rows.Next() {
+		var member string
+		var org int64
+		if err := rows.Scan(&member, &org); err != nil {
+			return storage.Changes{}, 0, err
+		}
+		if member != "" {
+			ch.Members = append(ch.Members, member)
+		}
+		if org != 0 {
+			ch.Orgs = append(ch.Orgs, org)
+		}
+	}
+	return ch, last, rows.Err()
+}
+
+// isUnique reports whether err is a uniqueness violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func unix(t time.Time) int64 { return t.Unix() }
+
+func fromUnix(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// limitArg is a LIMIT's argument: PostgreSQL takes NULL, not -1, for no
+// limit.
+func limitArg(limit int) any {
+	if limit < 0 {
+		return nil
+	}
+	return limit
+}
