@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -161,5 +162,36 @@ func TestREADMEShellAgainstDemo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestREADMEXcaddyMatchesManifest keeps the README's xcaddy command the
+// one CI builds with (scripts/xcaddy-build.sh reads xcaddy.json): the
+// module is not published, so only module@version=. builds from a clone.
+func TestREADMEXcaddyMatchesManifest(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../xcaddy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		CaddyVersion string `json:"caddy_version"`
+		Plugins      []struct {
+			Module, Version, Replace string
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("xcaddy.json: %v", err)
+	}
+	if len(m.Plugins) != 1 || m.Plugins[0].Replace != "." {
+		t.Fatalf("xcaddy.json plugins = %+v; want the module replaced by the clone", m.Plugins)
+	}
+	p := m.Plugins[0]
+	want := fmt.Sprintf("xcaddy build %s --with %s@%s=.", m.CaddyVersion, p.Module, p.Version)
+	if !strings.Contains(string(readme), want) {
+		t.Errorf("README.md lacks the command CI builds with: %s", want)
 	}
 }
