@@ -37,15 +37,17 @@ type InvalidError struct {
 	Domain string // as typed
 	Reason string // e.g. `"_" is not allowed`
 	Cause  error
-	// suffix marks a well-formed public suffix: not invalid, unclaimable.
-	suffix bool
+	// verdict replaces "is not a valid domain name" for a well-formed
+	// name that cannot be claimed (a public suffix, a single label).
+	verdict string
 }
 
 func (e *InvalidError) Error() string {
-	if e.suffix {
-		return fmt.Sprintf("%q cannot be claimed: %s", e.Domain, e.Reason)
+	verdict := e.verdict
+	if verdict == "" {
+		verdict = "is not a valid domain name"
 	}
-	return fmt.Sprintf("%q is not a valid domain name: %s", e.Domain, e.Reason)
+	return fmt.Sprintf("%q %s: %s", e.Domain, verdict, e.Reason)
 }
 
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
@@ -73,7 +75,7 @@ func Normalize(domain string) (string, error) {
 	ascii = strings.ToLower(ascii)
 	labels := strings.Split(ascii, ".")
 	if len(labels) < 2 {
-		return "", invalid("it has no dot; claim a domain such as example.com")
+		return "", &InvalidError{Domain: domain, verdict: "is not a registrable domain", Reason: "claim a domain such as example.com"}
 	}
 	for _, l := range labels {
 		if reason := labelReason(l); reason != "" {
@@ -82,7 +84,7 @@ func Normalize(domain string) (string, error) {
 	}
 	suffix, icann := publicsuffix.PublicSuffix(ascii)
 	if suffix == ascii && (icann || strings.Contains(suffix, ".")) {
-		return "", &InvalidError{Domain: domain, Reason: "it is a public suffix, shared by many owners; claim a domain under it", suffix: true}
+		return "", &InvalidError{Domain: domain, verdict: "is a public suffix", Reason: "many owners share it; claim a domain under it"}
 	}
 	if _, err := publicsuffix.EffectiveTLDPlusOne(ascii); err != nil {
 		return "", &InvalidError{Domain: domain, Reason: "it is not under a known top-level domain", Cause: err}

@@ -21,8 +21,8 @@ func TestNormalizeReasons(t *testing.T) {
 		{"ab--cd.com", `"ab--cd.com" is not a valid domain name: a label cannot have "--" as its third and fourth characters`},
 		{"xn--a.com", `"xn--a.com" is not a valid domain name: it is not a valid internationalized domain name`},
 		{"", `"" is not a valid domain name: it is empty`},
-		{"acme", `"acme" is not a valid domain name: it has no dot; claim a domain such as example.com`},
-		{"co.uk", `"co.uk" cannot be claimed: it is a public suffix, shared by many owners; claim a domain under it`},
+		{"acme", `"acme" is not a registrable domain: claim a domain such as example.com`},
+		{"co.uk", `"co.uk" is a public suffix: many owners share it; claim a domain under it`},
 	} {
 		_, err := Normalize(tc.in)
 		if !errors.Is(err, ErrInvalid) || err.Error() != tc.want {
