@@ -81,6 +81,9 @@ type App struct {
 	logger *zap.Logger
 
 	decl *declarations
+	// gates are the session caches of this config's handlers, read by
+	// the sessions_live gauge at scrape time (metrics.go).
+	gates *gateSessions
 	// dryRunDir holds the throwaway copy of the database a dry run works
 	// on (dryrun.go).
 	dryRunDir string
@@ -135,6 +138,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.decl = &declarations{orgs: map[string]*orgDeclaration{}, settings: map[string]string{}}
+	a.gates = &gateSessions{}
 	if a.AllowRSA15KeyTransport {
 		sso.AllowRSA15KeyTransport()
 		a.logger.Warn("RSA 1.5 key transport is allowed for encrypted assertions; prefer RSA-OAEP at the IdP")
@@ -508,6 +512,9 @@ type changeFeed struct {
 
 	pollMu sync.Mutex // one poll at a time, so seq only moves forward
 	seq    int64
+	// readAt is when the feed was last read in full (Unix nanoseconds),
+	// for the change-feed lag gauge.
+	readAt atomic.Int64
 
 	subMu  sync.Mutex
 	nextID int
@@ -521,6 +528,9 @@ func newChangeFeed(st storage.ChangeFeed, reg *tenant.Registry, logger *zap.Logg
 func (f *changeFeed) init(ctx context.Context) error {
 	_, seq, err := f.store.ChangesSince(ctx, -1)
 	f.seq = seq
+	if err == nil {
+		f.readAt.Store(time.Now().UnixNano())
+	}
 	return err
 }
 
@@ -542,6 +552,7 @@ func (f *changeFeed) poll(ctx context.Context) {
 		return
 	}
 	f.seq = seq
+	f.readAt.Store(time.Now().UnixNano())
 	ids := ch.Members
 	if len(ids) == 0 {
 		return

@@ -167,3 +167,78 @@ func auditStable(s string) string {
 }
 
 var auditTimeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC`)
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in      string
+		want    time.Time
+		wantErr bool
+	}{
+		{in: "", want: time.Time{}},
+		{in: "24h", want: now.Add(-24 * time.Hour)},
+		{in: "90m", want: now.Add(-90 * time.Minute)},
+		{in: "2026-12-01T09:00:00Z", want: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)},
+		{in: "2026-12-01T09:00:00+01:00", want: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{in: "-1h", wantErr: true},
+		{in: "0s", wantErr: true},
+		{in: "yesterday", wantErr: true},
+		{in: "2026-12-01", wantErr: true},
+	} {
+		got, err := parseSince(tc.in, now)
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "--since takes") {
+				t.Errorf("parseSince(%q) = %v, %v; want a usage error", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// auditLog is an AuditStore over a slice, newest first.
+type auditLog []storage.AuditEvent
+
+func (l auditLog) RecordAudit(context.Context, storage.AuditEvent) error { return nil }
+
+func (l auditLog) ListAudit(_ context.Context, _ int64, p storage.Page) ([]storage.AuditEvent, int, error) {
+	from := min(p.StartIndex-1, len(l))
+	return l[from:min(from+p.Count, len(l))], len(l), nil
+}
+
+// TestAuditSince: events at or after the bound, newest first, across
+// pages, with "more" only when the limit cut some off.
+func TestAuditSince(t *testing.T) {
+	now := time.Now()
+	var log auditLog
+	for i := range 500 { // one an hour, newest first
+		log = append(log, storage.AuditEvent{ID: int64(500 - i), At: now.Add(-time.Duration(i) * time.Hour)})
+	}
+	for _, tc := range []struct {
+		since     time.Time
+		limit     int
+		wantN     int
+		wantMore  bool
+		wantTotal int
+	}{
+		{time.Time{}, 50, 50, true, 500},
+		{time.Time{}, 1000, 500, false, 500},
+		{now.Add(-90 * time.Minute), 50, 2, false, 500},
+		{now.Add(-300*time.Hour - time.Minute), 1000, 301, false, 500},
+		{now.Add(-300*time.Hour - time.Minute), 250, 250, true, 500},
+		{now.Add(time.Hour), 50, 0, false, 500},
+	} {
+		got, more, total, err := auditSince(context.Background(), log, 1, tc.since, tc.limit)
+		if err != nil || len(got) != tc.wantN || more != tc.wantMore || total != tc.wantTotal {
+			t.Errorf("auditSince(%v, %d) = %d events, more %v, total %d, %v; want %d, %v, %d",
+				tc.since, tc.limit, len(got), more, total, err, tc.wantN, tc.wantMore, tc.wantTotal)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].ID != got[i-1].ID-1 {
+				t.Fatalf("events out of order or skipped at %d: %d after %d", i, got[i].ID, got[i-1].ID)
+			}
+		}
+	}
+}

@@ -537,7 +537,7 @@ func TestCLIDomainClaimRefused(t *testing.T) {
 		{"co.uk", `"co.uk" is a public suffix`},
 		{"github.io", `"github.io" is a public suffix`},
 		{"localhost", "not a registrable domain"},
-		{"bad_label.com", "invalid domain"},
+		{"bad_label.com", `"bad_label.com" is not a valid domain name: "_" is not allowed`},
 		{"", "empty"},
 	}
 	for _, tt := range tests {

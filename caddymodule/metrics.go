@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -172,13 +173,70 @@ func registerAppMetrics(ctx caddy.Context, app *App) error {
 	if reg == nil {
 		return nil
 	}
-	if err := reg.Register(idpCertExpiry{registry: app.Registry()}); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if !errors.As(err, &already) {
-			return fmt.Errorf("registering metrics: %w", err)
+	for _, c := range []prometheus.Collector{
+		idpCertExpiry{registry: app.Registry()},
+		sessionsLive{gates: app.gates},
+		feedLag{feed: app.shared.feed},
+	} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return fmt.Errorf("registering metrics: %w", err)
+			}
 		}
 	}
 	return nil
+}
+
+// gateSessions are the session caches of one config's gates.
+type gateSessions struct {
+	mu   sync.Mutex
+	list []*gate.Sessions
+}
+
+func (g *gateSessions) add(s *gate.Sessions) {
+	g.mu.Lock()
+	g.list = append(g.list, s)
+	g.mu.Unlock()
+}
+
+// sessionsLive reports, at each scrape, how many sessions the config's
+// gates hold in their caches: those signed in and active in this process
+// (an idle session drops out of the cache before it expires).
+type sessionsLive struct{ gates *gateSessions }
+
+var sessionsLiveDesc = prometheus.NewDesc("ssogate_sessions_live",
+	"Sessions held in the gates' caches of this process.", nil, nil)
+
+func (c sessionsLive) Describe(ch chan<- *prometheus.Desc) { ch <- sessionsLiveDesc }
+
+func (c sessionsLive) Collect(ch chan<- prometheus.Metric) {
+	c.gates.mu.Lock()
+	n := 0
+	for _, s := range c.gates.list {
+		n += s.Cached()
+	}
+	c.gates.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(sessionsLiveDesc, prometheus.GaugeValue, float64(n))
+}
+
+// feedLag reports, at each scrape, how long ago the change feed was last
+// read in full: how stale this process's view of changes made by others
+// (a revocation, a deactivation) may be. It stays near the poll interval
+// while the store answers and grows while it does not.
+type feedLag struct{ feed *changeFeed }
+
+var feedLagDesc = prometheus.NewDesc("ssogate_change_feed_lag_seconds",
+	"Seconds since the change feed was last read in full.", nil, nil)
+
+func (c feedLag) Describe(ch chan<- *prometheus.Desc) { ch <- feedLagDesc }
+
+func (c feedLag) Collect(ch chan<- prometheus.Metric) {
+	at := c.feed.readAt.Load()
+	if at == 0 {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(feedLagDesc, prometheus.GaugeValue, time.Since(time.Unix(0, at)).Seconds())
 }
 
 // sessionCacheStats reports the gate's session cache hits and misses.

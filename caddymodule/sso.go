@@ -375,6 +375,7 @@ func (h *SSOHandler) Provision(ctx caddy.Context) error {
 	h.heldCodec = newHeldCodec(key)
 	h.tracker = sso.NewTracker(gate.DeriveKey(key, "ssogate tracker hmac"), gate.DeriveKey(key, "ssogate tracker aes"))
 	h.unsub = h.app.subscribe(h.sessions.Invalidate)
+	h.app.gates.add(h.sessions)
 	if err := h.provisionAdmin(); err != nil {
 		return err
 	}

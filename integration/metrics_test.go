@@ -173,6 +173,13 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 	if hits, misses := value("ssogate_session_cache_hits_total"), value("ssogate_session_cache_misses_total"); hits < 1 || misses < 0 {
 		t.Errorf("session cache hits %v, misses %v; want at least one hit", hits, misses)
 	}
+	// Alice's session is held by the gate; the feed is read every 250 ms.
+	if n := value("ssogate_sessions_live"); n < 1 {
+		t.Errorf("ssogate_sessions_live = %v, want alice's session at least", n)
+	}
+	if lag := value("ssogate_change_feed_lag_seconds"); lag < 0 || lag > 5 {
+		t.Errorf("ssogate_change_feed_lag_seconds = %v, want a fresh feed (under 5 s)", lag)
+	}
 	if !regexp.MustCompile(`(?m)^ssogate_sign_ins_total\{method="password",outcome="refused",reason="[a-z_]+"\} 1$`).MatchString(text) {
 		t.Errorf("no refused password sign-in counted")
 	}

@@ -197,7 +197,7 @@ func tenantErr(err error, doing string) error {
 	var re *tenant.RuleError
 	switch {
 	case errors.As(err, &fe):
-		return &Error{Status: http.StatusBadRequest, Field: fe.Field, Detail: fe.Error()}
+		return &Error{Status: http.StatusBadRequest, Field: fe.Field, Detail: fe.Error(), cause: fe.Cause}
 	case errors.As(err, &re):
 		return errorf(http.StatusConflict, "", "%s", re.Reason)
 	}

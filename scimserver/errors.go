@@ -36,6 +36,9 @@ type Error struct {
 	Field string
 	// RetryAfter, when set, becomes the Retry-After header (429, 503).
 	RetryAfter time.Duration
+	// cause is a third-party parser's error behind the detail: logged at
+	// debug level, never sent, as its words are the parser's internals.
+	cause error
 }
 
 func (e *Error) Error() string {

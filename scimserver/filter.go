@@ -51,10 +51,15 @@ func parseFilter(raw string) (filter.Expression, error) {
 	if e, ok := simpleEq(raw); ok {
 		return e, nil
 	}
-	raw = rewriteSubAttrFilter(raw)
-	expr, err := guard(func() (filter.Expression, error) { return filter.ParseFilterNumber([]byte(raw)) })
+	rewritten := rewriteSubAttrFilter(raw)
+	expr, err := guard(func() (filter.Expression, error) { return filter.ParseFilterNumber([]byte(rewritten)) })
 	if err != nil {
-		return nil, badRequest(scimInvalidFilter, "invalid filter %q: %v", raw, err)
+		// The parser's own words ("parse conflict [00:001]: expected
+		// op.Or") mean nothing to the admin reading them in Okta; they go
+		// to the debug log.
+		e := badRequest(scimInvalidFilter, "the filter %q is not valid SCIM: expected an attribute, an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) and a value, e.g. userName eq \"a@b.com\"", raw)
+		e.cause = err
+		return nil, e
 	}
 	return expr, nil
 }

@@ -125,7 +125,9 @@ func parsePatchPath(raw string) (*patchPath, error) {
 	}
 	p, err := guard(func() (filter.Path, error) { return filter.ParsePathNumber([]byte(raw)) })
 	if err != nil {
-		return nil, badRequest(scimInvalidPath, "invalid path %q: %v", raw, err)
+		e := badRequest(scimInvalidPath, "the path %q is not a valid SCIM attribute path: expected an attribute such as name.givenName, or one filtered such as emails[type eq \"work\"].value", raw)
+		e.cause = err // the parser's words, for the debug log only
+		return nil, e
 	}
 	return &patchPath{Raw: raw, Path: p}, nil
 }

@@ -327,6 +327,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, which api, err err
 		}
 	} else if internal {
 		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	} else if e.cause != nil {
+		s.log.Debug("request refused", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("detail", e.Detail), zap.NamedError("parser", e.cause))
 	}
 	s.writeError(w, which, e)
 }

@@ -30,39 +30,122 @@ var ErrInvalid = errors.New("invalid domain")
 // ErrNotVerified reports that the TXT record was not found or did not match.
 var ErrNotVerified = errors.New("domain not verified")
 
+// InvalidError says in a plain sentence why a domain cannot be claimed.
+// It matches ErrInvalid. Cause, when set, is the IDNA library's own error:
+// for a debug log, not for the person who typed the domain.
+type InvalidError struct {
+	Domain string // as typed
+	Reason string // e.g. `"_" is not allowed`
+	Cause  error
+	// verdict replaces "is not a valid domain name" for a well-formed
+	// name that cannot be claimed (a public suffix, a single label).
+	verdict string
+}
+
+func (e *InvalidError) Error() string {
+	verdict := e.verdict
+	if verdict == "" {
+		verdict = "is not a valid domain name"
+	}
+	return fmt.Sprintf("%q %s: %s", e.Domain, verdict, e.Reason)
+}
+
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func (e *InvalidError) Unwrap() error { return e.Cause }
+
 // Normalize returns the canonical (lower-case, ASCII, no trailing dot) form
-// of a domain, or an error wrapping ErrInvalid that says why it cannot be
-// claimed.
+// of a domain, or an *InvalidError (matching ErrInvalid) that says why it
+// cannot be claimed.
 func Normalize(domain string) (string, error) {
+	invalid := func(format string, args ...any) error {
+		return &InvalidError{Domain: domain, Reason: fmt.Sprintf(format, args...)}
+	}
 	d := strings.TrimSuffix(strings.TrimSpace(domain), ".")
 	if d == "" {
-		return "", fmt.Errorf("%w: empty", ErrInvalid)
+		return "", invalid("it is empty")
 	}
 	if len(d) > 253 {
-		return "", fmt.Errorf("%w: longer than 253 characters", ErrInvalid)
+		return "", invalid("it is longer than 253 characters")
 	}
 	ascii, err := idna.Lookup.ToASCII(d)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrInvalid, domain, err)
+		return "", &InvalidError{Domain: domain, Reason: idnaReason(d), Cause: err}
 	}
 	ascii = strings.ToLower(ascii)
 	labels := strings.Split(ascii, ".")
 	if len(labels) < 2 {
-		return "", fmt.Errorf("%w: %q is not a registrable domain", ErrInvalid, domain)
+		return "", &InvalidError{Domain: domain, verdict: "is not a registrable domain", Reason: "claim a domain such as example.com"}
 	}
 	for _, l := range labels {
-		if !validLabel(l) {
-			return "", fmt.Errorf("%w: %q has a malformed label", ErrInvalid, domain)
+		if reason := labelReason(l); reason != "" {
+			return "", invalid("%s", reason)
 		}
 	}
 	suffix, icann := publicsuffix.PublicSuffix(ascii)
 	if suffix == ascii && (icann || strings.Contains(suffix, ".")) {
-		return "", fmt.Errorf("%w: %q is a public suffix", ErrInvalid, domain)
+		return "", &InvalidError{Domain: domain, verdict: "is a public suffix", Reason: "many owners share it; claim a domain under it"}
 	}
 	if _, err := publicsuffix.EffectiveTLDPlusOne(ascii); err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrInvalid, domain, err)
+		return "", &InvalidError{Domain: domain, Reason: "it is not under a known top-level domain", Cause: err}
 	}
 	return ascii, nil
+}
+
+// idnaReason names what made the IDNA conversion of d fail, in words: the
+// first character a domain name cannot hold, or a malformed label.
+func idnaReason(d string) string {
+	for _, r := range d {
+		switch {
+		case r == '@':
+			return `"@" is not allowed; type only the part after the @`
+		case r < 0x80 && !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.'):
+			if r <= ' ' || r == 0x7f {
+				return fmt.Sprintf("the character %U is not allowed", r)
+			}
+			return fmt.Sprintf("%q is not allowed", string(r))
+		case r >= 0x80:
+			if _, err := idna.Lookup.ToASCII("a" + string(r)); err != nil {
+				return fmt.Sprintf("%q (%U) is not allowed", string(r), r)
+			}
+		}
+	}
+	for _, l := range strings.Split(strings.ToLower(d), ".") {
+		if !isASCII(l) {
+			continue
+		}
+		if reason := labelReason(l); reason != "" {
+			return reason
+		}
+		if len(l) >= 4 && l[2:4] == "--" && !strings.HasPrefix(l, "xn--") {
+			return `a label cannot have "--" as its third and fourth characters`
+		}
+	}
+	return "it is not a valid internationalized domain name"
+}
+
+// labelReason says what is wrong with one ASCII label, or "".
+func labelReason(l string) string {
+	switch {
+	case l == "":
+		return "it has an empty label (two dots in a row, or a leading dot)"
+	case len(l) > 63:
+		return "a label (a part between dots) is longer than 63 characters"
+	case l[0] == '-' || l[len(l)-1] == '-':
+		return `a label (a part between dots) cannot start or end with "-"`
+	case !validLabel(l):
+		return "only letters, digits, \"-\" and dots are allowed"
+	}
+	return ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func validLabel(l string) bool {

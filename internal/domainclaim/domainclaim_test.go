@@ -4,8 +4,35 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 )
+
+// TestNormalizeReasons checks that a refusal is a sentence naming the
+// domain and the fault, without the IDNA library's words.
+func TestNormalizeReasons(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"bad_domain.com", `"bad_domain.com" is not a valid domain name: "_" is not allowed`},
+		{"user@acme.com", `"user@acme.com" is not a valid domain name: "@" is not allowed; type only the part after the @`},
+		{"acme.com/evil", `"acme.com/evil" is not a valid domain name: "/" is not allowed`},
+		{"acme com", `"acme com" is not a valid domain name: the character U+0020 is not allowed`},
+		{"acme..com", `"acme..com" is not a valid domain name: it has an empty label (two dots in a row, or a leading dot)`},
+		{"-acme.com", `"-acme.com" is not a valid domain name: a label (a part between dots) cannot start or end with "-"`},
+		{"ab--cd.com", `"ab--cd.com" is not a valid domain name: a label cannot have "--" as its third and fourth characters`},
+		{"xn--a.com", `"xn--a.com" is not a valid domain name: it is not a valid internationalized domain name`},
+		{"", `"" is not a valid domain name: it is empty`},
+		{"acme", `"acme" is not a registrable domain: claim a domain such as example.com`},
+		{"co.uk", `"co.uk" is a public suffix: many owners share it; claim a domain under it`},
+	} {
+		_, err := Normalize(tc.in)
+		if !errors.Is(err, ErrInvalid) || err.Error() != tc.want {
+			t.Errorf("Normalize(%q) = %v;\nwant %s", tc.in, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "idna") {
+			t.Errorf("Normalize(%q) leaks the library's words: %v", tc.in, err)
+		}
+	}
+}
 
 func TestNormalize(t *testing.T) {
 	for _, tc := range []struct {

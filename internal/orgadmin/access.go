@@ -81,7 +81,7 @@ func (s *Service) Domains(ctx context.Context, org storage.Org) ([]storage.Domai
 func DomainName(raw string) (string, error) {
 	d, err := domainclaim.Normalize(raw)
 	if err != nil {
-		return "", &tenant.FieldError{Field: "domain", Reason: err.Error()}
+		return "", &tenant.FieldError{Field: "domain", Reason: err.Error(), Cause: errors.Unwrap(err)}
 	}
 	return d, nil
 }

@@ -52,9 +52,13 @@ var idpFields = []string{FieldIDPSSOURL, FieldIDPIssuer, FieldIDPCertificates, F
 type FieldError struct {
 	Field  string
 	Reason string
+	// Cause is a library's error behind Reason, for a debug log only.
+	Cause error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func (e *FieldError) Unwrap() error { return e.Cause }
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
