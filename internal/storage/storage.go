@@ -77,6 +77,7 @@ type Store interface {
 	ConnectionStore
 	AuditStore
 	SPKeyStore
+	ThrottleStore
 
 	// Close releases the backend's resources.
 	Close() error
