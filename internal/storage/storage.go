@@ -1,7 +1,7 @@
 // Package storage defines what ssogate keeps: organizations, accounts and
-// their memberships, teams, claimed domains, API tokens, passwords, sessions
-// and the assertion replay cache, and the Store interface every backend
-// implements. The embedded SQLite backend lives in internal/sqlitestore,
+// their memberships, teams, claimed domains, API tokens, passwords, sessions,
+// the assertion replay cache and the password throttles, and the Store
+// interface every backend implements. The embedded SQLite backend lives in internal/sqlitestore,
 // the PostgreSQL backend for several replicas in internal/pgstore; both
 // pass the conformance suite in internal/storage/storetest.
 //
