@@ -162,6 +162,9 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		}
 		// The attempt counts before the slow check runs, so that
 		// simultaneous attempts cannot all pass the throttle.
+		// This process's limiter first (no store round trip for a key it
+		// has locked already, and its memory is bounded), then the store's,
+		// shared by every process and replica: the limit that holds.
 		res, wait := h.throttle.Reserve(
 			throttle.Key{Name: acctKey, Rule: accountRule},
 			throttle.Key{Name: "ip:" + ip, Rule: addressRule})
@@ -172,8 +175,28 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		// An attempt that ends without Fail (an error, no free slot)
 		// gives its count back.
 		defer res.Cancel()
+		shared := []storage.ThrottleKey{
+			{Name: acctKey, Rule: storage.ThrottleRule(accountRule)},
+			{Name: "ip:" + ip, Rule: storage.ThrottleRule(addressRule)},
+		}
+		wait, err := h.store.ReserveAttempt(r.Context(), shared, time.Now())
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			h.audit(r, "", email, ip, false, "throttled")
+			return tooMany(wait, "Too many failed attempts.")
+		}
+		failed := false
+		defer func() {
+			// Ended even when the request was cancelled: a leftover
+			// in-flight count would hold the key for a minute.
+			ctx := context.WithoutCancel(r.Context())
+			if _, err := h.store.EndAttempt(ctx, shared, time.Now(), failed); err != nil {
+				h.logger.Error("ending a sign-in attempt in the store", zap.Error(err))
+			}
+		}()
 		var reason string
-		var err error
 		members, reason, err = h.checkPassword(r.Context(), email, ok, pw)
 		if errors.Is(err, password.ErrBusy) {
 			// Not checked: it does not count.
@@ -185,6 +208,7 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		}
 		if reason != "" {
 			res.Fail()
+			failed = true
 			h.audit(r, "", email, ip, false, reason)
 			// One answer for an unknown email and a wrong password, after
 			// the same amount of hashing work: no user enumeration.
@@ -194,6 +218,9 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		// may say why, since only the account's holder gets this far.
 		res.Cancel()
 		h.throttle.Reset(acctKey)
+		if err := h.store.ResetThrottle(r.Context(), acctKey); err != nil {
+			return err
+		}
 	}
 	member, t, choose := h.pickMembership(members, email, r.PostForm.Get("org"))
 	if choose {

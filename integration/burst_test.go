@@ -42,6 +42,16 @@ const accountLimit = 6
 // lines in its saml_sso block.
 func startPasswordGate(t *testing.T, db string, extra ...string) *passwordGate {
 	t.Helper()
+	g := startPasswordProcess(t, "sqlite", db, extra...)
+	g.cli("", "user", "invite", "pat@acme.com")
+	g.cli(patPassword+"\n", "user", "passwd", "pat@acme.com")
+	return g
+}
+
+// startPasswordProcess starts the gate process alone on the kind
+// (sqlite, postgres) of database at db, which --db also takes.
+func startPasswordProcess(t *testing.T, kind, db string, extra ...string) *passwordGate {
+	t.Helper()
 	g := &passwordGate{t: t, bin: ssogateBinary(t), home: t.TempDir(), db: db}
 	port := freePort(t)
 	g.origin = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -50,7 +60,7 @@ func startPasswordGate(t *testing.T, db string, extra ...string) *passwordGate {
 	admin off
 	storage file_system %s
 	ssogate {
-		database sqlite %s
+		database %s %s
 	}
 }
 
@@ -58,17 +68,15 @@ func startPasswordGate(t *testing.T, db string, extra ...string) *passwordGate {
 	saml_sso {
 		org acme
 		domain acme.com
-		base_url %[3]s
-%[4]s
+		base_url %[4]s
+%[5]s
 	}
 	respond "app"
 }
-`, filepath.Join(g.home, "caddy"), db, g.origin, indent(strings.Join(extra, "\n"), 2))), 0o600); err != nil {
+`, filepath.Join(g.home, "caddy"), kind, db, g.origin, indent(strings.Join(extra, "\n"), 2))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g.cmd, g.logs = startSSOGate(t, g.bin, g.home, cfg, port)
-	g.cli("", "user", "invite", "pat@acme.com")
-	g.cli(patPassword+"\n", "user", "passwd", "pat@acme.com")
 	return g
 }
 

@@ -10,7 +10,8 @@ import (
 
 // copyTables are the tables CopyFrom moves, parents first, with their
 // columns (the same in both schemas). member_emails and member_counts
-// are rebuilt by this schema's triggers; the change feed starts afresh.
+// are rebuilt by this schema's triggers; the change feed and the password
+// throttles start afresh.
 var copyTables = []struct {
 	name, columns, order string
 	bytea                map[string]bool
@@ -62,7 +63,7 @@ func (s *Store) CopyFrom(ctx context.Context, src *sql.DB, force bool) ([]CopyCo
 		for _, t := range copyTables {
 			names = append(names, t.name)
 		}
-		names = append(names, "member_emails", "member_counts", "changes")
+		names = append(names, "member_emails", "member_counts", "changes", "throttle")
 		if _, err := tx.ExecContext(ctx, "TRUNCATE "+strings.Join(names, ", ")+" RESTART IDENTITY CASCADE"); err != nil {
 			return err
 		}

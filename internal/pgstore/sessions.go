@@ -172,6 +172,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 			"DELETE FROM replay WHERE expires_at <= ?::bigint",
 			"DELETE FROM changes WHERE at <= ?::bigint - 3600 AND seq < (SELECT MAX(seq) FROM changes)",
 			"DELETE FROM audit WHERE at <= ?::bigint - " + strconv.Itoa(auditRetention),
+			// Throttle rows quiet past storage.ThrottleForget (milliseconds).
+			"DELETE FROM throttle WHERE updated_at <= ?::bigint * 1000 - 3600000",
 		} {
 			if _, err := tx.ExecContext(ctx, q, now); err != nil {
 				return fmt.Errorf("deleting expired rows: %w", err)

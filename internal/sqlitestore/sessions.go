@@ -167,6 +167,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 			"DELETE FROM replay WHERE expires_at <= ?",
 			"DELETE FROM changes WHERE at <= ? - 3600 AND seq < (SELECT MAX(seq) FROM changes)",
 			"DELETE FROM audit WHERE at <= ? - " + strconv.Itoa(auditRetention),
+			// Throttle rows quiet past storage.ThrottleForget (milliseconds).
+			"DELETE FROM throttle WHERE updated_at <= ? * 1000 - 3600000",
 		} {
 			if _, err := tx.ExecContext(ctx, q, now); err != nil {
 				return fmt.Errorf("deleting expired rows: %w", err)

@@ -1,9 +1,10 @@
 // Package storage defines what ssogate keeps: organizations, accounts and
-// their memberships, teams, claimed domains, API tokens, passwords, sessions
-// and the assertion replay cache, and the Store interface every backend
-// implements. The embedded SQLite backend lives in internal/sqlitestore,
-// the PostgreSQL backend for several replicas in internal/pgstore; both
-// pass the conformance suite in internal/storage/storetest.
+// their memberships, teams, claimed domains, API tokens, passwords, sessions,
+// the assertion replay cache and the password throttles, and the Store
+// interface every backend implements. The embedded SQLite backend lives in
+// internal/sqlitestore, the PostgreSQL backend for several replicas in
+// internal/pgstore; both pass the conformance suite in
+// internal/storage/storetest.
 //
 // Tenant isolation. Orgs are tenants: nothing one org's people, tokens or
 // IdP do may read or change what another org sees. The rule that keeps it
@@ -77,6 +78,7 @@ type Store interface {
 	ConnectionStore
 	AuditStore
 	SPKeyStore
+	ThrottleStore
 
 	// Close releases the backend's resources.
 	Close() error

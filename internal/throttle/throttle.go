@@ -12,9 +12,11 @@
 // none of them has updated yet. The attempt then ends as a failure (Fail)
 // or is given back (Cancel): it was right, or never checked.
 //
-// The state is per process. Several gateway processes each apply the
-// limits, which multiplies an attacker's budget by their number but never
-// lifts the ceiling.
+// This Limiter's state is per process: it is the first line, which
+// refuses a key this process has locked without a store round trip and
+// bounds memory. The limit that holds across processes and replicas is
+// storage.ThrottleStore, the same rule kept in the shared store, which
+// the password sign-in checks behind this one.
 package throttle
 
 import (

@@ -89,6 +89,8 @@ func Run(t *testing.T, b Backend) {
 		{"ListVerifiedDomains", testListVerifiedDomains},
 		{"Settings", testSettings},
 		{"SetRoleDeactivatedOwnerDoesNotCount", testSetRoleDeactivatedOwnerDoesNotCount},
+		{"ThrottleAcrossProcesses", testThrottleAcrossProcesses},
+		{"ThrottleSimultaneous", testThrottleSimultaneous},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
