@@ -98,9 +98,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	// The backends of this pool, whose notifications the listener skips:
 	// their writes ran the callbacks already.
-	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		s.own.Store(c.PgConn().PID(), true)
-		return nil
+		return durableCommits(ctx, c)
 	}
 	pcfg.BeforeClose = func(c *pgx.Conn) { s.own.Delete(c.PgConn().PID()) }
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -221,7 +221,7 @@ func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	var err error
 	for attempt := range maxAttempts {
 		if err = s.tx1(ctx, sql.LevelSerializable, fn); !retryable(err) {
-			return err
+			return unavailable(err)
 		}
 		// Jittered backoff, so that the writers that collided do not
 		// collide again.
@@ -229,10 +229,10 @@ func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
+			return errors.Join(unavailable(err), ctx.Err())
 		}
 	}
-	return err
+	return unavailable(err)
 }
 
 // txReadCommitted runs fn in a READ COMMITTED transaction, for writes
@@ -241,10 +241,10 @@ func (s *Store) txReadCommitted(ctx context.Context, fn func(*Tx) error) error {
 	var err error
 	for range maxAttempts {
 		if err = s.tx1(ctx, sql.LevelReadCommitted, fn); !retryable(err) {
-			return err
+			return unavailable(err)
 		}
 	}
-	return err
+	return unavailable(err)
 }
 
 func (s *Store) tx1(ctx context.Context, level sql.IsolationLevel, fn func(*Tx) error) error {
@@ -304,6 +304,27 @@ func connLost(err error) bool {
 	}
 	return errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// unavailable marks the errors of a store that cannot write now, and may
+// later, as storage.ErrUnavailable, which the gate and the sidecar answer
+// with 503 and Retry-After: PostgreSQL unreachable or restarting, its
+// disk full or out of resources, or a read-only server (a standby).
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// insufficient_resources (53100 disk_full among them) and
+		// read_only_sql_transaction, besides connLost's codes.
+		if !connLost(err) && !strings.HasPrefix(pe.Code, "53") && pe.Code != "25006" {
+			return err
+		}
+	} else if !connLost(err) && !errors.As(err, new(*pgconn.ConnectError)) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
 // execOne runs a write that must touch at least one row, in its own
@@ -466,4 +487,24 @@ func limitArg(limit int) any {
 		return nil
 	}
 	return limit
+}
+
+// durableCommits makes the session's commits wait for the disk when the
+// server's or database's default is synchronous_commit=off: an
+// acknowledged revocation (a deactivation, a logout) must survive a power
+// loss, or the IdP believes a person is off while the gate lets them back
+// in. Other settings (on, local, remote_write, remote_apply) all flush
+// locally first and are left as the operator chose.
+func durableCommits(ctx context.Context, c *pgx.Conn) error {
+	var v string
+	if err := c.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v); err != nil {
+		return fmt.Errorf("reading synchronous_commit: %w", err)
+	}
+	if v != "off" {
+		return nil
+	}
+	if _, err := c.Exec(ctx, "SET synchronous_commit TO on"); err != nil {
+		return fmt.Errorf("turning synchronous_commit on: %w", err)
+	}
+	return nil
 }
