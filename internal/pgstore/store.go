@@ -50,14 +50,10 @@ var migrations embed.FS
 // notifyChannel is the channel the changes trigger notifies.
 const notifyChannel = "ssogate_changes"
 
-// The advisory lock keys of ssogate (per database, arbitrary): held while
-// migrating, so that replicas starting together migrate once (5502625406
-// is the changes_seq trigger's, in migrations/0001_init.sql); and the
-// first half of the two-key locks on an account's email.
-const (
-	migrationLock    = 5502625405
-	accountLockSpace = 0x5509
-)
+// migrationLock is the advisory lock key (per database, arbitrary) held
+// while migrating, so that replicas starting together migrate once
+// (5502625406 is the changes_seq trigger's, in migrations/0001_init.sql).
+const migrationLock = 5502625405
 
 // Store is a storage.Store on one PostgreSQL database.
 type Store struct {

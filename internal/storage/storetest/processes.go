@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,56 @@ func testProcessesCreateMember(t *testing.T, be Backend) {
 	_, total, err := ss[1].FindMembers(ctx, org.ID, storage.Query{Count: 1})
 	if err != nil || total != 41 {
 		t.Errorf("FindMembers total = %d, %v; want 41", total, err)
+	}
+}
+
+// testProcessesCreateAccountInOrgs: creates of one email in several orgs at
+// once, from two processes, make one account. Where the create requires a
+// new account, one wins and the others are told the account exists;
+// otherwise every org gets its membership.
+func testProcessesCreateAccountInOrgs(t *testing.T, be Backend) {
+	ctx := context.Background()
+	ss := twoStores(t, be)
+	const n = 8
+	for _, requireNew := range []bool{true, false} {
+		orgs := make([]storage.Org, n)
+		for i := range orgs {
+			orgs[i] = mustOrg(t, ss[0], fmt.Sprintf("org%d-%t", i, requireNew))
+		}
+		email := fmt.Sprintf("Guest-%t@Example.com", requireNew)
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		ms := make([]storage.Member, n)
+		for i := range n {
+			wg.Go(func() {
+				ms[i], errs[i] = ss[i%2].CreateMember(ctx, orgs[i].ID, storage.NewMember{Email: email, Active: true}, requireNew)
+			})
+		}
+		wg.Wait()
+		created, account := 0, int64(0)
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				created++
+				if account != 0 && ms[i].AccountID != account {
+					t.Errorf("requireNew=%t: memberships of one email in accounts %d and %d", requireNew, account, ms[i].AccountID)
+				}
+				account = ms[i].AccountID
+				if ms[i].Email != email || ms[i].OrgID != orgs[i].ID || !ms[i].Active || ms[i].Role != storage.RoleMember {
+					t.Errorf("requireNew=%t: create #%d = %+v", requireNew, i, ms[i])
+				}
+			case requireNew && errors.Is(err, storage.ErrAccountExists):
+			default:
+				t.Errorf("requireNew=%t: create #%d = %v", requireNew, i, err)
+			}
+		}
+		if want := map[bool]int{true: 1, false: n}[requireNew]; created != want {
+			t.Errorf("requireNew=%t: %d creates succeeded, want %d", requireNew, created, want)
+		}
+		got, err := ss[1].Memberships(ctx, strings.ToLower(email))
+		if err != nil || len(got) != created {
+			t.Errorf("requireNew=%t: Memberships = %d, %v; want %d", requireNew, len(got), err, created)
+		}
 	}
 }
 

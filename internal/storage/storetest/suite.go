@@ -45,6 +45,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"OpenTwiceKeepsData", testOpenTwiceKeepsData},
 		{"ProcessesCreateMember", testProcessesCreateMember},
+		{"ProcessesCreateAccountInOrgs", testProcessesCreateAccountInOrgs},
 		{"ProcessesTeamAdds", testProcessesTeamAdds},
 		{"ProcessesOneSessionPerAssertion", testProcessesOneSessionPerAssertion},
 		{"ProcessesSeeDeactivation", testProcessesSeeDeactivation},
