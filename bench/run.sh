@@ -3,7 +3,8 @@
 #
 #   bench/run.sh                    # everything, with the defaults (about 10 minutes)
 #   bench/run.sh -rounds 1 -duration 2s -members 10000 -creates 2000   # a quick look
-#   bench/run.sh -phases gate       # one phase: gate, deact, scim or acs
+#   bench/run.sh -phases gate       # one phase: gate, deact, scim, signin or acs
+#   bench/run.sh -store postgres    # PostgreSQL beside SQLite (-postgres DSN; default $SSOGATE_TEST_POSTGRES)
 #   bench/run.sh -h                 # every flag
 #
 # It installs wrk (a Debian package) when missing, builds the ssogate

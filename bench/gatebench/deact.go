@@ -10,10 +10,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ssogate/ssogate/internal/apitoken"
-	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -23,12 +23,29 @@ type deactResult struct {
 	fromSend, fromAnswer time.Duration
 }
 
-// deactPhase starts the SCIM sidecar as its own ssogate process on the
+// deactRun is the deactivation trials on one store.
+type deactRun struct {
+	store  string
+	trials []deactResult
+}
+
+// deactPhase starts the SCIM sidecar as its own ssogate process on each
 // gate's database, and measures how long a deactivation made there takes
 // to end a live session at the gate.
 func (b *bench) deactPhase(ctx context.Context) error {
-	fmt.Println("\n== deactivation in another process to refusal at the gate ==")
-	token, err := scimToken(ctx, b.dbPath, "gatebench deact")
+	for _, be := range b.stores {
+		run := &deactRun{store: be.name}
+		b.report.deact = append(b.report.deact, run)
+		if err := b.deactOn(ctx, be, run); err != nil {
+			return fmt.Errorf("%s: %w", be.name, err)
+		}
+	}
+	return nil
+}
+
+func (b *bench) deactOn(ctx context.Context, be *backend, run *deactRun) error {
+	fmt.Printf("\n== %s: deactivation in another process to refusal at the gate ==\n", be.name)
+	token, err := be.scimToken(ctx, "gatebench deact")
 	if err != nil {
 		return err
 	}
@@ -37,11 +54,12 @@ func (b *bench) deactPhase(ctx context.Context) error {
 		return err
 	}
 	sidecarURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfgPath := filepath.Join(b.dir, "sidecar.Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(b.ssogateConfig("sidecar", "off", "", sidecarURL)), 0o600); err != nil {
+	name := "sidecar-" + strings.ToLower(be.name)
+	cfgPath := filepath.Join(b.dir, name+".Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(b.ssogateConfig(name, "off", be, "", sidecarURL)), 0o600); err != nil {
 		return err
 	}
-	side, err := startProc("sidecar", filepath.Join(b.dir, "sidecar-home"), b.bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	side, err := startProc(name, filepath.Join(b.dir, name+"-home"), b.bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	if err != nil {
 		return err
 	}
@@ -52,11 +70,11 @@ func (b *bench) deactPhase(ctx context.Context) error {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var id string
 	for trial := 1; trial <= b.cfg.trials; trial++ {
-		cookie, err := login(b.gate.url, b.idpURL, "carol@acme.com")
+		cookie, err := login(be.gate.url, b.idpURL, "carol@acme.com")
 		if err != nil {
 			return fmt.Errorf("trial %d: signing in carol: %w", trial, err)
 		}
-		if code, err := status(client, b.gate.url+"/", cookie); err != nil || code != http.StatusOK {
+		if code, err := status(client, be.gate.url+"/", cookie); err != nil || code != http.StatusOK {
 			return fmt.Errorf("trial %d: carol's session = %d, %v", trial, code, err)
 		}
 		if id == "" {
@@ -74,7 +92,7 @@ func (b *bench) deactPhase(ctx context.Context) error {
 		answered := time.Now()
 		var refused time.Time
 		for time.Since(start) < 5*time.Second {
-			code, err := status(client, b.gate.url+"/", cookie)
+			code, err := status(client, be.gate.url+"/", cookie)
 			if err != nil {
 				return err
 			}
@@ -91,38 +109,30 @@ func (b *bench) deactPhase(ctx context.Context) error {
 			return fmt.Errorf("trial %d: the gate still accepts the session 5 s after the deactivation", trial)
 		}
 		r := deactResult{fromSend: refused.Sub(start), fromAnswer: refused.Sub(answered)}
-		b.report.deact = append(b.report.deact, r)
+		run.trials = append(run.trials, r)
 		fmt.Printf("trial %2d: refused %v after the PATCH was sent (%v after its answer)\n", trial,
 			r.fromSend.Round(100*time.Microsecond), r.fromAnswer.Round(100*time.Microsecond))
 		if err := scimSetActive(ctx, client, sidecarURL, token, id, true); err != nil {
 			return fmt.Errorf("trial %d: reactivating: %w", trial, err)
 		}
-		if code, err := status(client, b.gate.url+"/", cookie); err != nil || code != http.StatusUnauthorized {
+		if code, err := status(client, be.gate.url+"/", cookie); err != nil || code != http.StatusUnauthorized {
 			return fmt.Errorf("trial %d: the old session after reactivation = %d, %v; want 401", trial, code, err)
 		}
 	}
 	return nil
 }
 
-// scimToken creates a SCIM token for org acme in the database.
-func scimToken(ctx context.Context, dbPath, name string) (string, error) {
-	st, err := sqlitestore.Open(ctx, dbPath)
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	org, err := st.OrgByName(ctx, "acme")
-	if err != nil {
-		return "", err
-	}
+// scimToken creates a SCIM token for org acme in the store.
+func (be *backend) scimToken(ctx context.Context, name string) (string, error) {
 	tok, hash, err := apitoken.New()
 	if err != nil {
 		return "", err
 	}
-	if _, err := st.CreateToken(ctx, org.ID, name, storage.ScopeSCIM, hash); err != nil {
-		return "", err
-	}
-	return tok, nil
+	err = be.withStore(ctx, func(st storage.Store, org storage.Org) error {
+		_, err := st.CreateToken(ctx, org.ID, name, storage.ScopeSCIM, hash)
+		return err
+	})
+	return tok, err
 }
 
 // scimDo sends a SCIM request and returns the status and the body.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ssogate/ssogate/internal/gate"
-	"github.com/ssogate/ssogate/internal/sqlitestore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -24,9 +23,10 @@ type target struct {
 	cookie     string // the Cookie header value sent by wrk
 	identified bool   // every request must reach the upstream with the identity
 	teams      int
-	retried    int  // runs measured again because of other work
-	control    bool // bare Caddy setting the gate's headers itself
-	aa         bool // a second bare Caddy: the method's own spread
+	retried    int    // runs measured again because of other work
+	control    bool   // bare Caddy setting the gate's headers itself
+	aa         bool   // a second bare Caddy: the method's own spread
+	store      string // the gate's store, when not SQLite
 	runs       []measured
 }
 
@@ -52,7 +52,7 @@ func (b *bench) gatePhase(ctx context.Context) error {
 	}
 	fmt.Println("signed in alice and bob through the test IdP (SP-initiated, real ACS)")
 	seedStart := time.Now()
-	if err := seedTeams(ctx, b.dbPath, map[string]int{"alice@acme.com": 1, "bob@acme.com": cfg.teams}); err != nil {
+	if err := b.stores[0].seedTeams(ctx, map[string]int{"alice@acme.com": 1, "bob@acme.com": cfg.teams}); err != nil {
 		return err
 	}
 	fmt.Printf("seeded teams through the store in %v: alice in 1, bob in %d\n", time.Since(seedStart).Round(time.Millisecond), cfg.teams)
@@ -64,9 +64,25 @@ func (b *bench) gatePhase(ctx context.Context) error {
 		email  string
 		teams  int
 	}{{alice, "alice@acme.com", 1}, {bob, "bob@acme.com", cfg.teams}} {
-		if err := b.waitGroups(ctx, c.cookie, c.email, c.teams); err != nil {
+		if err := b.waitGroups(ctx, b.gate, c.cookie, c.email, c.teams); err != nil {
 			return err
 		}
+	}
+	// The other stores' gates: alice, in 1 team. The request path reads
+	// no store, so their figures should match SQLite's.
+	otherCookies := map[*backend]string{}
+	for _, be := range b.stores[1:] {
+		c, err := login(be.gate.url, b.idpURL, "alice@acme.com")
+		if err != nil {
+			return fmt.Errorf("%s: signing in alice: %w", be.name, err)
+		}
+		if err := be.seedTeams(ctx, map[string]int{"alice@acme.com": 1}); err != nil {
+			return err
+		}
+		if err := b.waitGroups(ctx, be.gate, c, "alice@acme.com", 1); err != nil {
+			return fmt.Errorf("%s: %w", be.name, err)
+		}
+		otherCookies[be] = c
 	}
 	// Bare Caddy gets the same Cookie header and passes no identity.
 	if code, err := status(http.DefaultClient, b.bare.url+"/__probe", alice); err != nil || code != http.StatusOK {
@@ -89,6 +105,9 @@ func (b *bench) gatePhase(ctx context.Context) error {
 		{name: "bare Caddy reverse_proxy", g: b.bare, cookie: cookie(alice)},
 		{name: "saml_sso, member in 1 team", g: b.gate, cookie: cookie(alice), identified: true, teams: 1},
 		{name: fmt.Sprintf("saml_sso, member in %d teams", cfg.teams), g: b.gate, cookie: cookie(bob), identified: true, teams: cfg.teams},
+	}
+	for _, be := range b.stores[1:] {
+		targets = append(targets, &target{name: "saml_sso on " + be.name + ", member in 1 team", g: be.gate, cookie: cookie(otherCookies[be]), identified: true, teams: 1, store: be.name})
 	}
 	if cfg.aa {
 		targets = append(targets, &target{name: "A/A: a second bare Caddy", g: b.bare2, cookie: cookie(alice), aa: true})
@@ -363,6 +382,9 @@ func (b *bench) ourTicks() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(b.stores) > 1 {
+		n += postgresTicks()
+	}
 	childrenMu.Lock()
 	ps := append([]*proc(nil), children...)
 	childrenMu.Unlock()
@@ -445,16 +467,11 @@ func (b *bench) startControl(h http.Header, teams int) (*gateway, error) {
 // seedTeams puts each member in n teams, through the store on the gate's
 // database file, as an admin or a SCIM push would: one team "Engineering"
 // for a single team, "team-001".. otherwise.
-func seedTeams(ctx context.Context, dbPath string, teams map[string]int) error {
-	st, err := sqlitestore.Open(ctx, dbPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	org, err := st.OrgByName(ctx, "acme")
-	if err != nil {
-		return err
-	}
+func (be *backend) seedTeams(ctx context.Context, teams map[string]int) error {
+	return be.withStore(ctx, func(st storage.Store, org storage.Org) error { return seedTeams(ctx, st, org, teams) })
+}
+
+func seedTeams(ctx context.Context, st storage.Store, org storage.Org, teams map[string]int) error {
 	for email, n := range teams {
 		m, err := st.MemberByEmail(ctx, org.ID, email)
 		if err != nil {
@@ -483,10 +500,10 @@ func seedTeams(ctx context.Context, dbPath string, teams map[string]int) error {
 
 // waitGroups waits (at most 5 s) until a request with cookie reaches the
 // upstream as email in n teams.
-func (b *bench) waitGroups(ctx context.Context, cookie, email string, n int) error {
+func (b *bench) waitGroups(ctx context.Context, g *gateway, cookie, email string, n int) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		code, err := status(http.DefaultClient, b.gate.url+"/__probe", cookie)
+		code, err := status(http.DefaultClient, g.url+"/__probe", cookie)
 		if err != nil {
 			return err
 		}

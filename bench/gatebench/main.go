@@ -25,8 +25,15 @@
 //	scim   users created per second over HTTP by concurrent clients, then
 //	       the org filled to -members, the latency of the userName filter
 //	       and of pages of 100, the database size and the gateway's RSS.
+//	signin sign-ins per second through the binary: logins minted at the
+//	       test IdP first, then their POSTs to the ACS by concurrent
+//	       clients, each answered with a session.
 //	acs    go test -bench BenchmarkACS ./caddymodule: a full sign-in at the
 //	       ACS next to crewjam/saml's ParseResponse alone.
+//
+// With -store postgres every phase but acs also runs on PostgreSQL, beside
+// SQLite in the same run: a second gate process on a database of its own
+// on the server -postgres names (created for the run, dropped after).
 //
 // Only loopback traffic; every load loop is bounded in count and time.
 package main
@@ -76,6 +83,10 @@ type config struct {
 	verbose    bool
 	markdown   bool
 	resultsDir string
+	store      string // sqlite, or postgres (beside sqlite)
+	postgres   string // the server's DSN
+	signins    int
+	signinConc int
 }
 
 func main() {
@@ -89,7 +100,11 @@ func main() {
 	var cfg config
 	var phases string
 	flag.StringVar(&cfg.bin, "bin", "", "the ssogate binary (default: go build ./cmd/ssogate into the work directory)")
-	flag.StringVar(&phases, "phases", "gate,deact,scim,acs", "which measurements to run, comma-separated: gate, deact, scim, acs")
+	flag.StringVar(&phases, "phases", "gate,deact,scim,signin,acs", "which measurements to run, comma-separated: gate, deact, scim, signin, acs")
+	flag.StringVar(&cfg.store, "store", "sqlite", "sqlite, or postgres: PostgreSQL beside SQLite in the same run")
+	flag.StringVar(&cfg.postgres, "postgres", defaultPostgres(), "with -store postgres: the server, as a postgres:// URL whose user may CREATE DATABASE (default $SSOGATE_TEST_POSTGRES, else the local server)")
+	flag.IntVar(&cfg.signins, "signins", 1000, "sign-ins at the ACS for the signin phase")
+	flag.IntVar(&cfg.signinConc, "signin-clients", 8, "concurrent clients posting to the ACS")
 	flag.IntVar(&cfg.rounds, "rounds", 9, "alternating rounds of bare, gate and gate with -teams teams (and the controls)")
 	flag.DurationVar(&cfg.duration, "duration", 6*time.Second, "length of each wrk run (whole seconds); more short rounds beat fewer long ones on a machine whose speed drifts")
 	flag.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unrecorded wrk run per configuration before the rounds")
@@ -135,11 +150,20 @@ func (c *config) parse(phases string) error {
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
 		case "":
-		case "gate", "deact", "scim", "acs":
+		case "gate", "deact", "scim", "signin", "acs":
 			c.phases[p] = true
 		default:
-			return fmt.Errorf("-phases: unknown phase %q (gate, deact, scim or acs)", p)
+			return fmt.Errorf("-phases: unknown phase %q (gate, deact, scim, signin or acs)", p)
 		}
+	}
+	switch c.store {
+	case "sqlite":
+	case "postgres":
+		if c.postgres == "" {
+			return errors.New("-store postgres needs -postgres postgres://USER@HOST:PORT/DB")
+		}
+	default:
+		return fmt.Errorf("-store: %q is not sqlite or postgres", c.store)
 	}
 	minConns := c.threads
 	if c.concurrent {
@@ -158,6 +182,7 @@ func (c *config) parse(phases string) error {
 		{c.trials >= 1 && c.clients >= 1 && c.lookups >= 1 && c.pages >= 1, "-trials, -clients, -lookups and -pages must be at least 1"},
 		{c.creates >= 1 && c.members >= c.creates && c.members > 100, "-creates must be at least 1, and -members more than 100 and at least -creates"},
 		{c.benchtime != "", "-benchtime cannot be empty"},
+		{c.signins >= 1 && c.signinConc >= 1, "-signins and -signin-clients must be at least 1"},
 	} {
 		if !check.ok {
 			return errors.New(check.msg)
@@ -176,9 +201,8 @@ type bench struct {
 	idpURL string
 	bare   *gateway
 	bare2  *gateway // the A/A control: bare Caddy again
-	gate   *gateway
-	scim   string // the scim_server site of the gate process
-	dbPath string
+	gate   *gateway // SQLite's gate: stores[0].gate
+	stores []*backend
 	report *report
 }
 
@@ -205,7 +229,21 @@ func run(ctx context.Context, cfg *config) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	b := &bench{cfg: cfg, dir: dir, dbPath: filepath.Join(dir, "ssogate.db"), report: &report{}}
+	b := &bench{cfg: cfg, dir: dir, report: &report{}}
+	path := filepath.Join(dir, "ssogate.db")
+	b.stores = []*backend{{name: "SQLite", database: "sqlite " + path, path: path}}
+	if cfg.store == "postgres" && (!cfg.phases["acs"] || len(cfg.phases) > 1) {
+		dsn, drop, err := createDatabase(ctx, cfg.postgres)
+		if err != nil {
+			return err
+		}
+		if cfg.keep {
+			fmt.Printf("PostgreSQL database: %s (kept)\n", dsn)
+		} else {
+			defer drop()
+		}
+		b.stores = append(b.stores, &backend{name: "PostgreSQL", database: "postgres " + dsn, dsn: dsn})
+	}
 	b.report.machine = machineLine()
 	fmt.Println(b.report.machine)
 
@@ -226,7 +264,7 @@ func run(ctx context.Context, cfg *config) error {
 	for _, p := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"gate", b.gatePhase}, {"deact", b.deactPhase}, {"scim", b.scimPhase}, {"acs", b.acsPhase}} {
+	}{{"gate", b.gatePhase}, {"deact", b.deactPhase}, {"scim", b.scimPhase}, {"signin", b.signinPhase}, {"acs", b.acsPhase}} {
 		if !cfg.phases[p.name] {
 			continue
 		}
@@ -260,27 +298,60 @@ func (b *bench) start(ctx context.Context) error {
 		return err
 	}
 
-	ports := make([]int, 7)
+	ports := make([]int, 4)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
 		}
 	}
 	bareURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	gateURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	b.scim = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	admin, bareAdmin := "off", "off"
+	bareAdmin, bare2Admin := "off", "off"
 	if b.cfg.profile {
-		admin = fmt.Sprintf("127.0.0.1:%d", ports[3])
-		bareAdmin = fmt.Sprintf("127.0.0.1:%d", ports[4])
+		bareAdmin = fmt.Sprintf("127.0.0.1:%d", ports[1])
+		bare2Admin = fmt.Sprintf("127.0.0.1:%d", ports[3])
 	}
+	if b.bare, err = b.startGateway("bare", b.bareConfig("bare", bareAdmin, bareURL), bareURL, bareAdmin); err != nil {
+		return err
+	}
+	if b.cfg.aa {
+		bare2URL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+		if b.bare2, err = b.startGateway("bare2", b.bareConfig("bare2", bare2Admin, bare2URL), bare2URL, bare2Admin); err != nil {
+			return err
+		}
+	}
+	for i, be := range b.stores {
+		name := "gate"
+		if i > 0 {
+			name = "gate-" + strings.ToLower(be.name)
+		}
+		if err := b.startGate(name, be, certPath); err != nil {
+			return err
+		}
+	}
+	b.gate = b.stores[0].gate
+	return nil
+}
 
-	// The two configs differ only in saml_sso (and the ssogate app it
-	// needs, with the scim_server site on another port that the gate's
-	// requests never reach). Logging at WARN: saml_sso logs sign-ins at
-	// INFO, and no access log is on in either.
-	bareCfg := b.bareConfig("bare", bareAdmin, bareURL)
-	gateCfg := b.ssogateConfig("gate", admin, fmt.Sprintf(`%s {
+// startGate starts a gate process on be's database: saml_sso in front of
+// the upstream, and a scim_server site on another port that the gate's
+// requests never reach. Its config differs from bare Caddy's only in
+// saml_sso and the ssogate app it needs. Logging at WARN: saml_sso logs
+// sign-ins at INFO, and no access log is on in either.
+func (b *bench) startGate(name string, be *backend, certPath string) error {
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	gateURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	be.scim = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	admin := "off"
+	if b.cfg.profile {
+		admin = fmt.Sprintf("127.0.0.1:%d", ports[2])
+	}
+	cfg := b.ssogateConfig(name, admin, be, fmt.Sprintf(`%s {
 	saml_sso {
 		org acme
 		idp_sso_url %s
@@ -291,24 +362,12 @@ func (b *bench) start(ctx context.Context) error {
 	}
 	reverse_proxy %s
 }
-`, gateURL, b.idp.SSOURL(), b.idp.EntityID(), certPath, gateURL, b.up.addr), b.scim)
-
-	if b.bare, err = b.startGateway("bare", bareCfg, bareURL, bareAdmin); err != nil {
+`, gateURL, b.idp.SSOURL(), b.idp.EntityID(), certPath, gateURL, b.up.addr), be.scim)
+	g, err := b.startGateway(name, cfg, gateURL, admin)
+	if err != nil {
 		return err
 	}
-	if b.cfg.aa {
-		bare2URL := fmt.Sprintf("http://127.0.0.1:%d", ports[5])
-		bare2Admin := "off"
-		if b.cfg.profile {
-			bare2Admin = fmt.Sprintf("127.0.0.1:%d", ports[6])
-		}
-		if b.bare2, err = b.startGateway("bare2", b.bareConfig("bare2", bare2Admin, bare2URL), bare2URL, bare2Admin); err != nil {
-			return err
-		}
-	}
-	if b.gate, err = b.startGateway("gate", gateCfg, gateURL, admin); err != nil {
-		return err
-	}
+	be.gate = g
 	b.idp.TrustSPMetadataURL(gateURL + "/sso/metadata")
 	return nil
 }
@@ -336,10 +395,10 @@ func (b *bench) plainConfig(name, admin, url, handlers string) string {
 `, admin, filepath.Join(b.dir, "caddy-"+name), url, handlers, b.up.addr)
 }
 
-// ssogateConfig is a Caddyfile of the ssogate app on the shared database:
-// the sites, then a scim_server site at scimURL whose rate limit the
-// load never reaches.
-func (b *bench) ssogateConfig(name, admin, sites, scimURL string) string {
+// ssogateConfig is a Caddyfile of the ssogate app on be's database: the
+// sites, then a scim_server site at scimURL whose rate limit the load
+// never reaches.
+func (b *bench) ssogateConfig(name, admin string, be *backend, sites, scimURL string) string {
 	return fmt.Sprintf(`{
 	admin %s
 	storage file_system %s
@@ -347,7 +406,7 @@ func (b *bench) ssogateConfig(name, admin, sites, scimURL string) string {
 		level WARN
 	}
 	ssogate {
-		database sqlite %s
+		database %s
 	}
 }
 
@@ -357,7 +416,7 @@ func (b *bench) ssogateConfig(name, admin, sites, scimURL string) string {
 		rate_limit 1000000 1000000
 	}
 }
-`, admin, filepath.Join(b.dir, "caddy-"+name), b.dbPath, sites, scimURL)
+`, admin, filepath.Join(b.dir, "caddy-"+name), be.database, sites, scimURL)
 }
 
 func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, error) {
@@ -378,6 +437,15 @@ func (b *bench) startGateway(name, caddyfile, url, admin string) (*gateway, erro
 		g.admin = "http://" + admin
 	}
 	return g, nil
+}
+
+// defaultPostgres is -postgres's default: the test suite's server, or the
+// one this machine kind runs.
+func defaultPostgres() string {
+	if dsn := os.Getenv("SSOGATE_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
 func machineLine() string {
