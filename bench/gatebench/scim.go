@@ -25,7 +25,7 @@ type scimResult struct {
 	seedTime           time.Duration
 	lookupLat, pageLat []time.Duration
 	dbBytes            int64
-	dbBefore           int64 // the store's size before the phase: the schema and a few members
+	dbBefore           int64   // the store's size before the phase: the schema and a few members
 	memBefore, mem     memInfo // the gateway's, before the phase and at the end
 	createOthers       float64 // share of the CPUs other processes used during the creates
 }
