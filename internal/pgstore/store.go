@@ -460,6 +460,13 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// isUniqueOn reports whether err is a unique violation of the constraint
+// (or unique index) named constraint.
+func isUniqueOn(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == constraint
+}
+
 func unix(t time.Time) int64 { return t.Unix() }
 
 func fromUnix(sec int64) time.Time {
