@@ -222,6 +222,13 @@ func (r *report) print(cfg *config) {
 			func(s *scimResult) string { return fmt.Sprintf("%.0f /s", rate(s)) }, "≥ 1,500 /s", func(s *scimResult) bool { return rate(s) >= 1500 })
 		row("other processes' share of the CPUs during the creates",
 			func(s *scimResult) string { return fmt.Sprintf("%.0f%%", 100*s.createOthers) }, "", nil)
+		row("CPU per create: the gateway process / PostgreSQL's processes",
+			func(s *scimResult) string {
+				if s.pgCPU == 0 {
+					return fmt.Sprintf("%.0f µs", s.gateCPU)
+				}
+				return fmt.Sprintf("%.0f µs / %.0f µs", s.gateCPU, s.pgCPU)
+			}, "", nil)
 		row("create latency p50 / p99",
 			func(s *scimResult) string { return ms(pct(s.createLat, 50)) + " / " + ms(pct(s.createLat, 99)) }, "", nil)
 		row(fmt.Sprintf("`filter=userName eq \"…\"` at %d members, p50 / p99 (%d sequential)", s0.members, len(s0.lookupLat)),

@@ -28,6 +28,7 @@ type scimResult struct {
 	dbBefore           int64   // the store's size before the phase: the schema and a few members
 	memBefore, mem     memInfo // the gateway's, before the phase and at the end
 	createOthers       float64 // share of the CPUs other processes used during the creates
+	gateCPU, pgCPU     float64 // CPU µs per create: the gateway process's, PostgreSQL's
 }
 
 // scimPhase measures the scim_server site of each gate process over
@@ -81,7 +82,9 @@ func (b *bench) scimOn(ctx context.Context, be *backend, res *scimResult) error 
 	}
 	ours0, err1 := b.ourTicks()
 	busy0, total0, err2 := machineTicks()
-	if err := errors.Join(err1, err2); err != nil {
+	gate0, err3 := cpuTicks(be.gate.pid())
+	pg0 := postgresTicks()
+	if err := errors.Join(err1, err2, err3); err != nil {
 		cancel()
 		return err
 	}
@@ -120,8 +123,15 @@ func (b *bench) scimOn(ctx context.Context, be *backend, res *scimResult) error 
 	cancel()
 	ours1, err1 := b.ourTicks()
 	busy1, total1, err2 := machineTicks()
-	if err := errors.Join(err1, err2); err != nil {
+	gate1, err3 := cpuTicks(be.gate.pid())
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
+	}
+	// CPU per create: the gateway's, and PostgreSQL's server processes'
+	// (on this machine), which tell what each side would need alone.
+	res.gateCPU = float64(gate1-gate0) * 1e6 / clockTicks / float64(cfg.creates)
+	if be.postgres() {
+		res.pgCPU = float64(postgresTicks()-pg0) * 1e6 / clockTicks / float64(cfg.creates)
 	}
 	if total1 > total0 {
 		// The harness's own clients count as ours.
@@ -134,8 +144,8 @@ func (b *bench) scimOn(ctx context.Context, be *backend, res *scimResult) error 
 		return fmt.Errorf("profiling the creates: %w", err)
 	}
 	res.createLat = lat
-	fmt.Printf("POST /Users: %d users by %d clients in %v: %.0f users/s (other processes used %.0f%% of the CPUs)\n", cfg.creates, cfg.clients,
-		res.createTime.Round(time.Millisecond), float64(cfg.creates)/res.createTime.Seconds(), 100*res.createOthers)
+	fmt.Printf("POST /Users: %d users by %d clients in %v: %.0f users/s; CPU per create: gateway %.0f µs, PostgreSQL %.0f µs (other processes used %.0f%% of the CPUs)\n", cfg.creates, cfg.clients,
+		res.createTime.Round(time.Millisecond), float64(cfg.creates)/res.createTime.Seconds(), res.gateCPU, res.pgCPU, 100*res.createOthers)
 
 	// Fill the org to -members straight through the database.
 	seedStart := time.Now()
