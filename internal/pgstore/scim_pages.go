@@ -14,7 +14,10 @@ import (
 // count=100) are served without walking the org.
 //
 // The total is the sum of the org's rows of member_counts, which
-// triggers keep (migrations/0001_init.sql). OFFSET N costs N steps through the index (11 ms at
+// triggers keep (migrations/0001_init.sql): a row per membership added or
+// removed, folded into one by the sweep every 5 minutes, and by a read
+// that meets more than maxCountRows of them (an IdP reading pages after a
+// push of thousands, which would otherwise sum them at every page). OFFSET N costs N steps through the index (11 ms at
 // 100,000 members); instead, the keys of the rows at every
 // memberAnchorStep-th position are remembered per org, under the version
 // member_counts bumps at every membership added or removed, so a page
@@ -28,6 +31,10 @@ import (
 
 // memberAnchorStep is the distance between anchors (a variable for tests).
 var memberAnchorStep = 1000
+
+// maxCountRows is how many member_counts rows a read sums before it folds
+// them (a variable for tests).
+var maxCountRows = 256
 
 // maxAnchoredOrgs bounds the orgs whose anchors are kept.
 const maxAnchoredOrgs = 64
@@ -50,7 +57,9 @@ type anchorCache struct {
 }
 
 const (
-	qMemberCount     = "SELECT SUM(members)::bigint, SUM(version)::bigint FROM member_counts WHERE org_id = ? HAVING COUNT(*) > 0"
+	qMemberCount     = "SELECT SUM(members)::bigint, SUM(version)::bigint, COUNT(*) FROM member_counts WHERE org_id = ? HAVING COUNT(*) > 0"
+	qFoldMemberCount = `WITH folded AS (DELETE FROM member_counts WHERE org_id = ? RETURNING members, version)
+		INSERT INTO member_counts(org_id, members, version) SELECT ?, SUM(members), SUM(version) FROM folded HAVING COUNT(*) > 0`
 	qFirstAnchor     = "SELECT created_at, id FROM memberships WHERE org_id = ? ORDER BY created_at, id LIMIT 1 OFFSET ?"
 	qNextAnchor      = "SELECT created_at, id FROM memberships WHERE org_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT 1 OFFSET ?"
 	qPageFromStart   = "SELECT rowid AS r FROM memberships WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?"
@@ -66,14 +75,22 @@ var (
 
 // findAllMembers is FindMembers without a filter.
 func (s *Store) findAllMembers(ctx context.Context, orgID int64, q storage.Query) ([]storage.Member, int, error) {
-	var total int
+	var total, countRows int
 	var version int64
-	err := s.r.QueryRowContext(ctx, qMemberCount, orgID).Scan(&total, &version)
+	err := s.r.QueryRowContext(ctx, qMemberCount, orgID).Scan(&total, &version, &countRows)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil // no member was ever added
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("counting members: %w", err)
+	}
+	if countRows > maxCountRows {
+		// One statement: the rows it deletes are the rows it sums, so a
+		// create committed meanwhile keeps its own row, and two folds at
+		// once each sum only what it deleted.
+		if _, err := s.db.ExecContext(ctx, rebind(qFoldMemberCount), orgID, orgID); err != nil {
+			return nil, 0, fmt.Errorf("folding member counts: %w", unavailable(err))
+		}
 	}
 	offset, limit := queryBounds(q)
 	if limit == 0 || offset >= total {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ssogate/ssogate/internal/storage"
@@ -83,4 +84,73 @@ func TestFindMembersUnfilteredPages(t *testing.T) {
 	}
 	checkPages(t, s, acme.ID, "after 8 more")
 
+}
+
+// TestMemberCountsFoldOnRead: a page read that meets many member_counts
+// rows folds them into one, while creates and other reads run, and the
+// totals stay exact for every org.
+func TestMemberCountsFoldOnRead(t *testing.T) {
+	defer func(n int) { maxCountRows = n }(maxCountRows)
+	maxCountRows = 5
+	ctx := context.Background()
+	s := openTest(t)
+	acme, _ := s.EnsureOrg(ctx, "acme", false)
+	other, _ := s.EnsureOrg(ctx, "other", false)
+	countRows := func(orgID int64) (rows, sum int) {
+		t.Helper()
+		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(members), 0) FROM member_counts WHERE org_id = $1", orgID).Scan(&rows, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return rows, sum
+	}
+	for i := range 20 {
+		if _, err := s.CreateMember(ctx, acme.ID, storage.NewMember{Email: fmt.Sprintf("a%02d@acme.com", i), Active: true}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rows, _ := countRows(acme.ID); rows != 20 {
+		t.Fatalf("%d member_counts rows after 20 creates, want 20", rows)
+	}
+	if _, total, err := s.FindMembers(ctx, acme.ID, storage.Query{Count: 10}); err != nil || total != 20 {
+		t.Fatalf("FindMembers total = %d, %v; want 20", total, err)
+	}
+	if rows, sum := countRows(acme.ID); rows != 1 || sum != 20 {
+		t.Fatalf("after a read: %d rows summing to %d, want 1 row of 20", rows, sum)
+	}
+
+	// Creates in both orgs, and reads folding acme's rows, at once.
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 15 {
+				for _, org := range []storage.Org{acme, other} {
+					if _, err := s.CreateMember(ctx, org.ID, storage.NewMember{Email: fmt.Sprintf("w%d-%02d@%s.com", w, i, org.Name), Active: true}, true); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+		wg.Go(func() {
+			for range 10 {
+				if _, _, err := s.FindMembers(ctx, acme.ID, storage.Query{StartIndex: 5, Count: 10}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range []struct {
+		org  storage.Org
+		want int
+	}{{acme, 80}, {other, 60}} {
+		if _, sum := countRows(c.org.ID); sum != c.want {
+			t.Errorf("%s: member_counts sum to %d, want %d", c.org.Name, sum, c.want)
+		}
+		if _, total, err := s.FindMembers(ctx, c.org.ID, storage.Query{Count: 1}); err != nil || total != c.want {
+			t.Errorf("%s: FindMembers total = %d, %v; want %d", c.org.Name, total, err, c.want)
+		}
+	}
+	checkPages(t, s, acme.ID, "after concurrent creates and folds")
 }
