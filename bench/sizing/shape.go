@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ssogate/ssogate/internal/spkey"
 )
@@ -26,9 +29,10 @@ func member(i int) memberRow {
 	family := familyNames[(i/len(givenNames))%len(familyNames)]
 	email := fmt.Sprintf("%s.%s%d@example-corp.com", strings.ToLower(given), strings.ToLower(family), i)
 	return memberRow{
-		// CreateMember's IDs are UUIDs; a counter in UUID form keeps runs
-		// repeatable and the index as wide.
-		ID:      fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", i, i>>16&0xffff, i&0xfff, i>>4&0xfff, i*7919),
+		// CreateMember's IDs are random UUIDs, which fill the primary
+		// key's pages as random keys do (a counter would pack them);
+		// derived from i, so that the tool finds a member's again.
+		ID:      uuid.NewSHA1(uuid.NameSpaceOID, strconv.AppendInt(nil, int64(i), 10)).String(),
 		Email:   email,
 		Given:   given,
 		Family:  family,
