@@ -159,8 +159,10 @@ func report(w io.Writer, r *result) {
 		b(perOrg*1e4+(perMember+perAudit)*1e7+perSession*1e6))
 	fmt.Fprintf(w, "| gateway heap: 10,000 orgs and a full session cache | | %s | computed |\n", b(registry+perCached*float64(r.maxCached)))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Computed figures scale the measured bytes per item linearly. The gateway holds nothing per member outside its session cache;")
-	fmt.Fprintf(w, "the cache holds at most %d sessions per gate site, whatever the number of members or sessions in the store.\n", r.maxCached)
+	fmt.Fprintln(w, "Computed figures scale the measured bytes per item linearly. The session cache holds at most")
+	fmt.Fprintf(w, "%d sessions per gate site, whatever the number of members or sessions in the store. Not measured here:\n", r.maxCached)
+	fmt.Fprintln(w, "the SAML service providers a gate builds for the orgs that sign in (at most 4,096 per gate site), and the")
+	fmt.Fprintln(w, "SCIM list's page anchors (one key per 1,000 members, for at most 64 orgs).")
 	if c.orgs > 0 {
 		fmt.Fprintf(w, "The registry held %d orgs, %d with SSO enabled.\n", r.registryOrgs, r.registrySSO)
 	}
