@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -359,4 +360,28 @@ func human(n int64) string {
 		return fmt.Sprintf("%.1f KiB", f/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// readTables reads rows of (table, bytes) into tables, and counts each
+// table's rows.
+func readTables(ctx context.Context, db *sql.DB, rows *sql.Rows, tables map[string]tableSize) error {
+	for rows.Next() {
+		var t tableSize
+		if err := rows.Scan(&t.name, &t.bytes); err != nil {
+			rows.Close()
+			return err
+		}
+		tables[t.name] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for name, t := range tables {
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+name+`"`).Scan(&t.rows); err != nil {
+			return fmt.Errorf("counting %s: %w", name, err)
+		}
+		tables[name] = t
+	}
+	return nil
 }

@@ -169,23 +169,5 @@ func (b *sqliteBackend) sizes(ctx context.Context) (sizes, error) {
 	if err != nil {
 		return s, fmt.Errorf("reading dbstat: %w", err)
 	}
-	for rows.Next() {
-		var t tableSize
-		if err := rows.Scan(&t.name, &t.bytes); err != nil {
-			rows.Close()
-			return s, err
-		}
-		s.tables[t.name] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return s, err
-	}
-	for name, t := range s.tables {
-		if err := b.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+name+`"`).Scan(&t.rows); err != nil {
-			return s, fmt.Errorf("counting %s: %w", name, err)
-		}
-		s.tables[name] = t
-	}
-	return s, nil
+	return s, readTables(ctx, b.db, rows, s.tables)
 }
