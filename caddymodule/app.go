@@ -156,6 +156,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		open = func() (caddy.Destructor, error) {
 			return openSharedPostgres(dsn, time.Duration(a.ChangePollInterval), a.logger)
 		}
+		if dryRun.Load() {
+			var err error
+			if a.path, a.dryRunDir, err = dryRunPostgres(ctx, dsn, a.logger); err != nil {
+				return err
+			}
+			open = func() (caddy.Destructor, error) {
+				return openShared(a.path, time.Duration(a.ChangePollInterval), a.logger)
+			}
+		}
 	} else {
 		a.path = DefaultDatabasePath()
 		if a.Database != nil && a.Database.Path != "" {

@@ -99,7 +99,12 @@ type passwordForm struct {
 
 func openPasswordForm(t *testing.T, origin string) *passwordForm {
 	t.Helper()
-	b := newBrowser(t)
+	return openPasswordFormIn(t, newBrowser(t), origin)
+}
+
+// openPasswordFormIn is openPasswordForm in the browser b.
+func openPasswordFormIn(t *testing.T, b *browser, origin string) *passwordForm {
+	t.Helper()
 	resp := b.navigate(origin + "/sso/password?rd=/")
 	page := readBody(t, resp)
 	m := csrfRE.FindStringSubmatch(page)

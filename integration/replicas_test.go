@@ -158,7 +158,8 @@ func (r *replicas) statusOn(b *browser, i int) int {
 
 // TestReplicasOnPostgres runs three gateway processes and a SCIM sidecar
 // on one PostgreSQL database: a session made on one replica is valid on
-// the others, an assertion used on one is refused on another, a SCIM
+// the others, an assertion used on one is refused on another, password
+// guesses spread over the replicas meet one limit per account, a SCIM
 // deactivation through the sidecar is refused on every replica within
 // 250 ms, also when PostgreSQL has just dropped every connection, and
 // concurrent SCIM creates spread over the processes make each member
@@ -203,6 +204,11 @@ func TestReplicasOnPostgres(t *testing.T) {
 				return strings.Contains(r.logs[i].String(), "assertion_replayed")
 			})
 		}
+	})
+
+	t.Run("password guesses over the replicas meet one limit", func(t *testing.T) {
+		r := &replicas{env: r.env.sub(t), dsn: r.dsn}
+		testReplicasPasswordLimit(t, r)
 	})
 
 	t.Run("deactivation refused everywhere", func(t *testing.T) {
@@ -320,6 +326,112 @@ func TestReplicasOnPostgres(t *testing.T) {
 			t.Errorf("members created = %v (%d), want %d", list["totalResults"], code, n)
 		}
 	})
+}
+
+// testReplicasPasswordLimit sends wrong passwords for one account to the
+// three replicas in turn. The first refusal comes after accountLimit
+// checked guesses in all, as on one process (a limit kept per process
+// would check 3×accountLimit), and it holds on every replica, for the
+// right password too; each guess after a lock has passed is checked once
+// before the next, longer lock; another account signs in meanwhile from
+// the same address; once the lock has passed, the right password works.
+func testReplicasPasswordLimit(t *testing.T, r *replicas) {
+	bin := ssogateBinary(t)
+	const kimPassword = "another horse battery"
+	for _, who := range []struct{ email, password string }{{"pat@acme.com", patPassword}, {"kim@acme.com", kimPassword}} {
+		for _, args := range [][]string{{"user", "invite", who.email}, {"user", "passwd", who.email}} {
+			args = append(args, "--org", "acme", "--db", r.dsn)
+			if run := runSSOGate(t, bin, r.dir, who.password+"\n", args...); run.code != 0 {
+				t.Fatalf("ssogate %s: exit %d: %s", strings.Join(args, " "), run.code, run.stderr)
+			}
+		}
+	}
+	// A browser per replica and account: a sign-in gives the browser new
+	// form tokens.
+	openForms := func() (forms [3]*passwordForm) {
+		for i := range forms {
+			b := newBrowser(t)
+			b.c.Transport = headerTransport{replicaHeader: strconv.Itoa(i)}
+			forms[i] = openPasswordFormIn(t, b, r.gate)
+		}
+		return forms
+	}
+	forms, kimForms := openForms(), openForms()
+	turn := 0 // the replica the next wrong guess goes to
+	guess := func() answer {
+		f := forms[turn%len(forms)]
+		turn++
+		return f.send(f.request("pat@acme.com", "wrong guess "+strconv.Itoa(turn)))
+	}
+	// checkedUntilRefused sends wrong guesses in turn until one is
+	// refused, and returns how many were checked and the refusal's
+	// Retry-After.
+	checkedUntilRefused := func() (checked, retryAfter int) {
+		t.Helper()
+		for range 4 * accountLimit {
+			a := guess()
+			switch {
+			case a.err != nil:
+				t.Fatalf("wrong password on replica %d: %v", (turn-1)%3, a.err)
+			case a.status == http.StatusUnauthorized:
+				checked++
+			case a.status == http.StatusTooManyRequests:
+				ra, err := strconv.Atoi(a.retryAfter)
+				if err != nil || ra < 1 {
+					t.Fatalf("429 on replica %d without a usable Retry-After: %q", (turn-1)%3, a.retryAfter)
+				}
+				return checked, ra
+			default:
+				t.Fatalf("wrong password on replica %d = %d, want 401 or 429", (turn-1)%3, a.status)
+			}
+		}
+		t.Fatalf("%d wrong passwords over 3 replicas, none refused", 4*accountLimit)
+		return 0, 0
+	}
+	// answers sends email's password to every replica.
+	answers := func(forms [3]*passwordForm, email, pw string) [3]answer {
+		var out [3]answer
+		for i, f := range forms {
+			out[i] = f.send(f.request(email, pw))
+		}
+		return out
+	}
+
+	checked, wait := checkedUntilRefused()
+	if checked != accountLimit {
+		t.Fatalf("%d wrong passwords over 3 replicas were checked before the first 429, want %d as on one process (a limit per process checks %d)",
+			checked, accountLimit, 3*accountLimit)
+	}
+	for i, a := range answers(forms, "pat@acme.com", patPassword) {
+		if a.status != http.StatusTooManyRequests {
+			t.Errorf("the right password during the lock, on replica %d = %d (error %v), want 429", i, a.status, a.err)
+		}
+	}
+	// Each failure past the free ones doubles the lock (1s, 2s, 4s): after
+	// a lock passes, one guess is checked, on whichever replica, then the
+	// next is refused.
+	for round := 1; round <= 2; round++ {
+		time.Sleep(time.Duration(wait) * time.Second)
+		if checked, wait = checkedUntilRefused(); checked != 1 {
+			t.Fatalf("after lock %d passed, %d wrong passwords were checked before the next 429, want 1", round, checked)
+		}
+	}
+	// The limit is the account's: another one signs in on every replica,
+	// from the same address, while pat@acme.com is locked.
+	for i, a := range answers(kimForms, "kim@acme.com", kimPassword) {
+		if a.status != http.StatusSeeOther {
+			t.Errorf("kim@acme.com's right password on replica %d while pat@acme.com is locked = %d (error %v), want 303", i, a.status, a.err)
+		}
+	}
+	for i, a := range answers(forms, "pat@acme.com", patPassword) {
+		if a.status != http.StatusTooManyRequests {
+			t.Errorf("pat@acme.com's right password on replica %d, still locked = %d (error %v), want 429", i, a.status, a.err)
+		}
+	}
+	time.Sleep(time.Duration(wait) * time.Second)
+	if a := forms[turn%3].send(forms[turn%3].request("pat@acme.com", patPassword)); a.status != http.StatusSeeOther {
+		t.Errorf("the right password once the lock passed = %d (error %v), want 303", a.status, a.err)
+	}
 }
 
 // headerTransport adds headers to every request.
