@@ -111,7 +111,7 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 	if err != nil {
 		return out, fmt.Errorf("saving the SSO connection: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -223,7 +223,7 @@ func (s *Store) FinishSSOTest(ctx context.Context, orgID int64, id string, ok bo
 		return out, fmt.Errorf("finishing test sign-in: %w", err)
 	}
 	if connChanged {
-		s.changed()
+		s.Changed()
 	}
 	return out, nil
 }

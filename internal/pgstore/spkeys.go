@@ -110,7 +110,7 @@ func (s *Store) EnsureSPKeys(ctx context.Context, orgID int64, fresh []storage.S
 		return nil, fmt.Errorf("storing SP keys: %w", err)
 	}
 	if stored {
-		s.changed()
+		s.Changed()
 	}
 	return out, nil
 }
@@ -151,7 +151,7 @@ func (s *Store) RollSPKeys(ctx context.Context, orgID int64, next []storage.SPKe
 	if err != nil {
 		return nil, fmt.Errorf("rolling SP keys: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -176,6 +176,6 @@ func (s *Store) RetireSPKeys(ctx context.Context, orgID int64) ([]storage.SPKey,
 	if err != nil {
 		return nil, fmt.Errorf("retiring SP keys: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -57,14 +58,13 @@ const migrationLock = 5502625405
 
 // Store is a storage.Store on one PostgreSQL database.
 type Store struct {
+	*sqlstore.Store // the queries shared with the other store
+
 	dsn  string
 	pool *pgxpool.Pool
 	db   *sql.DB  // pool, through database/sql
 	r    *DB      // db, with ? placeholders
 	own  sync.Map // PIDs of pool's backends
-
-	mu       sync.Mutex
-	onChange []func()
 
 	anchors anchorCache // unfiltered member pages, see scim_pages.go
 
@@ -89,6 +89,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, errors.New("parsing the PostgreSQL DSN: not a valid postgres:// URL or key=value string")
 	}
 	s := &Store{dsn: dsn, now: time.Now, listened: make(chan struct{})}
+	s.Store = sqlstore.New(backend{s}, dialect)
 	if pcfg.MaxConns < 16 {
 		pcfg.MaxConns = 16
 	}
@@ -352,25 +353,6 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 	return out, rows.Err()
 }
 
-// OnChange registers fn to run after every write made through s that
-// changes an identity or ends a session, and after every change another
-// process announces (and after the listener reconnects).
-func (s *Store) OnChange(fn func()) {
-	s.mu.Lock()
-	s.onChange = append(s.onChange, fn)
-	s.mu.Unlock()
-}
-
-// changed runs the OnChange callbacks; write methods call it after commit.
-func (s *Store) changed() {
-	s.mu.Lock()
-	fns := append([]func(){}, s.onChange...)
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
 // listen holds a connection LISTENing on notifyChannel and runs the
 // OnChange callbacks on each notification, reconnecting (with a catch-up
 // run of the callbacks) when the connection drops. ready gets the first
@@ -395,7 +377,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 			}
 		} else if err == nil {
 			// What was written while no one listened.
-			s.changed()
+			s.Changed()
 		}
 		if err == nil {
 			backoff = 50 * time.Millisecond
@@ -405,7 +387,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 					break
 				}
 				if _, mine := s.own.Load(n.PID); !mine {
-					s.changed()
+					s.Changed()
 				}
 			}
 		}
@@ -418,40 +400,6 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
-}
-
-// ChangesSince returns the members and orgs changed after seq and the
-// newest seq.
-// Writers of change rows commit in seq order (see the changes_seq trigger
-// in migrations/0001_init.sql), so no smaller seq appears later.
-func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
-	var last int64
-	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	if seq < 0 || last <= seq {
-		return storage.Changes{}, last, nil
-	}
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
-	if err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	defer rows.Close()
-	var ch storage.Changes
-	for rows.Next() {
-		var member string
-		var org int64
-		if err := rows.Scan(&member, &org); err != nil {
-			return storage.Changes{}, 0, err
-		}
-		if member != "" {
-			ch.Members = append(ch.Members, member)
-		}
-		if org != 0 {
-			ch.Orgs = append(ch.Orgs, org)
-		}
-	}
-	return ch, last, rows.Err()
 }
 
 // isUnique reports whether err is a uniqueness violation.

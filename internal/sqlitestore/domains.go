@@ -69,7 +69,7 @@ func (s *Store) SyncConfigDomains(ctx context.Context, orgID int64, domains []st
 	if err != nil {
 		return fmt.Errorf("syncing config domains: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return nil
 }
 
@@ -109,7 +109,7 @@ func (s *Store) ClaimDomain(ctx context.Context, orgID int64, domain, txtValue s
 	if err != nil {
 		return d, fmt.Errorf("claiming domain %q: %w", domain, err)
 	}
-	s.changed()
+	s.Changed()
 	return d, nil
 }
 
@@ -129,7 +129,7 @@ func (s *Store) MarkDomainVerified(ctx context.Context, orgID int64, domain stri
 	if err != nil {
 		return d, fmt.Errorf("verifying domain %q: %w", domain, err)
 	}
-	s.changed()
+	s.Changed()
 	return d, nil
 }
 
@@ -153,7 +153,7 @@ func (s *Store) RemoveDomain(ctx context.Context, orgID int64, domain string) er
 	if err := s.execOne(ctx, "DELETE FROM domains WHERE org_id = ? AND name = ?", orgID, domain); err != nil {
 		return fmt.Errorf("removing domain %q: %w", domain, err)
 	}
-	s.changed()
+	s.Changed()
 	return nil
 }
 

@@ -10,13 +10,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-const memberColumns = `m.id, m.org_id, m.account_id, a.email, m.given_name, m.family_name,
-	m.display_name, m.external_id, m.role, m.active, m.epoch, m.attrs, m.source, m.created_at, m.updated_at, m.version`
+const memberColumns = sqlstore.MemberColumns
 
-const memberFrom = " FROM memberships m JOIN accounts a ON a.id = m.account_id "
+const memberFrom = sqlstore.MemberFrom
 
 func scanMember(row interface{ Scan(...any) error }) (storage.Member, error) {
 	var m storage.Member
@@ -158,7 +158,7 @@ func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member
 	if err != nil {
 		return storage.Member{}, fmt.Errorf("updating member %q: %w", in.ID, err)
 	}
-	s.changed()
+	s.Changed()
 	return m, nil
 }
 
@@ -245,7 +245,7 @@ func (s *Store) SetRole(ctx context.Context, orgID int64, id string, role storag
 	if err != nil {
 		return m, fmt.Errorf("setting role of member %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return m, nil
 }
 
@@ -271,7 +271,7 @@ func (s *Store) DeleteMember(ctx context.Context, orgID int64, id string) error 
 	if err != nil {
 		return fmt.Errorf("deleting member %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return nil
 }
 

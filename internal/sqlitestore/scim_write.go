@@ -40,7 +40,7 @@ func (s *Store) ModifyMember(ctx context.Context, orgID int64, id string, fn fun
 		return storage.Member{}, fmt.Errorf("modifying member %q: %w", id, err)
 	}
 	if wrote {
-		s.changed()
+		s.Changed()
 	}
 	return m, nil
 }
@@ -88,7 +88,7 @@ func (s *Store) CreateTeamWithMembers(ctx context.Context, orgID int64, name, ex
 		return storage.Team{}, fmt.Errorf("creating team %q: %w", name, err)
 	}
 	if len(t.MemberIDs) > 0 {
-		s.changed()
+		s.Changed()
 	}
 	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -37,7 +38,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, email, hash string) error {
 		return fmt.Errorf("setting password: %w", err)
 	}
 	if ended > 0 {
-		s.changed()
+		s.Changed()
 	}
 	return nil
 }
@@ -122,7 +123,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return fmt.Errorf("ending session: %w", err)
 	}
 	if n > 0 {
-		s.changed()
+		s.Changed()
 	}
 	return nil
 }
@@ -152,7 +153,7 @@ func (s *Store) EndSessionsByNameID(ctx context.Context, orgID int64, nameID str
 		return 0, err
 	}
 	if n > 0 {
-		s.changed()
+		s.Changed()
 	}
 	return n, nil
 }
@@ -166,7 +167,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) error {
 			"DELETE FROM sessions WHERE expires_at <= ?",
 			"DELETE FROM replay WHERE expires_at <= ?",
 			"DELETE FROM changes WHERE at <= ? - 3600 AND seq < (SELECT MAX(seq) FROM changes)",
-			"DELETE FROM audit WHERE at <= ? - " + strconv.Itoa(auditRetention),
+			"DELETE FROM audit WHERE at <= ? - " + strconv.Itoa(sqlstore.AuditRetention),
 			// Throttle rows quiet past storage.ThrottleForget (milliseconds).
 			"DELETE FROM throttle WHERE updated_at <= ? * 1000 - 3600000",
 		} {

@@ -28,6 +28,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -36,13 +37,14 @@ var migrations embed.FS
 
 // Store is a storage.Store on one SQLite file.
 type Store struct {
+	*sqlstore.Store // the queries shared with the other store
+
 	path string
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // a pool of read-only connections
 
-	mu       sync.Mutex
-	onChange []func()
-	ckpt     *sql.DB // opened by the first Checkpoint that needs it, under mu
+	mu   sync.Mutex
+	ckpt *sql.DB // opened by the first Checkpoint that needs it, under mu
 
 	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
@@ -82,6 +84,7 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, now: time.Now}
+	s.Store = sqlstore.New(backend{s}, dialect)
 	if err := s.migrate(ctx, upTo); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
@@ -317,56 +320,6 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// OnChange registers fn to run after every write made through s that
-// changes an identity or ends a session.
-func (s *Store) OnChange(fn func()) {
-	s.mu.Lock()
-	s.onChange = append(s.onChange, fn)
-	s.mu.Unlock()
-}
-
-// changed runs the OnChange callbacks; write methods call it after commit.
-func (s *Store) changed() {
-	s.mu.Lock()
-	fns := append([]func(){}, s.onChange...)
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-// ChangesSince returns the members and orgs changed after seq and the
-// newest seq.
-func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
-	var last int64
-	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	if seq < 0 || last <= seq {
-		return storage.Changes{}, last, nil
-	}
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
-	if err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	defer rows.Close()
-	var ch storage.Changes
-	for rows.Next() {
-		var member string
-		var org int64
-		if err := rows.Scan(&member, &org); err != nil {
-			return storage.Changes{}, 0, err
-		}
-		if member != "" {
-			ch.Members = append(ch.Members, member)
-		}
-		if org != 0 {
-			ch.Orgs = append(ch.Orgs, org)
-		}
-	}
-	return ch, last, rows.Err()
 }
 
 // isUnique reports whether err is a SQLite uniqueness violation.

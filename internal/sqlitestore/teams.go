@@ -127,7 +127,7 @@ func (s *Store) DeleteTeam(ctx context.Context, orgID int64, id string) error {
 	if err != nil {
 		return fmt.Errorf("deleting team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return nil
 }
 
@@ -189,7 +189,7 @@ func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(
 	if err != nil {
 		return out, fmt.Errorf("updating team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -215,7 +215,7 @@ func (s *Store) SetTeamRole(ctx context.Context, orgID int64, id string, role st
 	if err != nil {
 		return out, fmt.Errorf("setting role of team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -344,7 +344,7 @@ func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID 
 		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
 	}
 	if !ch.Empty() {
-		s.changed()
+		s.Changed()
 	}
 	return ch, nil
 }

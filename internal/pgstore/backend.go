@@ -1,0 +1,45 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/sqlstore"
+)
+
+// dialect is how the shared queries (internal/sqlstore) read in
+// PostgreSQL.
+var dialect = &sqlstore.Dialect{
+	Filter:      filterSQL,
+	Greatest:    "GREATEST",
+	Int:         "?::bigint",
+	JSONStrings: "SELECT json_array_elements_text(?::json)",
+	Limit:       limitArg,
+	// The sum of the org's rows of member_counts, which triggers keep
+	// (migrations/0001_init.sql) and Prune folds.
+	MemberCount: "SELECT SUM(members)::bigint, SUM(version)::bigint FROM member_counts WHERE org_id = ? HAVING COUNT(*) > 0",
+	FoldCounts: `WITH folded AS (DELETE FROM member_counts RETURNING org_id, members, version)
+			INSERT INTO member_counts(org_id, members, version)
+			SELECT org_id, SUM(members), SUM(version) FROM folded GROUP BY org_id`,
+}
+
+// backend is what the shared queries run on: SERIALIZABLE transactions
+// run again on a serialization failure, and the pool.
+type backend struct{ s *Store }
+
+var _ sqlstore.Backend = backend{}
+
+func (b backend) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
+	return b.s.tx(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
+// TxGrant is Tx: every commit waits for the disk (see durableCommits).
+func (b backend) TxGrant(ctx context.Context, fn func(sqlstore.Querier) error) error {
+	return b.Tx(ctx, fn)
+}
+
+func (b backend) Reader() sqlstore.Querier { return b.s.r }
+func (b backend) Cached() sqlstore.Querier { return b.s.r }
+func (b backend) Warm() sqlstore.Querier   { return b.s.r }
+func (b backend) IsUnique(err error) bool  { return isUnique(err) }
+func (b backend) Now() time.Time           { return b.s.now() }
