@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -44,8 +45,8 @@ func checkPages(t *testing.T, s *Store, orgID int64, step string) {
 // and removals (which must drop the anchors), in an org with another
 // org's members interleaved: the SQLite test, on PostgreSQL.
 func TestFindMembersUnfilteredPages(t *testing.T) {
-	defer func(step int) { memberAnchorStep = step }(memberAnchorStep)
-	memberAnchorStep = 10
+	defer func(step int) { sqlstore.MemberAnchorStep = step }(sqlstore.MemberAnchorStep)
+	sqlstore.MemberAnchorStep = 10
 	ctx := context.Background()
 	s := openTest(t)
 	acme, _ := s.EnsureOrg(ctx, "acme", false)
@@ -67,7 +68,7 @@ func TestFindMembersUnfilteredPages(t *testing.T) {
 		}
 	}
 	checkPages(t, s, acme.ID, "57 members")
-	if n := len(s.anchors.orgs[acme.ID].keys); n != 5 {
+	if n := s.AnchorsKept(acme.ID); n != 5 {
 		t.Errorf("%d anchors after paging 57 members by 10, want 5", n)
 	}
 	for _, id := range []string{ids[3], ids[25], ids[40]} {

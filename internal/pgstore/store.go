@@ -66,8 +66,6 @@ type Store struct {
 	r    *DB      // db, with ? placeholders
 	own  sync.Map // PIDs of pool's backends
 
-	anchors anchorCache // unfiltered member pages, see scim_pages.go
-
 	stop     context.CancelFunc
 	listened chan struct{} // closed when the listener has ended
 
@@ -324,35 +322,6 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
-// execOne runs a write that must touch at least one row, in its own
-// transaction; it returns ErrNotFound when it touched none.
-func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
-	return s.tx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-}
-
-// collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // listen holds a connection LISTENing on notifyChannel and runs the
 // OnChange callbacks on each notification, reconnecting (with a catch-up
 // run of the callbacks) when the connection drops. ready gets the first
@@ -406,22 +375,6 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-func unix(t time.Time) int64 { return t.Unix() }
-
-func fromUnix(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // limitArg is a LIMIT's argument: PostgreSQL takes NULL, not -1, for no

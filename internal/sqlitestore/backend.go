@@ -27,37 +27,30 @@ type backend struct{ s *Store }
 var _ sqlstore.Backend = backend{}
 
 func (b backend) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error {
-	return b.s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlQ{b.s.cached(tx)}) })
+	return b.s.tx(ctx, func(tx *sql.Tx) error { return fn(b.s.cached(tx)) })
 }
 
 func (b backend) TxGrant(ctx context.Context, fn func(sqlstore.Querier) error) error {
-	return b.s.txGrant(ctx, func(tx *sql.Tx) error { return fn(sqlQ{b.s.cached(tx)}) })
+	return b.s.txGrant(ctx, func(tx *sql.Tx) error { return fn(b.s.cached(tx)) })
 }
 
-func (b backend) Reader() sqlstore.Querier { return sqlQ{b.s.r} }
-func (b backend) Cached() sqlstore.Querier { return sqlQ{b.s.reader()} }
-func (b backend) Warm() sqlstore.Querier   { return sqlQ{warmReader{b.s}} }
+func (b backend) Reader() sqlstore.Querier { return plainReader{b.s.r} }
+func (b backend) Cached() sqlstore.Querier { return b.s.reader() }
+func (b backend) Warm() sqlstore.Querier   { return warmReader{b.s} }
 func (b backend) IsUnique(err error) bool  { return isUnique(err) }
 func (b backend) Now() time.Time           { return b.s.now() }
 
-// sqlQ is one of database/sql's queriers, or the store's that work alike
-// (cachedTx, cachedReader, warmReader), as a sqlstore.Querier.
-type sqlQ struct {
-	q interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	}
+// plainReader runs reads on the reader pool, unprepared.
+type plainReader struct{ db *sql.DB }
+
+func (p plainReader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.db.ExecContext(ctx, query, args...)
 }
 
-func (q sqlQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return q.q.ExecContext(ctx, query, args...)
+func (p plainReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.db.QueryContext(ctx, query, args...)
 }
 
-func (q sqlQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return q.q.QueryContext(ctx, query, args...)
-}
-
-func (q sqlQ) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return q.q.QueryRowContext(ctx, query, args...)
+func (p plainReader) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return p.db.QueryRowContext(ctx, query, args...)
 }

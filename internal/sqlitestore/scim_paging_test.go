@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -46,8 +47,8 @@ func checkPages(t *testing.T, s *Store, orgID int64, step string) {
 // and removals (which must drop the anchors), in an org with another
 // org's members interleaved.
 func TestFindMembersUnfilteredPages(t *testing.T) {
-	defer func(step int) { memberAnchorStep = step }(memberAnchorStep)
-	memberAnchorStep = 10
+	defer func(step int) { sqlstore.MemberAnchorStep = step }(sqlstore.MemberAnchorStep)
+	sqlstore.MemberAnchorStep = 10
 	ctx := context.Background()
 	s := openTest(t)
 	acme, _ := s.EnsureOrg(ctx, "acme", false)
@@ -69,7 +70,7 @@ func TestFindMembersUnfilteredPages(t *testing.T) {
 		}
 	}
 	checkPages(t, s, acme.ID, "57 members")
-	if n := len(s.anchors.orgs[acme.ID].keys); n != 5 {
+	if n := s.AnchorsKept(acme.ID); n != 5 {
 		t.Errorf("%d anchors after paging 57 members by 10, want 5", n)
 	}
 	for _, id := range []string{ids[3], ids[25], ids[40]} {
@@ -86,7 +87,7 @@ func TestFindMembersUnfilteredPages(t *testing.T) {
 	checkPages(t, s, acme.ID, "after 8 more")
 
 	// Every query skips rows in the covering index.
-	for _, q := range []string{qPageFromStart, qPageFromAnchor, qFirstAnchor, qNextAnchor} {
+	for _, q := range []string{sqlstore.QPageFromStart, sqlstore.QPageFromAnchor, sqlstore.QFirstAnchor, sqlstore.QNextAnchor} {
 		args := []any{acme.ID, 0, "", 10, 0}[:strings.Count(q, "?")]
 		if joined := strings.Join(queryPlan(t, s, q, args...), "; "); !strings.Contains(joined, "COVERING INDEX memberships_org_created") || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("%.50s...: the plan does not walk the covering index in order: %s", q, joined)

@@ -101,7 +101,7 @@ func (c cachedTx) QueryContext(ctx context.Context, query string, args ...any) (
 	return c.tx.QueryContext(ctx, query, args...)
 }
 
-func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -120,7 +120,7 @@ func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any
 // callback, stay on the reader pool.
 type warmReader struct{ s *Store }
 
-func (c warmReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c warmReader) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	if st := c.s.wstmts[query]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -147,7 +147,7 @@ func (c cachedReader) ExecContext(ctx context.Context, query string, args ...any
 	return c.s.r.ExecContext(ctx, query, args...)
 }
 
-func (c cachedReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c cachedReader) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	st, done, err := c.s.readStmt(ctx, query)
 	if err != nil {
 		// The plain query reports the same error from Scan.

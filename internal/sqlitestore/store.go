@@ -49,7 +49,6 @@ type Store struct {
 	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
 
-	anchors anchorCache // unfiltered member pages, see scim_pages.go
 	creates createQueue // group commit of CreateMember, see create_batch.go
 
 	now func() time.Time
@@ -293,35 +292,6 @@ func unavailable(err error) error {
 	return err
 }
 
-// execOne runs a write that must touch at least one row, in its own
-// transaction; it returns ErrNotFound when it touched none.
-func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-}
-
-// collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // isUnique reports whether err is a SQLite uniqueness violation.
 func isUnique(err error) bool {
 	var se *sqlite.Error
@@ -332,22 +302,6 @@ func isUnique(err error) bool {
 		}
 	}
 	return false
-}
-
-func unix(t time.Time) int64 { return t.Unix() }
-
-func fromUnix(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Cause says in words, without paths or data, why SQLite failed: for a

@@ -1,7 +1,5 @@
 package sqlstore
 
-import "github.com/ssogate/ssogate/internal/storage"
-
 // The queries of the hot paths: a sign-in (replay record, domain, member,
 // identity, session), the gate's session load, a SCIM create and the
 // audit event every SCIM change records. The SQLite store prepares them
@@ -31,23 +29,9 @@ const (
 		FROM sessions WHERE id = ?`
 )
 
-// MemberColumns are the columns scanMember reads, from MemberFrom.
+// MemberColumns are the columns ScanMember reads, from MemberFrom.
 const MemberColumns = `m.id, m.org_id, m.account_id, a.email, m.given_name, m.family_name,
 	m.display_name, m.external_id, m.role, m.active, m.epoch, m.attrs, m.source, m.created_at, m.updated_at, m.version`
 
 // MemberFrom joins a membership (m) to its account (a).
 const MemberFrom = " FROM memberships m JOIN accounts a ON a.id = m.account_id "
-
-// pageBounds turns a 1-based page into OFFSET and LIMIT; a Count of 0 or
-// less is no limit (-1).
-func pageBounds(p storage.Page) (offset, limit int) {
-	offset = p.StartIndex - 1
-	if offset < 0 {
-		offset = 0
-	}
-	limit = p.Count
-	if limit <= 0 {
-		limit = -1
-	}
-	return offset, limit
-}

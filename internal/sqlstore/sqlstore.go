@@ -87,8 +87,9 @@ type Dialect struct {
 	// member_counts rows of each org into one.
 	FoldCounts string
 	// HideOrgIndex keeps the planner off the org's member index when a
-	// member filter has an index of its own (SQLite's planner would walk
-	// the org's members in the index that spares the sort).
+	// member filter has an index of its own (see MemberQueries). SQLite
+	// needs it; PostgreSQL's statistics tell its planner that the
+	// filter's index finds few rows.
 	HideOrgIndex bool
 }
 
@@ -99,6 +100,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	onChange []func()
+
+	anchors anchorCache // unfiltered member pages, see scim_pages.go
 }
 
 // New returns the shared store of b, whose SQL speaks d.
