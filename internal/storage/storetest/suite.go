@@ -51,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 		{"ProcessesSeeDeactivation", testProcessesSeeDeactivation},
 		{"FindMembers", testFindMembers},
 		{"FindMembersPaging", testFindMembersPaging},
+		{"FindMembersUnfilteredPages", testFindMembersUnfilteredPages},
 		{"FindMembersBadFilter", testFindMembersBadFilter},
 		{"FindTeams", testFindTeams},
 		{"ModifyMember", testModifyMember},
