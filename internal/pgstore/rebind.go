@@ -10,7 +10,7 @@ import (
 	"github.com/ssogate/ssogate/internal/sqlstore"
 )
 
-// The queries are the SQLite store's, with ? placeholders; PostgreSQL
+// The shared queries (internal/sqlstore) take ? placeholders; PostgreSQL
 // numbers its own ($1, $2, ...). DB and Tx rewrite them on the way, with
 // the rewrites cached (pgx then caches each query's prepared statement
 // per connection).

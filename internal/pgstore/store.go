@@ -1,8 +1,11 @@
 // Package pgstore is the PostgreSQL backend of storage.Store, for several
 // gateway replicas sharing one database. It keeps the SQLite backend's
-// schema, queries and semantics (internal/sqlitestore): the same tables,
-// the same change feed kept by triggers, versioned migrations embedded in
-// the binary.
+// schema and semantics (internal/sqlitestore): the same tables, the same
+// change feed kept by triggers, versioned migrations embedded in the
+// binary. Most queries are the ones both stores share (internal/sqlstore,
+// through backend.go's dialect and transactions); what is its own is the
+// pool, the retry policy, the listener, the one-statement CreateMember
+// and the batched TouchSessions.
 //
 // Where the SQLite store relies on its single writer, every write
 // transaction here runs at SERIALIZABLE isolation and is run again when
@@ -26,11 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,11 +150,6 @@ func (s *Store) DB() *sql.DB { return s.db }
 // database's schema version, each in its own transaction, holding an
 // advisory lock so that processes starting together migrate once.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
@@ -171,35 +166,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	if current > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(names))
+	pending, err := sqlstore.Pending(migrations, current, 0)
+	if err != nil {
+		return err
 	}
-	for i, name := range names {
-		version := i + 1
-		if version <= current {
-			continue
-		}
-		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
-			return fmt.Errorf("migration %s is out of sequence", name)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	for _, m := range pending {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			_ = tx.Rollback()
-			return fmt.Errorf("applying %s: %w", name, err)
+			return fmt.Errorf("applying %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM schema_version; INSERT INTO schema_version VALUES ("+strconv.Itoa(version)+")"); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM schema_version; INSERT INTO schema_version VALUES ("+strconv.Itoa(m.Version)+")"); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("applying %s: %w", name, err)
+			return fmt.Errorf("applying %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -6,6 +6,11 @@
 // Writes go through a single connection with BEGIN IMMEDIATE transactions:
 // SQLite allows one writer at a time anyway, and taking the write lock up
 // front avoids the deadlock of two readers upgrading at once.
+//
+// Most queries are the ones both stores share (internal/sqlstore, through
+// backend.go's dialect, transactions and statement caches); what is its
+// own is the two pools, the prepared statements, the durability of
+// txGrant, the group commit of CreateMember, TouchSessions and the WAL.
 package sqlitestore
 
 import (
@@ -19,9 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -183,35 +186,20 @@ func (s *Store) Close() error {
 // database's user_version (up to version upTo, when not 0), each in its
 // own transaction.
 func (s *Store) migrate(ctx context.Context, upTo int) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	var current int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	if current > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(names))
+	pending, err := sqlstore.Pending(migrations, current, upTo)
+	if err != nil {
+		return err
 	}
-	for i, name := range names {
-		version := i + 1
-		if version <= current || upTo > 0 && version > upTo {
-			continue
-		}
-		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
-			return fmt.Errorf("migration %s is out of sequence", name)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("applying %s: %w", name, err)
+	for _, m := range pending {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying %s: %w", m.Name, err)
 			}
-			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version))
+			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
 			return err
 		})
 		if err != nil {

@@ -41,7 +41,7 @@ func memberByEmail(ctx context.Context, q queryRower, orgID int64, email string)
 }
 
 // SignInLookup is a sign-in's domain and member reads, on the writer
-// connection (see warmReader).
+// connection when the store has one (Backend.Warm).
 func (s *Store) SignInLookup(ctx context.Context, orgID int64, domain, email string) (bool, storage.Member, error) {
 	w := s.b.Warm()
 	verified, err := domainVerified(ctx, w, orgID, domain)
