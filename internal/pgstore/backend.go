@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ssogate/ssogate/internal/sqlstore"
+	"github.com/ssogate/ssogate/internal/storage"
 )
 
 // dialect is how the shared queries (internal/sqlstore) read in
@@ -36,6 +37,12 @@ func (b backend) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error 
 // TxGrant is Tx: every commit waits for the disk (see durableCommits).
 func (b backend) TxGrant(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	return b.Tx(ctx, fn)
+}
+
+// CreateMember runs pgstore's one-statement create (members.go).
+func (b backend) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
+	m, err := b.s.createMember(ctx, orgID, nm, requireNewAccount)
+	return m, unavailable(err)
 }
 
 func (b backend) Reader() sqlstore.Querier { return b.s.r }

@@ -13,25 +13,6 @@ import (
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// CreateMember makes the account if needed and its membership in the org,
-// in one statement and one round trip: an IdP's initial push sends
-// thousands of creates at once, from several replicas, and a transaction
-// of seven statements spent most of its time in round trips and context
-// switches. The unique keys on accounts.email and (org_id, account_id)
-// settle two creates of one account; the statement runs again in the rare
-// case that it lost such a race and its snapshot does not show the
-// winner's row yet.
-func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
-	if nm.Role == "" {
-		nm.Role = storage.RoleMember
-	}
-	m, err := s.createMember(ctx, orgID, nm, requireNewAccount)
-	if err != nil {
-		return storage.Member{}, fmt.Errorf("creating member %q: %w", nm.Email, unavailable(err))
-	}
-	return m, nil
-}
-
 // qCreateMember inserts the account unless it exists, then the membership
 // unless the account is a member already or (with requireNewAccount) is
 // not new. Its one row tells which: new (the account was made here),
@@ -57,6 +38,14 @@ SELECT acc.new, COALESCE((SELECT x.id FROM memberships x WHERE x.org_id = ? AND 
 	m.role, m.active, m.epoch, m.attrs, m.source, m.created_at, m.updated_at, m.version
 FROM acc LEFT JOIN m ON true`
 
+// createMember makes the account if needed and its membership in the org,
+// in one statement and one round trip: an IdP's initial push sends
+// thousands of creates at once, from several replicas, and a transaction
+// of seven statements spent most of its time in round trips and context
+// switches. The unique keys on accounts.email and (org_id, account_id)
+// settle two creates of one account; the statement runs again in the rare
+// case that it lost such a race and its snapshot does not show the
+// winner's row yet.
 func (s *Store) createMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
 	now := sqlstore.Unix(s.now())
 	// One ID for every attempt: an attempt whose answer was lost with its

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ssogate/ssogate/internal/sqlstore"
+	"github.com/ssogate/ssogate/internal/storage"
 )
 
 // dialect is how the shared queries (internal/sqlstore) read in SQLite.
@@ -32,6 +33,12 @@ func (b backend) Tx(ctx context.Context, fn func(sqlstore.Querier) error) error 
 
 func (b backend) TxGrant(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	return b.s.txGrant(ctx, func(tx *sql.Tx) error { return fn(b.s.cached(tx)) })
+}
+
+// CreateMember queues the create for the next group commit
+// (create_batch.go).
+func (b backend) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
+	return b.s.createBatched(ctx, &createRequest{ctx: ctx, orgID: orgID, nm: nm, requireNewAccount: requireNewAccount})
 }
 
 func (b backend) Reader() sqlstore.Querier { return plainReader{b.s.r} }

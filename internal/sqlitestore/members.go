@@ -4,26 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 
 	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
-
-// CreateMember makes the account if needed and its membership in the org.
-// Concurrent calls share one transaction (see create_batch.go).
-func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
-	if nm.Role == "" {
-		nm.Role = storage.RoleMember
-	}
-	m, err := s.createBatched(ctx, &createRequest{ctx: ctx, orgID: orgID, nm: nm, requireNewAccount: requireNewAccount})
-	if err != nil {
-		return storage.Member{}, fmt.Errorf("creating member %q: %w", nm.Email, err)
-	}
-	return m, nil
-}
 
 // createMember is CreateMember in a transaction. Its refusals
 // (ErrConflict, ErrAccountExists) come before it writes anything.

@@ -83,6 +83,19 @@ func (s *Store) AccountExists(ctx context.Context, email string) (bool, error) {
 	return n > 0, err
 }
 
+// CreateMember makes the account if needed and its membership in the org
+// (Backend.CreateMember).
+func (s *Store) CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error) {
+	if nm.Role == "" {
+		nm.Role = storage.RoleMember
+	}
+	m, err := s.b.CreateMember(ctx, orgID, nm, requireNewAccount)
+	if err != nil {
+		return storage.Member{}, fmt.Errorf("creating member %q: %w", nm.Email, err)
+	}
+	return m, nil
+}
+
 // UpdateMember replaces a member's profile fields and active state.
 func (s *Store) UpdateMember(ctx context.Context, orgID int64, in storage.Member) (storage.Member, error) {
 	var m storage.Member

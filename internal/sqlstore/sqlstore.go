@@ -49,6 +49,11 @@ type Backend interface {
 	// gives no one access (sessions, replay records, audit rows, last-use
 	// times, throttles): a store may commit them less durably.
 	TxGrant(ctx context.Context, fn func(Querier) error) error
+	// CreateMember makes the account if needed and its membership in
+	// the org (nm.Role is set), each store its own way: SQLite commits
+	// concurrent creates together, PostgreSQL runs one statement. Its
+	// refusals are storage.ErrConflict and storage.ErrAccountExists.
+	CreateMember(ctx context.Context, orgID int64, nm storage.NewMember, requireNewAccount bool) (storage.Member, error)
 	// Reader runs reads outside a transaction.
 	Reader() Querier
 	// Cached is Reader for the frequent reads of a few fixed shapes,
