@@ -92,7 +92,7 @@ func (s *Store) CopyFrom(ctx context.Context, src *sql.DB, force bool) ([]CopyCo
 	if err != nil {
 		return nil, err
 	}
-	s.changed()
+	s.Changed()
 	return counts, nil
 }
 

@@ -6,9 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ssogate/ssogate/internal/sqlstore"
 )
 
-// The queries are the SQLite store's, with ? placeholders; PostgreSQL
+// The shared queries (internal/sqlstore) take ? placeholders; PostgreSQL
 // numbers its own ($1, $2, ...). DB and Tx rewrite them on the way, with
 // the rewrites cached (pgx then caches each query's prepared statement
 // per connection).
@@ -79,7 +81,7 @@ func (d *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 	return rows, err
 }
 
-func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *Row {
+func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	rows, err := d.QueryContext(ctx, query, args...)
 	return &Row{rows, err}
 }
@@ -120,7 +122,7 @@ func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 	return t.tx.QueryContext(ctx, rebind(query), args...)
 }
 
-func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *Row {
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	rows, err := t.tx.QueryContext(ctx, rebind(query), args...)
 	return &Row{rows, err}
 }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"github.com/ssogate/ssogate/internal/sqlfilter"
-	"github.com/ssogate/ssogate/internal/storage"
 )
 
 // filterSQL writes SCIM filters in PostgreSQL's words.
@@ -23,9 +22,3 @@ var filterSQL = &sqlfilter.Dialect{
 		return "right(" + expr + ", ?) = ?", []any{n, s}
 	},
 }
-
-func memberWhere(orgID int64, f storage.Filter) (string, []any, error) {
-	return filterSQL.MemberWhere(orgID, f)
-}
-
-func teamWhere(f storage.Filter) (string, []any, error) { return filterSQL.TeamWhere(f) }

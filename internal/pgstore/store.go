@@ -1,8 +1,11 @@
 // Package pgstore is the PostgreSQL backend of storage.Store, for several
 // gateway replicas sharing one database. It keeps the SQLite backend's
-// schema, queries and semantics (internal/sqlitestore): the same tables,
-// the same change feed kept by triggers, versioned migrations embedded in
-// the binary.
+// schema and semantics (internal/sqlitestore): the same tables, the same
+// change feed kept by triggers, versioned migrations embedded in the
+// binary. Most queries are the ones both stores share (internal/sqlstore,
+// through backend.go's dialect and transactions); what is its own is the
+// pool, the retry policy, the listener, the one-statement CreateMember
+// and the batched TouchSessions.
 //
 // Where the SQLite store relies on its single writer, every write
 // transaction here runs at SERIALIZABLE isolation and is run again when
@@ -26,11 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -57,16 +58,13 @@ const migrationLock = 5502625405
 
 // Store is a storage.Store on one PostgreSQL database.
 type Store struct {
+	*sqlstore.Store // the queries shared with the other store
+
 	dsn  string
 	pool *pgxpool.Pool
 	db   *sql.DB  // pool, through database/sql
 	r    *DB      // db, with ? placeholders
 	own  sync.Map // PIDs of pool's backends
-
-	mu       sync.Mutex
-	onChange []func()
-
-	anchors anchorCache // unfiltered member pages, see scim_pages.go
 
 	stop     context.CancelFunc
 	listened chan struct{} // closed when the listener has ended
@@ -89,6 +87,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, errors.New("parsing the PostgreSQL DSN: not a valid postgres:// URL or key=value string")
 	}
 	s := &Store{dsn: dsn, now: time.Now, listened: make(chan struct{})}
+	s.Store = sqlstore.New(backend{s}, dialect)
 	if pcfg.MaxConns < 16 {
 		pcfg.MaxConns = 16
 	}
@@ -151,11 +150,6 @@ func (s *Store) DB() *sql.DB { return s.db }
 // database's schema version, each in its own transaction, holding an
 // advisory lock so that processes starting together migrate once.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
@@ -172,35 +166,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	if current > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(names))
+	pending, err := sqlstore.Pending(migrations, current, 0)
+	if err != nil {
+		return err
 	}
-	for i, name := range names {
-		version := i + 1
-		if version <= current {
-			continue
-		}
-		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
-			return fmt.Errorf("migration %s is out of sequence", name)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	for _, m := range pending {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			_ = tx.Rollback()
-			return fmt.Errorf("applying %s: %w", name, err)
+			return fmt.Errorf("applying %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM schema_version; INSERT INTO schema_version VALUES ("+strconv.Itoa(version)+")"); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM schema_version; INSERT INTO schema_version VALUES ("+strconv.Itoa(m.Version)+")"); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("applying %s: %w", name, err)
+			return fmt.Errorf("applying %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -323,54 +307,6 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
-// execOne runs a write that must touch at least one row, in its own
-// transaction; it returns ErrNotFound when it touched none.
-func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
-	return s.tx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-}
-
-// collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// OnChange registers fn to run after every write made through s that
-// changes an identity or ends a session, and after every change another
-// process announces (and after the listener reconnects).
-func (s *Store) OnChange(fn func()) {
-	s.mu.Lock()
-	s.onChange = append(s.onChange, fn)
-	s.mu.Unlock()
-}
-
-// changed runs the OnChange callbacks; write methods call it after commit.
-func (s *Store) changed() {
-	s.mu.Lock()
-	fns := append([]func(){}, s.onChange...)
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
 // listen holds a connection LISTENing on notifyChannel and runs the
 // OnChange callbacks on each notification, reconnecting (with a catch-up
 // run of the callbacks) when the connection drops. ready gets the first
@@ -395,7 +331,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 			}
 		} else if err == nil {
 			// What was written while no one listened.
-			s.changed()
+			s.Changed()
 		}
 		if err == nil {
 			backoff = 50 * time.Millisecond
@@ -405,7 +341,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 					break
 				}
 				if _, mine := s.own.Load(n.PID); !mine {
-					s.changed()
+					s.Changed()
 				}
 			}
 		}
@@ -420,40 +356,6 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 	}
 }
 
-// ChangesSince returns the members and orgs changed after seq and the
-// newest seq.
-// Writers of change rows commit in seq order (see the changes_seq trigger
-// in migrations/0001_init.sql), so no smaller seq appears later.
-func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
-	var last int64
-	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	if seq < 0 || last <= seq {
-		return storage.Changes{}, last, nil
-	}
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
-	if err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	defer rows.Close()
-	var ch storage.Changes
-	for rows.Next() {
-		var member string
-		var org int64
-		if err := rows.Scan(&member, &org); err != nil {
-			return storage.Changes{}, 0, err
-		}
-		if member != "" {
-			ch.Members = append(ch.Members, member)
-		}
-		if org != 0 {
-			ch.Orgs = append(ch.Orgs, org)
-		}
-	}
-	return ch, last, rows.Err()
-}
-
 // isUnique reports whether err is a uniqueness violation.
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
@@ -465,22 +367,6 @@ func isUnique(err error) bool {
 func isUniqueOn(err error, constraint string) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == constraint
-}
-
-func unix(t time.Time) int64 { return t.Unix() }
-
-func fromUnix(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // limitArg is a LIMIT's argument: PostgreSQL takes NULL, not -1, for no

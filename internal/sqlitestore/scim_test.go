@@ -52,7 +52,7 @@ func TestFindMembersUsesIndexes(t *testing.T) {
 		"userName and active": storage.And{Left: storage.Compare{Field: storage.FieldActive, Op: storage.OpEq, Value: true},
 			Right: storage.Compare{Field: storage.FieldEmail, Op: storage.OpEq, Value: "x@acme.com"}},
 	} {
-		pageQuery, _, args, err := memberQueries(1, f)
+		pageQuery, _, args, err := dialect.MemberQueries(1, f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+
+	"github.com/ssogate/ssogate/internal/sqlstore"
 )
 
 // Prepared statements for the hot paths: a sign-in (replay record, domain,
@@ -23,27 +25,21 @@ import (
 
 // Writer statements, prepared at Open (some are the warm reads below).
 const (
-	qAccountIDByEmail = "SELECT id FROM accounts WHERE email = ?"
-	qInsertAccount    = "INSERT INTO accounts(email, created_at) VALUES (?, ?) RETURNING id"
-	qCountMembership  = "SELECT COUNT(*) FROM memberships WHERE org_id = ? AND account_id = ?"
-	qInsertMember     = `INSERT INTO memberships(id, org_id, account_id, given_name, family_name,
-			display_name, external_id, role, active, attrs, source, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qMemberByID     = "SELECT " + memberColumns + memberFrom + "WHERE m.org_id = ? AND m.id = ?"
-	qInsertSession  = `INSERT INTO sessions(id, member_id, org_id, method, epoch, created_at, expires_at, last_seen, name_id, session_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qDeleteSession  = "DELETE FROM sessions WHERE id = ?"
-	qInsertReplay   = "INSERT INTO replay(assertion_id, expires_at) VALUES (?, ?)"
-	qMemberByEmail  = "SELECT " + memberColumns + memberFrom + "WHERE m.org_id = ? AND a.email = ?"
-	qDomainVerified = "SELECT COUNT(*) FROM domains WHERE org_id = ? AND name = ? AND status = 'verified'"
-	qIdentity       = `SELECT m.id, o.id, o.name, a.email, m.given_name, m.family_name, m.role, m.active, m.epoch
-		FROM memberships m JOIN accounts a ON a.id = m.account_id JOIN orgs o ON o.id = m.org_id
-		WHERE m.id = ?`
-	qIdentityTeams = `SELECT t.name, t.role FROM team_members tm JOIN teams t ON t.id = tm.team_id
-		WHERE tm.member_id = ? ORDER BY t.name`
-	qInsertAudit = `INSERT INTO audit(org_id, at, actor, actor_kind, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qReplaySeen  = "SELECT 1 FROM replay WHERE assertion_id = ?"
-	qSessionByID = `SELECT id, member_id, org_id, method, epoch, created_at, expires_at, last_seen, name_id, session_index
-		FROM sessions WHERE id = ?`
+	qAccountIDByEmail = sqlstore.QAccountIDByEmail
+	qInsertAccount    = sqlstore.QInsertAccount
+	qCountMembership  = sqlstore.QCountMembership
+	qInsertMember     = sqlstore.QInsertMember
+	qMemberByID       = sqlstore.QMemberByID
+	qInsertSession    = sqlstore.QInsertSession
+	qDeleteSession    = sqlstore.QDeleteSession
+	qInsertReplay     = sqlstore.QInsertReplay
+	qMemberByEmail    = sqlstore.QMemberByEmail
+	qDomainVerified   = sqlstore.QDomainVerified
+	qIdentity         = sqlstore.QIdentity
+	qIdentityTeams    = sqlstore.QIdentityTeams
+	qInsertAudit      = sqlstore.QInsertAudit
+	qReplaySeen       = sqlstore.QReplaySeen
+	qSessionByID      = sqlstore.QSessionByID
 )
 
 var writerQueries = []string{
@@ -98,7 +94,14 @@ func (c cachedTx) ExecContext(ctx context.Context, query string, args ...any) (s
 	return c.tx.ExecContext(ctx, query, args...)
 }
 
-func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.tx.QueryContext(ctx, query, args...)
+}
+
+func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -117,8 +120,22 @@ func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any
 // callback, stay on the reader pool.
 type warmReader struct{ s *Store }
 
-func (c warmReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.s.wstmts[query].QueryRowContext(ctx, args...)
+func (c warmReader) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
+	if st := c.s.wstmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.s.w.QueryRowContext(ctx, query, args...)
+}
+
+func (c warmReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.s.wstmts[query]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.s.w.QueryContext(ctx, query, args...)
+}
+
+func (c warmReader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.s.w.ExecContext(ctx, query, args...)
 }
 
 // cachedReader runs reader-pool queries through the statement cache.
@@ -126,7 +143,11 @@ type cachedReader struct{ s *Store }
 
 func (s *Store) reader() cachedReader { return cachedReader{s} }
 
-func (c cachedReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c cachedReader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.s.r.ExecContext(ctx, query, args...)
+}
+
+func (c cachedReader) QueryRowContext(ctx context.Context, query string, args ...any) sqlstore.Row {
 	st, done, err := c.s.readStmt(ctx, query)
 	if err != nil {
 		// The plain query reports the same error from Scan.

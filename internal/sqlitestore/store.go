@@ -6,6 +6,11 @@
 // Writes go through a single connection with BEGIN IMMEDIATE transactions:
 // SQLite allows one writer at a time anyway, and taking the write lock up
 // front avoids the deadlock of two readers upgrading at once.
+//
+// Most queries are the ones both stores share (internal/sqlstore, through
+// backend.go's dialect, transactions and statement caches); what is its
+// own is the two pools, the prepared statements, the durability of
+// txGrant, the group commit of CreateMember, TouchSessions and the WAL.
 package sqlitestore
 
 import (
@@ -19,15 +24,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/ssogate/ssogate/internal/sqlstore"
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
@@ -36,18 +40,18 @@ var migrations embed.FS
 
 // Store is a storage.Store on one SQLite file.
 type Store struct {
+	*sqlstore.Store // the queries shared with the other store
+
 	path string
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // a pool of read-only connections
 
-	mu       sync.Mutex
-	onChange []func()
-	ckpt     *sql.DB // opened by the first Checkpoint that needs it, under mu
+	mu   sync.Mutex
+	ckpt *sql.DB // opened by the first Checkpoint that needs it, under mu
 
 	stmts  stmtCache            // prepared reader statements, see scim_stmt.go
 	wstmts map[string]*sql.Stmt // prepared writer statements, see stmts.go
 
-	anchors anchorCache // unfiltered member pages, see scim_pages.go
 	creates createQueue // group commit of CreateMember, see create_batch.go
 
 	now func() time.Time
@@ -82,6 +86,7 @@ func open(ctx context.Context, path string, upTo int) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, now: time.Now}
+	s.Store = sqlstore.New(backend{s}, dialect)
 	if err := s.migrate(ctx, upTo); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
@@ -181,35 +186,20 @@ func (s *Store) Close() error {
 // database's user_version (up to version upTo, when not 0), each in its
 // own transaction.
 func (s *Store) migrate(ctx context.Context, upTo int) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	var current int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	if current > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(names))
+	pending, err := sqlstore.Pending(migrations, current, upTo)
+	if err != nil {
+		return err
 	}
-	for i, name := range names {
-		version := i + 1
-		if version <= current || upTo > 0 && version > upTo {
-			continue
-		}
-		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
-			return fmt.Errorf("migration %s is out of sequence", name)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("applying %s: %w", name, err)
+	for _, m := range pending {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying %s: %w", m.Name, err)
 			}
-			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version))
+			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
 			return err
 		})
 		if err != nil {
@@ -290,85 +280,6 @@ func unavailable(err error) error {
 	return err
 }
 
-// execOne runs a write that must touch at least one row, in its own
-// transaction; it returns ErrNotFound when it touched none.
-func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return storage.ErrNotFound
-		}
-		return nil
-	})
-}
-
-// collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// OnChange registers fn to run after every write made through s that
-// changes an identity or ends a session.
-func (s *Store) OnChange(fn func()) {
-	s.mu.Lock()
-	s.onChange = append(s.onChange, fn)
-	s.mu.Unlock()
-}
-
-// changed runs the OnChange callbacks; write methods call it after commit.
-func (s *Store) changed() {
-	s.mu.Lock()
-	fns := append([]func(){}, s.onChange...)
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-// ChangesSince returns the members and orgs changed after seq and the
-// newest seq.
-func (s *Store) ChangesSince(ctx context.Context, seq int64) (storage.Changes, int64, error) {
-	var last int64
-	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&last); err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	if seq < 0 || last <= seq {
-		return storage.Changes{}, last, nil
-	}
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT member_id, org_id FROM changes WHERE seq > ? AND seq <= ?", seq, last)
-	if err != nil {
-		return storage.Changes{}, 0, fmt.Errorf("reading change feed: %w", err)
-	}
-	defer rows.Close()
-	var ch storage.Changes
-	for rows.Next() {
-		var member string
-		var org int64
-		if err := rows.Scan(&member, &org); err != nil {
-			return storage.Changes{}, 0, err
-		}
-		if member != "" {
-			ch.Members = append(ch.Members, member)
-		}
-		if org != 0 {
-			ch.Orgs = append(ch.Orgs, org)
-		}
-	}
-	return ch, last, rows.Err()
-}
-
 // isUnique reports whether err is a SQLite uniqueness violation.
 func isUnique(err error) bool {
 	var se *sqlite.Error
@@ -379,22 +290,6 @@ func isUnique(err error) bool {
 		}
 	}
 	return false
-}
-
-func unix(t time.Time) int64 { return t.Unix() }
-
-func fromUnix(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Cause says in words, without paths or data, why SQLite failed: for a

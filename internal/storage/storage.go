@@ -3,7 +3,8 @@
 // the assertion replay cache and the password throttles, and the Store
 // interface every backend implements. The embedded SQLite backend lives in
 // internal/sqlitestore, the PostgreSQL backend for several replicas in
-// internal/pgstore; both pass the conformance suite in
+// internal/pgstore; most of their queries are one shared set, in
+// internal/sqlstore, and both pass the conformance suite in
 // internal/storage/storetest.
 //
 // Tenant isolation. Orgs are tenants: nothing one org's people, tokens or

@@ -51,6 +51,8 @@ func Run(t *testing.T, b Backend) {
 		{"ProcessesSeeDeactivation", testProcessesSeeDeactivation},
 		{"FindMembers", testFindMembers},
 		{"FindMembersPaging", testFindMembersPaging},
+		{"MemberCountsFoldOnRead", testMemberCountsFoldOnRead},
+		{"FindMembersUnfilteredPages", testFindMembersUnfilteredPages},
 		{"FindMembersBadFilter", testFindMembersBadFilter},
 		{"FindTeams", testFindTeams},
 		{"ModifyMember", testModifyMember},

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // readThrottle returns a key's state as of now.
-func readThrottle(ctx context.Context, tx *sql.Tx, hash string, now time.Time) (storage.ThrottleRow, error) {
+func readThrottle(ctx context.Context, tx Querier, hash string, now time.Time) (storage.ThrottleRow, error) {
 	var r storage.ThrottleRow
 	err := tx.QueryRowContext(ctx, "SELECT failures, in_flight, locked_until, updated_at FROM throttle WHERE key = ?", hash).
 		Scan(&r.Failures, &r.InFlight, &r.LockedUntil, &r.UpdatedAt)
@@ -24,8 +24,8 @@ func readThrottle(ctx context.Context, tx *sql.Tx, hash string, now time.Time) (
 	return r.Fresh(now), nil
 }
 
-func writeThrottle(ctx context.Context, tx *sql.Tx, hash string, r storage.ThrottleRow) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO throttle(key, failures, in_flight, locked_until, updated_at) VALUES (?, ?, ?, ?, ?)
+func (s *Store) writeThrottle(ctx context.Context, tx Querier, hash string, r storage.ThrottleRow) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO throttle(key, failures, in_flight, locked_until, updated_at) VALUES (?, ?, ?, `+s.d.Int+`, `+s.d.Int+`)
 		ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, in_flight = excluded.in_flight,
 			locked_until = excluded.locked_until, updated_at = excluded.updated_at`,
 		hash, r.Failures, r.InFlight, r.LockedUntil, r.UpdatedAt)
@@ -40,7 +40,7 @@ func writeThrottle(ctx context.Context, tx *sql.Tx, hash string, r storage.Throt
 // Throttle writes give no one access, so they commit like grants.
 func (s *Store) ReserveAttempt(ctx context.Context, keys []storage.ThrottleKey, now time.Time) (time.Duration, error) {
 	var wait time.Duration
-	err := s.txGrant(ctx, func(tx *sql.Tx) error {
+	err := s.b.TxGrant(ctx, func(tx Querier) error {
 		wait = 0
 		rows := make([]storage.ThrottleRow, len(keys))
 		for i, k := range keys {
@@ -58,7 +58,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, keys []storage.ThrottleKey, 
 			r := rows[i]
 			r.InFlight++
 			r.UpdatedAt = now.UnixMilli()
-			if err := writeThrottle(ctx, tx, storage.ThrottleHash(k.Name), r); err != nil {
+			if err := s.writeThrottle(ctx, tx, storage.ThrottleHash(k.Name), r); err != nil {
 				return err
 			}
 		}
@@ -73,7 +73,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, keys []storage.ThrottleKey, 
 // EndAttempt ends a reserved attempt as a failure or gives it back.
 func (s *Store) EndAttempt(ctx context.Context, keys []storage.ThrottleKey, now time.Time, failed bool) (time.Duration, error) {
 	var lock time.Duration
-	err := s.txGrant(ctx, func(tx *sql.Tx) error {
+	err := s.b.TxGrant(ctx, func(tx Querier) error {
 		lock = 0
 		for _, k := range keys {
 			hash := storage.ThrottleHash(k.Name)
@@ -90,7 +90,7 @@ func (s *Store) EndAttempt(ctx context.Context, keys []storage.ThrottleKey, now 
 					lock = max(lock, d)
 				}
 			}
-			if err := writeThrottle(ctx, tx, hash, r); err != nil {
+			if err := s.writeThrottle(ctx, tx, hash, r); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func (s *Store) EndAttempt(ctx context.Context, keys []storage.ThrottleKey, now 
 
 // ResetThrottle forgets a key's failures and lock.
 func (s *Store) ResetThrottle(ctx context.Context, name string) error {
-	err := s.txGrant(ctx, func(tx *sql.Tx) error {
+	err := s.b.TxGrant(ctx, func(tx Querier) error {
 		_, err := tx.ExecContext(ctx, "UPDATE throttle SET failures = 0, locked_until = 0 WHERE key = ?", storage.ThrottleHash(name))
 		return err
 	})

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
@@ -14,26 +14,26 @@ func (s *Store) FindMembers(ctx context.Context, orgID int64, q storage.Query) (
 	if q.Filter == nil {
 		return s.findAllMembers(ctx, orgID, q) // see scim_pages.go
 	}
-	pageQuery, countQuery, args, err := memberQueries(orgID, q.Filter)
+	pageQuery, countQuery, args, err := s.d.MemberQueries(orgID, q.Filter)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
-	out, total, err := findPage(ctx, s, q, pageQuery, countQuery, args, scanMember)
+	out, total, err := findPage(ctx, s, q, pageQuery, countQuery, args, ScanMember)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding members: %w", err)
 	}
 	return out, total, nil
 }
 
-// memberQueries builds the page query (its last two parameters, LIMIT and
+// MemberQueries builds the page query (its last two parameters, LIMIT and
 // OFFSET, to be appended to args) and the count query of FindMembers.
-func memberQueries(orgID int64, f storage.Filter) (pageQuery, countQuery string, args []any, err error) {
-	cond, args, err := memberWhere(orgID, f)
+func (d *Dialect) MemberQueries(orgID int64, f storage.Filter) (pageQuery, countQuery string, args []any, err error) {
+	cond, args, err := d.Filter.MemberWhere(orgID, f)
 	if err != nil {
 		return "", "", nil, err
 	}
 	orgTerm, order := "m.org_id = ?", " ORDER BY m.created_at, m.id"
-	if selective(f) {
+	if d.HideOrgIndex && selective(f) {
 		// The filter finds its few members through an index of its own
 		// (accounts by email, member_emails by value, the primary key,
 		// external_id). Left to itself, SQLite would rather walk the
@@ -41,15 +41,15 @@ func memberQueries(orgID int64, f storage.Filter) (pageQuery, countQuery string,
 		// big org is a scan; the unary plus takes that index away.
 		orgTerm, order = "+m.org_id = ?", " ORDER BY +m.created_at, +m.id"
 	}
-	where := memberFrom + "WHERE " + orgTerm + " AND " + cond
+	where := MemberFrom + "WHERE " + orgTerm + " AND " + cond
 	args = append([]any{orgID}, args...)
-	return "SELECT " + memberColumns + where + order + " LIMIT ? OFFSET ?", "SELECT COUNT(*)" + where, args, nil
+	return "SELECT " + MemberColumns + where + order + " LIMIT ? OFFSET ?", "SELECT COUNT(*)" + where, args, nil
 }
 
 // FindTeams returns the org's teams matching q, by name, and the number of
 // matches. Member IDs of the whole page are read with one query.
 func (s *Store) FindTeams(ctx context.Context, orgID int64, q storage.Query) ([]storage.Team, int, error) {
-	cond, args, err := teamWhere(q.Filter)
+	cond, args, err := s.d.Filter.TeamWhere(q.Filter)
 	if err != nil {
 		return nil, 0, fmt.Errorf("finding teams: %w", err)
 	}
@@ -78,11 +78,11 @@ func findPage[T any](ctx context.Context, s *Store, q storage.Query, pageQuery, 
 	offset, limit := queryBounds(q)
 	var out []T
 	if limit != 0 {
-		rows, err := s.reader().QueryContext(ctx, pageQuery, append(append([]any(nil), args...), limit, offset)...)
+		rows, err := s.b.Cached().QueryContext(ctx, pageQuery, append(append([]any(nil), args...), s.d.Limit(limit), offset)...)
 		if err != nil {
 			return nil, 0, err
 		}
-		if out, err = collect(rows, scan); err != nil {
+		if out, err = Collect(rows, scan); err != nil {
 			return nil, 0, err
 		}
 		if n := len(out); (limit < 0 || n < limit) && (offset == 0 || n > 0) {
@@ -90,7 +90,7 @@ func findPage[T any](ctx context.Context, s *Store, q storage.Query, pageQuery, 
 		}
 	}
 	var total int
-	if err := s.reader().QueryRowContext(ctx, countQuery, args...).Scan(&total); err != nil {
+	if err := s.b.Cached().QueryRowContext(ctx, countQuery, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	return out, total, nil
@@ -121,7 +121,7 @@ func (s *Store) loadMemberIDs(ctx context.Context, teams []storage.Team) error {
 			strings.Repeat(", ?", len(part)-1) + ") ORDER BY team_id, member_id"
 		// Not through the statement cache: the query's shape varies
 		// with the page size.
-		rows, err := s.r.QueryContext(ctx, query, args...)
+		rows, err := s.b.Reader().QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}

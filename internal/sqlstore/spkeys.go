@@ -1,4 +1,4 @@
-package pgstore
+package sqlstore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func scanSPKey(row interface{ Scan(...any) error }) (storage.SPKey, error) {
 	var k storage.SPKey
 	var notAfter, created int64
 	err := row.Scan(&k.ID, &k.OrgID, &k.Use, &k.State, &k.CertificatePEM, &k.KeyPEM, &notAfter, &created)
-	k.NotAfter, k.CreatedAt = fromUnix(notAfter), fromUnix(created)
+	k.NotAfter, k.CreatedAt = FromUnix(notAfter), FromUnix(created)
 	return k, err
 }
 
@@ -26,12 +26,12 @@ func spKeys(ctx context.Context, q querier, orgID int64) ([]storage.SPKey, error
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanSPKey)
+	return Collect(rows, scanSPKey)
 }
 
 // SPKeys returns the org's SP keys.
 func (s *Store) SPKeys(ctx context.Context, orgID int64) ([]storage.SPKey, error) {
-	keys, err := spKeys(ctx, s.r, orgID)
+	keys, err := spKeys(ctx, s.b.Reader(), orgID)
 	if err != nil {
 		return nil, fmt.Errorf("reading SP keys: %w", err)
 	}
@@ -57,7 +57,7 @@ func checkSPKeys(keys []storage.SPKey) error {
 
 // orgExists returns ErrNotFound for an org that does not exist, so that a
 // key for it is refused as such rather than by the foreign key.
-func orgExists(ctx context.Context, tx *Tx, orgID int64) error {
+func orgExists(ctx context.Context, tx Querier, orgID int64) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM orgs WHERE id = ?", orgID).Scan(&n); err != nil {
 		return err
@@ -70,10 +70,10 @@ func orgExists(ctx context.Context, tx *Tx, orgID int64) error {
 
 // insertSPKey stores k as the org's key of its use in state, unless the
 // org has one: it reports whether it stored it.
-func (s *Store) insertSPKey(ctx context.Context, tx *Tx, orgID int64, k storage.SPKey, state string) (bool, error) {
+func (s *Store) insertSPKey(ctx context.Context, tx Querier, orgID int64, k storage.SPKey, state string) (bool, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO sp_keys(org_id, use, state, certificate, private_key, not_after, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(org_id, use, state) DO NOTHING`,
-		orgID, k.Use, state, k.CertificatePEM, k.KeyPEM, unix(k.NotAfter), unix(s.now()))
+		orgID, k.Use, state, k.CertificatePEM, k.KeyPEM, Unix(k.NotAfter), Unix(s.b.Now()))
 	if err != nil {
 		return false, err
 	}
@@ -91,7 +91,7 @@ func (s *Store) EnsureSPKeys(ctx context.Context, orgID int64, fresh []storage.S
 	}
 	var out []storage.SPKey
 	stored := false
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (s *Store) EnsureSPKeys(ctx context.Context, orgID int64, fresh []storage.S
 		return nil, fmt.Errorf("storing SP keys: %w", err)
 	}
 	if stored {
-		s.changed()
+		s.Changed()
 	}
 	return out, nil
 }
@@ -121,7 +121,7 @@ func (s *Store) RollSPKeys(ctx context.Context, orgID int64, next []storage.SPKe
 		return nil, fmt.Errorf("rolling SP keys: %w", err)
 	}
 	var out []storage.SPKey
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		cur, err := spKeys(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -151,14 +151,14 @@ func (s *Store) RollSPKeys(ctx context.Context, orgID int64, next []storage.SPKe
 	if err != nil {
 		return nil, fmt.Errorf("rolling SP keys: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
 // RetireSPKeys makes each next key current, deleting the key it replaces.
 func (s *Store) RetireSPKeys(ctx context.Context, orgID int64) ([]storage.SPKey, error) {
 	var out []storage.SPKey
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sp_keys WHERE org_id = ? AND state = 'current'
 			AND use IN (SELECT use FROM sp_keys WHERE org_id = ? AND state = 'next')`, orgID, orgID); err != nil {
 			return err
@@ -176,6 +176,6 @@ func (s *Store) RetireSPKeys(ctx context.Context, orgID int64) ([]storage.SPKey,
 	if err != nil {
 		return nil, fmt.Errorf("retiring SP keys: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func scanTeam(row interface{ Scan(...any) error }) (storage.Team, error) {
 	var role string
 	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.ExternalID, &role, &t.Source, &created, &updated, &t.Version)
 	t.Role = storage.Role(role)
-	t.CreatedAt, t.UpdatedAt = fromUnix(created), fromUnix(updated)
+	t.CreatedAt, t.UpdatedAt = FromUnix(created), FromUnix(updated)
 	return t, err
 }
 
@@ -33,7 +33,7 @@ type querier interface {
 func teamByID(ctx context.Context, q querier, orgID int64, id string) (storage.Team, error) {
 	t, err := scanTeam(q.QueryRowContext(ctx, "SELECT "+teamColumns+" FROM teams WHERE org_id = ? AND id = ?", orgID, id))
 	if err != nil {
-		return t, notFound(err, fmt.Sprintf("team %q", id))
+		return t, NotFound(err, fmt.Sprintf("team %q", id))
 	}
 	rows, err := q.QueryContext(ctx, "SELECT member_id FROM team_members WHERE team_id = ? ORDER BY member_id", id)
 	if err != nil {
@@ -54,8 +54,8 @@ func teamByID(ctx context.Context, q querier, orgID int64, id string) (storage.T
 // CreateTeam makes a team in the org.
 func (s *Store) CreateTeam(ctx context.Context, orgID int64, name, externalID string) (storage.Team, error) {
 	var t storage.Team
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		now := unix(s.now())
+	err := s.b.Tx(ctx, func(tx Querier) error {
+		now := Unix(s.b.Now())
 		var err error
 		t, err = scanTeam(tx.QueryRowContext(ctx,
 			"INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at) VALUES (?, ?, ?, ?, 'manual', ?, ?) RETURNING "+teamColumns,
@@ -63,7 +63,7 @@ func (s *Store) CreateTeam(ctx context.Context, orgID int64, name, externalID st
 		t.MemberIDs = []string{}
 		return err
 	})
-	if isUnique(err) {
+	if s.b.IsUnique(err) {
 		return t, fmt.Errorf("creating team %q: %w", name, storage.ErrConflict)
 	}
 	if err != nil {
@@ -74,18 +74,18 @@ func (s *Store) CreateTeam(ctx context.Context, orgID int64, name, externalID st
 
 // TeamByID returns the org's team with its member IDs.
 func (s *Store) TeamByID(ctx context.Context, orgID int64, id string) (storage.Team, error) {
-	return teamByID(ctx, s.r, orgID, id)
+	return teamByID(ctx, s.b.Reader(), orgID, id)
 }
 
 // ListTeams returns a page of the org's teams by name, with member IDs.
 func (s *Store) ListTeams(ctx context.Context, orgID int64, page storage.Page) ([]storage.Team, int, error) {
 	var total int
-	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM teams WHERE org_id = ?", orgID).Scan(&total); err != nil {
+	if err := s.b.Reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM teams WHERE org_id = ?", orgID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting teams: %w", err)
 	}
 	offset, limit := pageBounds(page)
-	rows, err := s.r.QueryContext(ctx, "SELECT "+teamColumns+" FROM teams WHERE org_id = ? ORDER BY name, id LIMIT ? OFFSET ?",
-		orgID, limit, offset)
+	rows, err := s.b.Reader().QueryContext(ctx, "SELECT "+teamColumns+" FROM teams WHERE org_id = ? ORDER BY name, id LIMIT ? OFFSET ?",
+		orgID, s.d.Limit(limit), offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing teams: %w", err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) ListTeams(ctx context.Context, orgID int64, page storage.Page) (
 		return nil, 0, err
 	}
 	for i := range out {
-		full, err := teamByID(ctx, s.r, orgID, out[i].ID)
+		full, err := teamByID(ctx, s.b.Reader(), orgID, out[i].ID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -114,7 +114,7 @@ func (s *Store) ListTeams(ctx context.Context, orgID int64, page storage.Page) (
 
 // DeleteTeam removes a team.
 func (s *Store) DeleteTeam(ctx context.Context, orgID int64, id string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		if _, err := teamByID(ctx, tx, orgID, id); err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Store) DeleteTeam(ctx context.Context, orgID int64, id string) error {
 	if err != nil {
 		return fmt.Errorf("deleting team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return nil
 }
 
@@ -136,7 +136,7 @@ func (s *Store) DeleteTeam(ctx context.Context, orgID int64, id string) error {
 // ErrNotFound.
 func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(*storage.Team) error) (storage.Team, error) {
 	var out storage.Team
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		cur, err := teamByID(ctx, tx, orgID, id)
 		if err != nil {
 			return err
@@ -147,8 +147,8 @@ func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE teams SET name = ?, external_id = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-			next.Name, next.ExternalID, unix(s.now()), id); err != nil {
-			if isUnique(err) {
+			next.Name, next.ExternalID, Unix(s.b.Now()), id); err != nil {
+			if s.b.IsUnique(err) {
 				return fmt.Errorf("team name %q is taken: %w", next.Name, storage.ErrConflict)
 			}
 			return err
@@ -189,7 +189,7 @@ func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(
 	if err != nil {
 		return out, fmt.Errorf("updating team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -200,9 +200,9 @@ func (s *Store) SetTeamRole(ctx context.Context, orgID int64, id string, role st
 		return storage.Team{}, fmt.Errorf("setting role of team %q: a team cannot grant owner: %w", id, storage.ErrConflict)
 	}
 	var out storage.Team
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		res, err := tx.ExecContext(ctx, "UPDATE teams SET role = ?, updated_at = ?, version = version + 1 WHERE org_id = ? AND id = ?",
-			string(role), unix(s.now()), orgID, id)
+			string(role), Unix(s.b.Now()), orgID, id)
 		if err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func (s *Store) SetTeamRole(ctx context.Context, orgID int64, id string, role st
 	if err != nil {
 		return out, fmt.Errorf("setting role of team %q: %w", id, err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
@@ -257,14 +257,14 @@ func checkTeamNames(names []string) ([]string, error) {
 // "Équipe" finds "équipe"), else a team to make.
 func planMemberTeams(ctx context.Context, q querier, orgID int64, memberID string, names []string) (teamsPlan, error) {
 	var p teamsPlan
-	if _, err := memberByID(ctx, q, orgID, memberID); err != nil {
+	if _, err := ReadMember(ctx, q, orgID, memberID); err != nil {
 		return p, err
 	}
 	rows, err := q.QueryContext(ctx, "SELECT id, name FROM teams WHERE org_id = ? ORDER BY name, id", orgID)
 	if err != nil {
 		return p, err
 	}
-	teams, err := collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
+	teams, err := Collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
 		var t teamRef
 		return t, r.Scan(&t.id, &t.name)
 	})
@@ -276,7 +276,7 @@ func planMemberTeams(ctx context.Context, q querier, orgID int64, memberID strin
 	if err != nil {
 		return p, err
 	}
-	current, err := collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
+	current, err := Collect(rows, func(r interface{ Scan(...any) error }) (teamRef, error) {
 		var t teamRef
 		return t, r.Scan(&t.id, &t.name)
 	})
@@ -324,7 +324,7 @@ func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID 
 	if err != nil {
 		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
 	}
-	p, err := planMemberTeams(ctx, s.r, orgID, memberID, names)
+	p, err := planMemberTeams(ctx, s.b.Reader(), orgID, memberID, names)
 	if err != nil {
 		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
 	}
@@ -332,7 +332,7 @@ func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID 
 		return storage.TeamsChange{}, nil
 	}
 	var ch storage.TeamsChange
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.b.Tx(ctx, func(tx Querier) error {
 		p, err := planMemberTeams(ctx, tx, orgID, memberID, names)
 		if err != nil {
 			return err
@@ -344,7 +344,7 @@ func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID 
 		return storage.TeamsChange{}, fmt.Errorf("setting the teams of member %q: %w", memberID, err)
 	}
 	if !ch.Empty() {
-		s.changed()
+		s.Changed()
 	}
 	return ch, nil
 }
@@ -352,14 +352,14 @@ func (s *Store) SetMemberTeamsByName(ctx context.Context, orgID int64, memberID 
 // applyTeamsPlan writes p inside tx. Each team the member joins or leaves
 // gets a new version (its SCIM ETag); the team_members triggers put the
 // member on the change feed.
-func (s *Store) applyTeamsPlan(ctx context.Context, tx *sql.Tx, orgID int64, memberID string, p teamsPlan) (storage.TeamsChange, error) {
+func (s *Store) applyTeamsPlan(ctx context.Context, tx Querier, orgID int64, memberID string, p teamsPlan) (storage.TeamsChange, error) {
 	var ch storage.TeamsChange
-	now := unix(s.now())
+	now := Unix(s.b.Now())
 	for _, name := range p.create {
 		id := uuid.NewString()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at)
 			VALUES (?, ?, ?, '', ?, ?, ?)`, id, orgID, name, storage.SourceSSO, now, now); err != nil {
-			if isUnique(err) {
+			if s.b.IsUnique(err) {
 				return ch, fmt.Errorf("team %q: %w", name, storage.ErrConflict)
 			}
 			return ch, err

@@ -1,4 +1,4 @@
-package pgstore
+package sqlstore
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 func (s *Store) ModifyMember(ctx context.Context, orgID int64, id string, fn func(*storage.Member) error) (storage.Member, error) {
 	var m storage.Member
 	wrote := false
-	err := s.tx(ctx, func(tx *Tx) error {
-		cur, err := memberByID(ctx, tx, orgID, id)
+	err := s.b.Tx(ctx, func(tx Querier) error {
+		cur, err := ReadMember(ctx, tx, orgID, id)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (s *Store) ModifyMember(ctx context.Context, orgID int64, id string, fn fun
 		return storage.Member{}, fmt.Errorf("modifying member %q: %w", id, err)
 	}
 	if wrote {
-		s.changed()
+		s.Changed()
 	}
 	return m, nil
 }
@@ -49,20 +49,20 @@ func sameProfile(a, b storage.Member) bool {
 	return (b.Email == "" || b.Email == a.Email) &&
 		a.GivenName == b.GivenName && a.FamilyName == b.FamilyName &&
 		a.DisplayName == b.DisplayName && a.ExternalID == b.ExternalID &&
-		a.Active == b.Active && attrsText(a.Attrs) == attrsText(b.Attrs)
+		a.Active == b.Active && AttrsText(a.Attrs) == AttrsText(b.Attrs)
 }
 
 // CreateTeamWithMembers makes a team and its memberships in one
 // transaction.
 func (s *Store) CreateTeamWithMembers(ctx context.Context, orgID int64, name, externalID string, memberIDs []string) (storage.Team, error) {
 	var t storage.Team
-	err := s.tx(ctx, func(tx *Tx) error {
-		now := unix(s.now())
+	err := s.b.Tx(ctx, func(tx Querier) error {
+		now := Unix(s.b.Now())
 		id := uuid.NewString()
 		if _, err := tx.ExecContext(ctx,
 			"INSERT INTO teams(id, org_id, name, external_id, source, created_at, updated_at) VALUES (?, ?, ?, ?, 'scim', ?, ?)",
 			id, orgID, name, externalID, now, now); err != nil {
-			if isUnique(err) {
+			if s.b.IsUnique(err) {
 				return fmt.Errorf("team name %q is taken: %w", name, storage.ErrConflict)
 			}
 			return err
@@ -87,7 +87,7 @@ func (s *Store) CreateTeamWithMembers(ctx context.Context, orgID int64, name, ex
 		return storage.Team{}, fmt.Errorf("creating team %q: %w", name, err)
 	}
 	if len(t.MemberIDs) > 0 {
-		s.changed()
+		s.Changed()
 	}
 	return t, nil
 }

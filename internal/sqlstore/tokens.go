@@ -1,9 +1,8 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 
@@ -18,7 +17,7 @@ func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 	var created, used int64
 	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &scope, &created, &used)
 	t.Scope = storage.Scope(scope)
-	t.CreatedAt, t.LastUsedAt = fromUnix(created), fromUnix(used)
+	t.CreatedAt, t.LastUsedAt = FromUnix(created), FromUnix(used)
 	return t, err
 }
 
@@ -29,11 +28,11 @@ func (s *Store) CreateToken(ctx context.Context, orgID int64, name string, scope
 		return storage.Token{}, err
 	}
 	var t storage.Token
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		var err error
 		t, err = scanToken(tx.QueryRowContext(ctx,
 			"INSERT INTO tokens(id, org_id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING "+tokenColumns,
-			"tok_"+hex.EncodeToString(idBytes[:]), orgID, name, string(scope), hash, unix(s.now())))
+			"tok_"+hex.EncodeToString(idBytes[:]), orgID, name, string(scope), hash, Unix(s.b.Now())))
 		return err
 	})
 	if err != nil {
@@ -44,17 +43,17 @@ func (s *Store) CreateToken(ctx context.Context, orgID int64, name string, scope
 
 // TokenByHash returns the token with this hash.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (storage.Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", hash))
-	return t, notFound(err, "token")
+	t, err := scanToken(s.b.Reader().QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", hash))
+	return t, NotFound(err, "token")
 }
 
 // ListTokens returns the org's tokens, oldest first.
 func (s *Store) ListTokens(ctx context.Context, orgID int64) ([]storage.Token, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE org_id = ? ORDER BY created_at, id", orgID)
+	rows, err := s.b.Reader().QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE org_id = ? ORDER BY created_at, id", orgID)
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens: %w", err)
 	}
-	return collect(rows, scanToken)
+	return Collect(rows, scanToken)
 }
 
 // RevokeToken deletes one of the org's tokens.
@@ -68,8 +67,8 @@ func (s *Store) RevokeToken(ctx context.Context, orgID int64, id string) error {
 // TouchToken records when a token was last used; it never moves the time
 // back, so processes reporting out of order agree.
 func (s *Store) TouchToken(ctx context.Context, id string, at int64) error {
-	return s.txGrant(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE tokens SET last_used_at = MAX(last_used_at, ?) WHERE id = ?", at, id)
+	return s.b.TxGrant(ctx, func(tx Querier) error {
+		_, err := tx.ExecContext(ctx, "UPDATE tokens SET last_used_at = "+s.d.Greatest+"(last_used_at, "+s.d.Int+") WHERE id = ?", at, id)
 		return err
 	})
 }

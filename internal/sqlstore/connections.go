@@ -1,4 +1,4 @@
-package pgstore
+package sqlstore
 
 import (
 	"context"
@@ -25,27 +25,27 @@ func scanConnection(row interface{ Scan(...any) error }) (storage.Connection, er
 	if pinned != "" {
 		c.Pinned = strings.Split(pinned, ",")
 	}
-	c.TestedAt, c.CreatedAt, c.UpdatedAt = fromUnix(tested), fromUnix(created), fromUnix(updated)
+	c.TestedAt, c.CreatedAt, c.UpdatedAt = FromUnix(tested), FromUnix(created), FromUnix(updated)
 	return c, err
 }
 
 func connectionByOrg(ctx context.Context, q queryRower, orgID int64) (storage.Connection, error) {
 	c, err := scanConnection(q.QueryRowContext(ctx, "SELECT "+connectionColumns+" FROM sso_connections WHERE org_id = ?", orgID))
-	return c, notFound(err, fmt.Sprintf("connection of org %d", orgID))
+	return c, NotFound(err, fmt.Sprintf("connection of org %d", orgID))
 }
 
 // Connection returns the org's SSO connection.
 func (s *Store) Connection(ctx context.Context, orgID int64) (storage.Connection, error) {
-	return connectionByOrg(ctx, s.r, orgID)
+	return connectionByOrg(ctx, s.b.Reader(), orgID)
 }
 
 // ListConnections returns every org's connection.
 func (s *Store) ListConnections(ctx context.Context) ([]storage.Connection, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+connectionColumns+" FROM sso_connections ORDER BY org_id")
+	rows, err := s.b.Reader().QueryContext(ctx, "SELECT "+connectionColumns+" FROM sso_connections ORDER BY org_id")
 	if err != nil {
 		return nil, fmt.Errorf("listing connections: %w", err)
 	}
-	return collect(rows, scanConnection)
+	return Collect(rows, scanConnection)
 }
 
 // ModifyConnection applies fn to the org's connection and stores it in one
@@ -54,7 +54,7 @@ func (s *Store) ListConnections(ctx context.Context) ([]storage.Connection, erro
 // trusts.
 func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*storage.Connection) error) (storage.Connection, error) {
 	var out storage.Connection
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		cur, err := connectionByOrg(ctx, tx, orgID)
 		exists := err == nil
 		switch {
@@ -81,10 +81,10 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 		default:
 			return fmt.Errorf("unknown connection state %q", next.State)
 		}
-		now := unix(s.now())
+		now := Unix(s.b.Now())
 		args := []any{next.IDPSSOURL, next.IDPIssuer, next.IDPCertificates, next.IDPMetadataURL, next.IDPMetadataXML,
-			next.IDPSLOURL, boolInt(next.RequireSSO), boolInt(next.IDPManagedAccess), boolInt(next.AllowIDPInitiated),
-			next.GroupsAttribute, string(next.State), strings.Join(next.Pinned, ","), unix(next.TestedAt), now}
+			next.IDPSLOURL, BoolInt(next.RequireSSO), BoolInt(next.IDPManagedAccess), BoolInt(next.AllowIDPInitiated),
+			next.GroupsAttribute, string(next.State), strings.Join(next.Pinned, ","), Unix(next.TestedAt), now}
 		if exists {
 			_, err = tx.ExecContext(ctx, `UPDATE sso_connections SET idp_sso_url = ?, idp_issuer = ?, idp_certificates = ?,
 				idp_metadata_url = ?, idp_metadata_xml = ?, idp_slo_url = ?, require_sso = ?, idp_managed_access = ?,
@@ -111,14 +111,14 @@ func (s *Store) ModifyConnection(ctx context.Context, orgID int64, fn func(*stor
 	if err != nil {
 		return out, fmt.Errorf("saving the SSO connection: %w", err)
 	}
-	s.changed()
+	s.Changed()
 	return out, nil
 }
 
 // endSessions deletes the sessions matching where; the feed names their
 // members (trigger sessions_ended), so that every gate drops its cached
 // copies. It returns how many sessions it deleted.
-func endSessions(ctx context.Context, tx *Tx, where string, args ...any) (int, error) {
+func endSessions(ctx context.Context, tx Querier, where string, args ...any) (int, error) {
 	res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE "+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("ending sessions: %w", err)
@@ -137,7 +137,7 @@ func scanSSOTest(row interface{ Scan(...any) error }) (storage.SSOTest, error) {
 	var created, expires, finished int64
 	var outcome string
 	err := row.Scan(&t.ID, &t.OrgID, &t.ConnectionVersion, &created, &expires, &finished, &t.OK, &outcome)
-	t.CreatedAt, t.ExpiresAt, t.FinishedAt = fromUnix(created), fromUnix(expires), fromUnix(finished)
+	t.CreatedAt, t.ExpiresAt, t.FinishedAt = FromUnix(created), FromUnix(expires), FromUnix(finished)
 	if outcome != "" {
 		t.Outcome = []byte(outcome)
 	}
@@ -146,9 +146,9 @@ func scanSSOTest(row interface{ Scan(...any) error }) (storage.SSOTest, error) {
 
 // CreateSSOTest records a test sign-in about to start.
 func (s *Store) CreateSSOTest(ctx context.Context, t storage.SSOTest) error {
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO sso_tests(id, org_id, connection_version, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			t.ID, t.OrgID, t.ConnectionVersion, unix(t.CreatedAt), unix(t.ExpiresAt)); err != nil {
+			t.ID, t.OrgID, t.ConnectionVersion, Unix(t.CreatedAt), Unix(t.ExpiresAt)); err != nil {
 			return err
 		}
 		// Old tests of the org go; the 20 newest stay readable, this one
@@ -158,7 +158,7 @@ func (s *Store) CreateSSOTest(ctx context.Context, t storage.SSOTest) error {
 			t.OrgID, t.OrgID, t.ID)
 		return err
 	})
-	if isUnique(err) {
+	if s.b.IsUnique(err) {
 		return fmt.Errorf("recording test sign-in: %w", storage.ErrConflict)
 	}
 	if err != nil {
@@ -169,15 +169,15 @@ func (s *Store) CreateSSOTest(ctx context.Context, t storage.SSOTest) error {
 
 // SSOTest returns the org's test sign-in.
 func (s *Store) SSOTest(ctx context.Context, orgID int64, id string) (storage.SSOTest, error) {
-	t, err := scanSSOTest(s.r.QueryRowContext(ctx, "SELECT "+ssoTestColumns+" FROM sso_tests WHERE org_id = ? AND id = ?", orgID, id))
-	return t, notFound(err, "test sign-in")
+	t, err := scanSSOTest(s.b.Reader().QueryRowContext(ctx, "SELECT "+ssoTestColumns+" FROM sso_tests WHERE org_id = ? AND id = ?", orgID, id))
+	return t, NotFound(err, "test sign-in")
 }
 
 // LatestSSOTest returns the org's newest finished test sign-in.
 func (s *Store) LatestSSOTest(ctx context.Context, orgID int64) (storage.SSOTest, error) {
-	t, err := scanSSOTest(s.r.QueryRowContext(ctx, "SELECT "+ssoTestColumns+
+	t, err := scanSSOTest(s.b.Reader().QueryRowContext(ctx, "SELECT "+ssoTestColumns+
 		" FROM sso_tests WHERE org_id = ? AND finished_at != 0 ORDER BY finished_at DESC, created_at DESC LIMIT 1", orgID))
-	return t, notFound(err, "test sign-in")
+	return t, NotFound(err, "test sign-in")
 }
 
 // FinishSSOTest records a test's outcome once and, when it succeeded
@@ -185,17 +185,17 @@ func (s *Store) LatestSSOTest(ctx context.Context, orgID int64) (storage.SSOTest
 func (s *Store) FinishSSOTest(ctx context.Context, orgID int64, id string, ok bool, outcome []byte) (storage.SSOTest, error) {
 	var out storage.SSOTest
 	connChanged := false
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.b.Tx(ctx, func(tx Querier) error {
 		cur, err := scanSSOTest(tx.QueryRowContext(ctx, "SELECT "+ssoTestColumns+" FROM sso_tests WHERE org_id = ? AND id = ?", orgID, id))
 		if err != nil {
-			return notFound(err, "test sign-in")
+			return NotFound(err, "test sign-in")
 		}
 		if !cur.FinishedAt.IsZero() {
 			return fmt.Errorf("test sign-in %q is finished already: %w", id, storage.ErrConflict)
 		}
-		now := unix(s.now())
+		now := Unix(s.b.Now())
 		if _, err := tx.ExecContext(ctx, "UPDATE sso_tests SET finished_at = ?, ok = ?, outcome = ? WHERE id = ?",
-			now, boolInt(ok), string(outcome), id); err != nil {
+			now, BoolInt(ok), string(outcome), id); err != nil {
 			return err
 		}
 		if ok {
@@ -223,7 +223,7 @@ func (s *Store) FinishSSOTest(ctx context.Context, orgID int64, id string, ok bo
 		return out, fmt.Errorf("finishing test sign-in: %w", err)
 	}
 	if connChanged {
-		s.changed()
+		s.Changed()
 	}
 	return out, nil
 }

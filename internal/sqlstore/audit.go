@@ -1,28 +1,24 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
-// auditRetention is how long activity is kept: a year and a bit, so that
+// AuditRetention is how long activity is kept: a year and a bit, so that
 // a yearly access review sees the whole year.
-const auditRetention = 400 * 24 * 3600
+const AuditRetention = 400 * 24 * 3600
 
 // RecordAudit appends an event to its org's activity log.
 func (s *Store) RecordAudit(ctx context.Context, e storage.AuditEvent) error {
 	at := e.At
 	if at.IsZero() {
-		at = s.now()
+		at = s.b.Now()
 	}
-	err := s.txGrant(ctx, func(tx *sql.Tx) error {
-		_, err := s.cached(tx).ExecContext(ctx, qInsertAudit,
-			e.OrgID, unix(at), e.Actor, e.ActorKind, e.Action, e.Target, string(e.Before), string(e.After))
-		return err
-	})
+	err := s.b.Alone(ctx, QInsertAudit,
+		e.OrgID, Unix(at), e.Actor, e.ActorKind, e.Action, e.Target, string(e.Before), string(e.After))
 	if err != nil {
 		return fmt.Errorf("recording %s: %w", e.Action, err)
 	}
@@ -32,21 +28,21 @@ func (s *Store) RecordAudit(ctx context.Context, e storage.AuditEvent) error {
 // ListAudit returns a page of the org's activity, newest first.
 func (s *Store) ListAudit(ctx context.Context, orgID int64, page storage.Page) ([]storage.AuditEvent, int, error) {
 	var total int
-	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit WHERE org_id = ?", orgID).Scan(&total); err != nil {
+	if err := s.b.Reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM audit WHERE org_id = ?", orgID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting activity: %w", err)
 	}
 	offset, limit := pageBounds(page)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, org_id, at, actor, actor_kind, action, target, before, after
-		FROM audit WHERE org_id = ? ORDER BY id DESC LIMIT ? OFFSET ?`, orgID, limit, offset)
+	rows, err := s.b.Reader().QueryContext(ctx, `SELECT id, org_id, at, actor, actor_kind, action, target, before, after
+		FROM audit WHERE org_id = ? ORDER BY id DESC LIMIT ? OFFSET ?`, orgID, s.d.Limit(limit), offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing activity: %w", err)
 	}
-	out, err := collect(rows, func(row interface{ Scan(...any) error }) (storage.AuditEvent, error) {
+	out, err := Collect(rows, func(row interface{ Scan(...any) error }) (storage.AuditEvent, error) {
 		var e storage.AuditEvent
 		var at int64
 		var before, after string
 		err := row.Scan(&e.ID, &e.OrgID, &at, &e.Actor, &e.ActorKind, &e.Action, &e.Target, &before, &after)
-		e.At = fromUnix(at)
+		e.At = FromUnix(at)
 		if before != "" {
 			e.Before = []byte(before)
 		}
