@@ -69,15 +69,8 @@ func (s *Store) CreateTeamWithMembers(ctx context.Context, orgID int64, name, ex
 		}
 		ids := slices.Clone(memberIDs)
 		slices.Sort(ids)
-		for _, mid := range slices.Compact(ids) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO team_members(team_id, member_id)
-				SELECT ?, id FROM memberships WHERE id = ? AND org_id = ?`, id, mid, orgID)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return fmt.Errorf("member %q: %w", mid, storage.ErrNotFound)
-			}
+		if err := addTeamMembers(ctx, tx, orgID, id, slices.Compact(ids)); err != nil {
+			return err
 		}
 		var err error
 		t, err = teamByID(ctx, tx, orgID, id)

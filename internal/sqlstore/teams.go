@@ -173,15 +173,8 @@ func (s *Store) UpdateTeam(ctx context.Context, orgID int64, id string, fn func(
 			}
 		}
 		sort.Strings(added)
-		for _, mid := range added {
-			res, err := tx.ExecContext(ctx, `INSERT INTO team_members(team_id, member_id)
-				SELECT ?, id FROM memberships WHERE id = ? AND org_id = ?`, id, mid, orgID)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return fmt.Errorf("member %q: %w", mid, storage.ErrNotFound)
-			}
+		if err := addTeamMembers(ctx, tx, orgID, id, added); err != nil {
+			return err
 		}
 		out, err = teamByID(ctx, tx, orgID, id)
 		return err
@@ -388,4 +381,21 @@ func (s *Store) applyTeamsPlan(ctx context.Context, tx Querier, orgID int64, mem
 	slices.Sort(ch.Created)
 	slices.Sort(ch.Removed)
 	return ch, nil
+}
+
+// addTeamMembers puts the org's members memberIDs in team teamID, in the
+// order given (sorted, so that two writers lock rows in one order); a
+// member of another org, or none, is storage.ErrNotFound.
+func addTeamMembers(ctx context.Context, tx Querier, orgID int64, teamID string, memberIDs []string) error {
+	for _, mid := range memberIDs {
+		res, err := tx.ExecContext(ctx, `INSERT INTO team_members(team_id, member_id)
+			SELECT ?, id FROM memberships WHERE id = ? AND org_id = ?`, teamID, mid, orgID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("member %q: %w", mid, storage.ErrNotFound)
+		}
+	}
+	return nil
 }
