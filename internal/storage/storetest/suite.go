@@ -44,6 +44,7 @@ func Run(t *testing.T, b Backend) {
 		fn   func(*testing.T, Backend)
 	}{
 		{"OpenTwiceKeepsData", testOpenTwiceKeepsData},
+		{"OrgIsolation", testOrgIsolation},
 		{"ProcessesCreateMember", testProcessesCreateMember},
 		{"ProcessesCreateAccountInOrgs", testProcessesCreateAccountInOrgs},
 		{"ProcessesTeamAdds", testProcessesTeamAdds},
