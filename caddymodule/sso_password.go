@@ -176,8 +176,8 @@ func (h *SSOHandler) servePassword(w http.ResponseWriter, r *http.Request) error
 		// gives its count back.
 		defer res.Cancel()
 		shared := []storage.ThrottleKey{
-			{Name: acctKey, Rule: storage.ThrottleRule(accountRule)},
-			{Name: "ip:" + ip, Rule: storage.ThrottleRule(addressRule)},
+			{Name: acctKey, Rule: accountRule},
+			{Name: "ip:" + ip, Rule: addressRule},
 		}
 		wait, err := h.store.ReserveAttempt(r.Context(), shared, time.Now())
 		if err != nil {

@@ -5,28 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
+
+	"github.com/ssogate/ssogate/internal/throttle"
 )
 
 // ThrottleRule is how one kind of throttle key is limited: Free failures,
-// then a lock of Base that doubles with each further failure, up to Max.
-type ThrottleRule struct {
-	Free int
-	Base time.Duration
-	Max  time.Duration
-}
-
-// Delay is the lock after the n-th failure in a row.
-func (r ThrottleRule) Delay(n int) time.Duration {
-	over := n - r.Free
-	if over <= 0 {
-		return 0
-	}
-	d := r.Base
-	for i := 1; i < over && d < r.Max; i++ {
-		d *= 2
-	}
-	return min(d, r.Max)
-}
+// then a lock of Base that doubles with each further failure, up to Max;
+// the in-process limiter's rule, so that both lock alike.
+type ThrottleRule = throttle.Rule
 
 // ThrottleKey is what an attempt counts against: a name (an account, a
 // client address) and its rule.

@@ -34,8 +34,8 @@ type Rule struct {
 	Max time.Duration
 }
 
-// delay is the lock after the n-th failure in a row.
-func (r Rule) delay(n int) time.Duration {
+// Delay is the lock after the n-th failure in a row.
+func (r Rule) Delay(n int) time.Duration {
 	over := n - r.Free
 	if over <= 0 {
 		return 0
@@ -113,7 +113,7 @@ func (l *Limiter) Reserve(keys ...Key) (*Reservation, time.Duration) {
 		wait = max(wait, st.until.Sub(now))
 		if st.pending > 0 {
 			// As if the attempts in flight had failed just now.
-			wait = max(wait, k.Rule.delay(st.failures+st.pending))
+			wait = max(wait, k.Rule.Delay(st.failures+st.pending))
 		}
 	}
 	if wait > 0 {
@@ -150,7 +150,7 @@ func (r *Reservation) Fail() time.Duration {
 		st.pending = max(st.pending-1, 0)
 		st.failures++
 		st.last = now
-		if d := r.keys[i].Rule.delay(st.failures); d > 0 {
+		if d := r.keys[i].Rule.Delay(st.failures); d > 0 {
 			st.until = now.Add(d)
 			lock = max(lock, d)
 		}
