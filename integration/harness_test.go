@@ -108,20 +108,12 @@ type envOptions struct {
 	alias func(e *env) string
 }
 
-// startEnv starts the IdP, the upstream and Caddy with the saml_sso block
-// given by extra (lines added inside saml_sso).
-func startEnv(t *testing.T, extra string) *env {
-	return startEnvWith(t, envOptions{extra: extra})
-}
-
-func startEnvWith(t *testing.T, o envOptions) *env {
+// startIdPAndUpstream starts e's test IdP and its recording upstream
+// (both closed at the test's end), writes the IdP's certificate into e.dir
+// and returns the upstream and the certificate's path.
+func (e *env) startIdPAndUpstream() (*httptest.Server, string) {
+	t := e.t
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	e := &env{t: t, dir: t.TempDir(), upstream: &recorder{}}
-	e.dbPath = filepath.Join(e.dir, "ssogate.db")
-
 	idpListener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +134,24 @@ func startEnvWith(t *testing.T, o envOptions) *env {
 	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return up, certPath
+}
+
+// startEnv starts the IdP, the upstream and Caddy with the saml_sso block
+// given by extra (lines added inside saml_sso).
+func startEnv(t *testing.T, extra string) *env {
+	return startEnvWith(t, envOptions{extra: extra})
+}
+
+func startEnvWith(t *testing.T, o envOptions) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	e := &env{t: t, dir: t.TempDir(), upstream: &recorder{}}
+	e.dbPath = filepath.Join(e.dir, "ssogate.db")
+
+	up, certPath := e.startIdPAndUpstream()
 	e.gate = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	e.scim = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	lines := []string{"org acme"}

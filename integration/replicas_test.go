@@ -3,7 +3,6 @@ package integration
 import (
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,7 +20,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
 
 	"github.com/ssogate/ssogate/internal/pgstore/pgtest"
-	"github.com/ssogate/ssogate/internal/testidp"
 )
 
 // replicaHeader picks the replica the test load balancer sends a request
@@ -49,24 +47,7 @@ func startReplicas(t *testing.T) *replicas {
 	t.Setenv("SSOGATE_DATABASE_URL", dsn)
 
 	e := &env{t: t, dir: t.TempDir(), upstream: &recorder{}}
-	idpListener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.idpURL = "http://" + idpListener.Addr().String()
-	e.idp, err = testidp.New(e.idpURL, demoUsers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpSrv := &httptest.Server{Listener: idpListener, Config: &http.Server{Handler: e.idp.Handler()}}
-	idpSrv.Start()
-	t.Cleanup(idpSrv.Close)
-	up := httptest.NewServer(e.upstream)
-	t.Cleanup(up.Close)
-	certPath := filepath.Join(e.dir, "idp.pem")
-	if err := os.WriteFile(certPath, e.idp.CertificatePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	up, certPath := e.startIdPAndUpstream()
 
 	// The load balancer: the replicas' one public address.
 	var gates []*url.URL
