@@ -2,9 +2,7 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -120,37 +118,7 @@ func TestCLIHumanMessages(t *testing.T) {
 // TestCLITokenLastUsed: after a SCIM request with a token, `token list`
 // shows when it was last used, not "never".
 func TestCLITokenLastUsed(t *testing.T) {
-	bin := ssogateBinary(t)
-	home := t.TempDir()
-	db := filepath.Join(home, "ssogate.db")
-	port := freePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := filepath.Join(home, "Caddyfile")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
-	admin off
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
-	scim_server
-}
-
-http://127.0.0.1:%d {
-	saml_sso {
-		org acme
-		idp_sso_url https://idp.example.com/sso
-		idp_issuer https://idp.example.com
-		idp_certificate %s
-		domain acme.com
-	}
-	respond "app"
-}
-`, db, base, freePort(t), mustAbs(t, "testdata/idp.pem"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startSSOGate(t, bin, home, cfg, port)
+	bin, home, db, base := startSidecarProcess(t)
 	r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", "scim", "--name", "okta", "--db", db)
 	if r.code != 0 {
 		t.Fatalf("token create: %+v", r)

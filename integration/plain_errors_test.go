@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,44 +12,8 @@ import (
 // PATCH path and a bad domain claim are each answered with a sentence a
 // person can act on, not the parser's internals.
 func TestParserErrorsInPlainWordsThroughTheBinary(t *testing.T) {
-	bin := ssogateBinary(t)
-	home := t.TempDir()
-	db := filepath.Join(home, "ssogate.db")
-	port := freePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := filepath.Join(home, "Caddyfile")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
-	admin off
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
-	scim_server
-}
-
-http://127.0.0.1:%d {
-	saml_sso {
-		org acme
-		idp_sso_url https://idp.example.com/sso
-		idp_issuer https://idp.example.com
-		idp_certificate %s
-		domain acme.com
-	}
-	respond "app"
-}
-`, db, base, freePort(t), mustAbs(t, "testdata/idp.pem"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startSSOGate(t, bin, home, cfg, port)
-	tokenOf := func(scope string) string {
-		r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", scope, "--db", db)
-		if r.code != 0 {
-			t.Fatalf("token create --scope %s: exit %d: %s", scope, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
+	bin, home, db, base := startSidecarProcess(t)
+	tokenOf := func(scope string) string { return createToken(t, bin, home, db, scope) }
 	scim, admin := tokenOf("scim"), tokenOf("admin")
 
 	noInternals := func(t *testing.T, detail string) {

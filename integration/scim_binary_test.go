@@ -16,46 +16,8 @@ import (
 // first steps: test the credentials, match, create, deactivate, push a
 // group; and a domain claim over the API with an admin token.
 func TestProvisioningThroughTheBinary(t *testing.T) {
-	bin := ssogateBinary(t)
-	home := t.TempDir()
-	db := filepath.Join(home, "ssogate.db")
-	port := freePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := filepath.Join(home, "Caddyfile")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
-	admin off
-	ssogate {
-		database sqlite %s
-	}
-}
-
-%s {
-	scim_server
-}
-
-http://127.0.0.1:%d {
-	saml_sso {
-		org acme
-		idp_sso_url https://idp.example.com/sso
-		idp_issuer https://idp.example.com
-		idp_certificate %s
-		domain acme.com
-	}
-	respond "app"
-}
-`, db, base, freePort(t), mustAbs(t, "testdata/idp.pem"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The org and its domain line come from the Caddyfile when it loads.
-	startSSOGate(t, bin, home, cfg, port)
-
-	tokenOf := func(scope string) string {
-		r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", scope, "--db", db)
-		if r.code != 0 {
-			t.Fatalf("token create --scope %s: exit %d: %s", scope, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
+	bin, home, db, base := startSidecarProcess(t)
+	tokenOf := func(scope string) string { return createToken(t, bin, home, db, scope) }
 	scim := tokenOf("scim")
 
 	// Okta's "Test API Credentials".
@@ -123,4 +85,54 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// startSidecarProcess runs ssogate as a user would, on a SQLite file in a
+// new home: a scim_server site and a gate for org acme (domain acme.com,
+// from the Caddyfile when it loads). It returns the binary, the home, the
+// database and the scim_server site's URL.
+func startSidecarProcess(t *testing.T) (bin, home, db, base string) {
+	t.Helper()
+	bin = ssogateBinary(t)
+	home = t.TempDir()
+	db = filepath.Join(home, "ssogate.db")
+	port := freePort(t)
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := filepath.Join(home, "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
+	admin off
+	ssogate {
+		database sqlite %s
+	}
+}
+
+%s {
+	scim_server
+}
+
+http://127.0.0.1:%d {
+	saml_sso {
+		org acme
+		idp_sso_url https://idp.example.com/sso
+		idp_issuer https://idp.example.com
+		idp_certificate %s
+		domain acme.com
+	}
+	respond "app"
+}
+`, db, base, freePort(t), mustAbs(t, "testdata/idp.pem"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startSSOGate(t, bin, home, cfg, port)
+	return bin, home, db, base
+}
+
+// createToken makes an acme token of scope with `ssogate token create`.
+func createToken(t *testing.T, bin, home, db, scope string) string {
+	t.Helper()
+	r := runSSOGate(t, bin, home, "", "token", "create", "--org", "acme", "--scope", scope, "--db", db)
+	if r.code != 0 {
+		t.Fatalf("token create --scope %s: exit %d: %s", scope, r.code, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
 }
