@@ -2,36 +2,11 @@ package sqlitestore
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/ssogate/ssogate/internal/storage"
 )
-
-// seedSCIM makes an org with a few members of different shapes and a
-// second org whose members must never show up.
-func seedSCIM(t *testing.T, s *Store) (orgID int64, ids map[string]string) {
-	t.Helper()
-	ctx := context.Background()
-	acme, _ := s.EnsureOrg(ctx, "acme", false)
-	other, _ := s.EnsureOrg(ctx, "other", false)
-	ids = map[string]string{}
-	add := func(org int64, key string, nm storage.NewMember) {
-		m, err := s.CreateMember(ctx, org, nm, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[key] = m.ID
-	}
-	add(acme.ID, "jo", storage.NewMember{Email: "Jo@Acme.com", GivenName: "Jo", FamilyName: "Smith", ExternalID: "ext-Jo", Active: true,
-		Attrs: json.RawMessage(`{"emails":[{"value":"jo@acme.com","type":"work","primary":true},{"value":"jo@home.example","type":"home"}]}`)})
-	add(acme.ID, "ann", storage.NewMember{Email: "ann@acme.com", GivenName: "Ann", FamilyName: "Lee", DisplayName: "Ann_Lee%", Active: false})
-	add(acme.ID, "bob", storage.NewMember{Email: "bob@acme.com", GivenName: "Bob", FamilyName: "Smithers", Active: true,
-		Attrs: json.RawMessage(`{"emails":["not an object",{"value":"bob@work.example","type":"Work"}]}`)})
-	add(other.ID, "zed", storage.NewMember{Email: "zed@acme.com", GivenName: "Jo", FamilyName: "Smith", Active: true})
-	return acme.ID, ids
-}
 
 // TestFindMembersUsesIndexes guards the query plans of the lookups IdPs
 // make before each push, by userName (Okta, Entra), work email or
