@@ -533,9 +533,6 @@ func (h *SSOHandler) metadataSource() string {
 	return "idp_sso_url, idp_issuer, idp_certificate"
 }
 
-// maxMetadataSize bounds a fetched metadata document.
-const maxMetadataSize = tenant.MaxMetadataSize
-
 // fetchIDPMetadata fetches the Caddyfile's idp_metadata_url. The operator
 // chose it, so unlike an org admin's URL it may be any http(s) URL.
 func fetchIDPMetadata(ctx context.Context, rawURL string) ([]byte, error) {

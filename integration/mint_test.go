@@ -485,12 +485,6 @@ func setIdentity(t *testing.T, assertion *etree.Element, email string) {
 	}
 }
 
-// nameID returns the text of the assertion's NameID.
-func nameID(t *testing.T, assertion *etree.Element) string {
-	t.Helper()
-	return mustChild(t, mustChild(t, assertion, nsAssertion, "Subject"), nsAssertion, "NameID").Text()
-}
-
 // insertAfterIssuer puts c right after el's Issuer (where SAML wants a
 // Signature), or first.
 func insertAfterIssuer(el, c *etree.Element) {

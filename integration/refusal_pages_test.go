@@ -26,10 +26,9 @@ func TestRefusalPagesThroughTheBinary(t *testing.T) {
 	}
 
 	type want struct {
-		status   int
-		parts    []string
-		link     string // the link text offered; "" for none
-		noAnchor bool
+		status int
+		parts  []string
+		link   string // the link text offered; "" for none
 	}
 	check := func(t *testing.T, resp *http.Response, w want) {
 		t.Helper()

@@ -82,7 +82,6 @@ type config struct {
 	keep       bool
 	verbose    bool
 	markdown   bool
-	resultsDir string
 	store      string // sqlite, or postgres (beside sqlite)
 	postgres   string // the server's DSN
 	signins    int

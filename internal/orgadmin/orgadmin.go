@@ -19,7 +19,6 @@ package orgadmin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -133,6 +132,3 @@ func rule(format string, args ...any) error {
 
 // notFound wraps storage.ErrNotFound with what was not found.
 func notFound(what string) error { return fmt.Errorf("%s: %w", what, storage.ErrNotFound) }
-
-// isNotFound reports a store's ErrNotFound.
-func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

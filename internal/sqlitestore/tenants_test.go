@@ -4,28 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ssogate/ssogate/internal/storage"
 )
 
 // Helpers for the tenant tests: every org, member and session is made
 // through the store's own methods, on a real database file.
-
-func mustOrg(t *testing.T, s *Store, name string) storage.Org {
-	t.Helper()
-	o, err := s.CreateOrg(context.Background(), name)
-	if err != nil {
-		t.Fatalf("CreateOrg(%q) = %v", name, err)
-	}
-	return o
-}
 
 func mustModifyConnection(t *testing.T, s *Store, orgID int64, fn func(*storage.Connection)) storage.Connection {
 	t.Helper()
@@ -37,61 +25,6 @@ func mustModifyConnection(t *testing.T, s *Store, orgID int64, fn func(*storage.
 		t.Fatalf("ModifyConnection(%d) = %v", orgID, err)
 	}
 	return c
-}
-
-// feedSeq returns the change feed's newest seq.
-func feedSeq(t *testing.T, s *Store) int64 {
-	t.Helper()
-	_, seq, err := s.ChangesSince(context.Background(), -1)
-	if err != nil {
-		t.Fatalf("ChangesSince(-1) = %v", err)
-	}
-	return seq
-}
-
-// changesAfter returns what the feed names after seq, each list sorted.
-func changesAfter(t *testing.T, s *Store, seq int64) storage.Changes {
-	t.Helper()
-	ch, _, err := s.ChangesSince(context.Background(), seq)
-	if err != nil {
-		t.Fatalf("ChangesSince(%d) = %v", seq, err)
-	}
-	slices.Sort(ch.Members)
-	slices.Sort(ch.Orgs)
-	return ch
-}
-
-// cmpChanges compares change-feed results; nil and empty lists are the
-// same answer.
-var cmpChanges = cmpopts.EquateEmpty()
-
-// twoOrgAccount makes jo@acme.com a member of acme (first) and of globex.
-func twoOrgAccount(t *testing.T, s *Store) (acme, globex storage.Org, inAcme, inGlobex storage.Member) {
-	t.Helper()
-	acme = mustOrg(t, s, "acme")
-	globex = mustOrg(t, s, "globex")
-	ctx := context.Background()
-	// Created a second apart, so that "oldest first" has one answer
-	// (created_at counts seconds).
-	now := time.Now()
-	s.now = func() time.Time { return now.Add(-time.Second) }
-	defer func() { s.now = time.Now }()
-	var err error
-	inAcme, err = s.CreateMember(ctx, acme.ID, storage.NewMember{Email: "Jo@acme.com", GivenName: "Jo", FamilyName: "Acme",
-		Role: storage.RoleMember, Active: true}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.now = func() time.Time { return now }
-	inGlobex, err = s.CreateMember(ctx, globex.ID, storage.NewMember{Email: "jo@acme.com", GivenName: "Joanna", FamilyName: "Globex",
-		Role: storage.RoleOwner, Active: true}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if inAcme.AccountID != inGlobex.AccountID {
-		t.Fatalf("the two memberships have accounts %d and %d, want one account", inAcme.AccountID, inGlobex.AccountID)
-	}
-	return acme, globex, inAcme, inGlobex
 }
 
 // TestMigration6BackfillsSessions: a database left at schema 5 by an older

@@ -44,9 +44,6 @@ const (
 	FieldState             = "state"
 )
 
-// idpFields are the fields that say who the IdP is; they change together.
-var idpFields = []string{FieldIDPSSOURL, FieldIDPIssuer, FieldIDPCertificates, FieldIDPMetadataURL, FieldIDPMetadataXML}
-
 // FieldError is a bad value for one field: the admin API answers 400
 // naming it, the CLI names its flag.
 type FieldError struct {
